@@ -1,0 +1,503 @@
+//! The crate's one error type, its kinds, and the HTTP status each maps to.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::StatusCode;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong while receiving a webhook.
+///
+/// An `Error` is one pointer wide. Its [`kind`](Error::kind) says what happened and carries only
+/// non-secret context (field names, limits, ages in seconds); its [`status`](Error::status) is
+/// the HTTP status to answer Mailgun with, following the policy in the crate docs.
+///
+/// Messages never contain a signing key, a computed MAC or bytes of the request body, so an
+/// `Error` is safe to log and to return in a response.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    /// Creates an error of the given kind.
+    pub fn new(kind: ErrorKind) -> Self {
+        Error {
+            inner: Box::new(Inner { kind, source: None }),
+        }
+    }
+
+    /// Creates an error of the given kind with an underlying cause, reachable through
+    /// [`std::error::Error::source`].
+    pub fn with_source(
+        kind: ErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                source: Some(source.into()),
+            }),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// Consumes the error, returning its kind.
+    pub fn into_kind(self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The HTTP status to answer the request with. See [`ErrorKind::status`].
+    pub fn status(&self) -> StatusCode {
+        self.inner.kind.status()
+    }
+
+    /// The pipeline stage that failed.
+    pub fn stage(&self) -> Stage {
+        self.inner.kind.stage()
+    }
+
+    /// A stable `snake_case` name for the kind, for logs, metrics and JSON output.
+    pub fn name(&self) -> &'static str {
+        self.inner.kind.name()
+    }
+
+    /// True when a later attempt of the same delivery can succeed without any change on either
+    /// side (the replay store was unavailable or full, or the delivery is still in flight).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::InFlight | ErrorKind::StoreUnavailable | ErrorKind::StoreFull
+        )
+    }
+
+    /// True for a failure of the signature itself: a mismatch, or a timestamp outside the
+    /// freshness window.
+    pub fn is_signature(&self) -> bool {
+        self.stage() == Stage::Verify
+    }
+
+    /// True when a configured limit was exceeded.
+    pub fn is_limit(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::LimitExceeded { .. })
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner.kind, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::new(kind)
+    }
+}
+
+/// The stage of the receiving pipeline an error comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Reading the request: content type, encoding, size limits.
+    Request,
+    /// Parsing the body and extracting the signature fields (before authentication).
+    Parse,
+    /// Checking the signature and its freshness.
+    Verify,
+    /// Checking and recording the delivery in the replay store.
+    Replay,
+    /// The application's own handler, or missing configuration.
+    Application,
+}
+
+/// Which limit of [`Limits`](crate::Limits) was exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// The whole request body.
+    Body,
+    /// The body of a JSON request.
+    JsonBody,
+    /// Nesting depth of a JSON body.
+    JsonDepth,
+    /// One text (non-file) field.
+    TextField,
+    /// One file part (attachment).
+    File,
+    /// The number of file parts.
+    Files,
+    /// The number of parts of a multipart body, or of pairs of a urlencoded body.
+    Parts,
+    /// The header block of one multipart part.
+    PartHeaders,
+    /// The length of a field name.
+    FieldName,
+}
+
+impl Limit {
+    /// A short lowercase description, as used in error messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::Body => "request body",
+            Limit::JsonBody => "JSON body",
+            Limit::JsonDepth => "JSON nesting depth",
+            Limit::TextField => "text field",
+            Limit::File => "file part",
+            Limit::Files => "number of file parts",
+            Limit::Parts => "number of fields",
+            Limit::PartHeaders => "part header block",
+            Limit::FieldName => "field name",
+        }
+    }
+
+    /// The name of the [`Limits`](crate::Limits) setter that raises this limit.
+    pub fn setter(self) -> &'static str {
+        match self {
+            Limit::Body => "body",
+            Limit::JsonBody => "json_body",
+            Limit::JsonDepth => "json_depth",
+            Limit::TextField => "text_field",
+            Limit::File => "file",
+            Limit::Files => "files",
+            Limit::Parts => "parts",
+            Limit::PartHeaders => "part_headers",
+            Limit::FieldName => "field_name",
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of a request body, as far as which endpoint it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PayloadKind {
+    /// A tracking event (current JSON or legacy form).
+    Event,
+    /// An inbound message posted by a route's `forward()` action.
+    Inbound,
+    /// A notification posted by a route's `store(notify=...)` action.
+    Stored,
+}
+
+impl PayloadKind {
+    /// `"event"`, `"inbound"` or `"stored"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadKind::Event => "event",
+            PayloadKind::Inbound => "inbound",
+            PayloadKind::Stored => "stored",
+        }
+    }
+}
+
+impl fmt::Display for PayloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What went wrong, grouped by pipeline [`Stage`].
+///
+/// Each kind carries only context that is safe to log: static field names, configured limits,
+/// and ages in seconds. Nothing here quotes the request body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    // ----- Stage::Request -----
+    /// The `Content-Type` is not one Mailgun sends (JSON, urlencoded or multipart form data).
+    #[error(
+        "unsupported content type: Mailgun posts application/json, \
+         application/x-www-form-urlencoded or multipart/form-data"
+    )]
+    UnsupportedContentType,
+    /// The body has a `Content-Encoding` other than `identity`.
+    #[error("unsupported content encoding: only identity (uncompressed) bodies are accepted")]
+    UnsupportedContentEncoding,
+    /// A size or count limit was exceeded. Raise it with the named [`Limits`](crate::Limits)
+    /// setter if the request is legitimate.
+    #[error("{what} is over its limit of {limit} (raise it with Limits::{setter})", setter = what.setter())]
+    LimitExceeded {
+        /// Which limit.
+        what: Limit,
+        /// The configured value: bytes, or a count for `Files`, `Parts` and `JsonDepth`.
+        limit: u64,
+    },
+
+    // ----- Stage::Parse -----
+    /// The body could not be parsed in its declared encoding.
+    #[error("malformed body: {what}")]
+    Malformed {
+        /// What is wrong, without quoting the body.
+        what: Cow<'static, str>,
+    },
+    /// A required field is absent or empty.
+    #[error("missing field `{field}`")]
+    MissingField {
+        /// The field's name as Mailgun spells it.
+        field: &'static str,
+    },
+    /// A security-relevant field appears more than once where that is ambiguous.
+    #[error("duplicate field `{field}`: the request is ambiguous")]
+    DuplicateField {
+        /// The field's name as Mailgun spells it.
+        field: &'static str,
+    },
+    /// The signature timestamp is not 1 to 12 ASCII digits.
+    #[error("bad signature timestamp: expected 1 to 12 ASCII digits (unix seconds)")]
+    BadTimestamp,
+    /// The token is empty, too long, or has characters other than ASCII letters and digits.
+    #[error("bad signature token: expected 1 to 256 ASCII letters and digits")]
+    BadToken,
+    /// The signature is not 64 lowercase hexadecimal characters.
+    #[error("bad signature format: expected 64 lowercase hex characters")]
+    BadSignatureFormat,
+    /// The body is a different kind of payload than this endpoint receives, which usually means
+    /// the Mailgun webhook or route points at the wrong URL.
+    #[error(
+        "expected {expected} payload but the body is {found}: check which URL the Mailgun \
+         webhook or route posts to"
+    )]
+    WrongEndpoint {
+        /// What the endpoint receives.
+        expected: PayloadKind,
+        /// What the body is.
+        found: PayloadKind,
+    },
+
+    // ----- Stage::Verify -----
+    /// No configured key produced the signature.
+    #[error(
+        "signature mismatch: check that the verifier uses the webhook signing key \
+         (Mailgun dashboard, Webhooks > HTTP webhook signing key), not the API key"
+    )]
+    SignatureMismatch,
+    /// The signed timestamp is older than the freshness window allows.
+    #[error("stale signature: signed {age} s ago, more than max_age of {max_age} s")]
+    Stale {
+        /// Seconds between the signed timestamp and now.
+        age: u64,
+        /// The configured `max_age`, in seconds.
+        max_age: u64,
+    },
+    /// The signed timestamp is further in the future than the allowed clock skew.
+    #[error(
+        "signature timestamp {ahead} s in the future, more than max_skew of {max_skew} s \
+         (check this host's clock)"
+    )]
+    FromFuture {
+        /// Seconds between now and the signed timestamp.
+        ahead: u64,
+        /// The configured `max_skew`, in seconds.
+        max_skew: u64,
+    },
+
+    // ----- Stage::Replay -----
+    /// The same signed delivery is being processed right now; Mailgun's retry will find it
+    /// committed.
+    #[error("delivery already in flight: the same signed delivery is being processed")]
+    InFlight,
+    /// The in-memory replay store is at capacity; the delivery is refused rather than evicting
+    /// live records.
+    #[error("replay store full: refusing the delivery rather than evicting live records")]
+    StoreFull,
+    /// The replay store could not be reached; the delivery is refused (fail closed).
+    #[error("replay store unavailable: refusing the delivery (fail closed)")]
+    StoreUnavailable,
+
+    // ----- Stage::Application -----
+    /// The application's handler failed; the delivery was released so that Mailgun's retry is
+    /// processed.
+    #[error("webhook handler failed")]
+    Handler,
+    /// The application rejected the delivery for good (Mailgun stops retrying on 406).
+    #[error("rejected by the application")]
+    Rejected,
+    /// The verifier or replay store is not configured where the request was handled.
+    #[error("webhook receiver not configured: {what}")]
+    NotConfigured {
+        /// What is missing.
+        what: &'static str,
+    },
+}
+
+impl ErrorKind {
+    /// The pipeline stage this kind belongs to.
+    pub fn stage(&self) -> Stage {
+        use ErrorKind::*;
+        match self {
+            UnsupportedContentType | UnsupportedContentEncoding | LimitExceeded { .. } => {
+                Stage::Request
+            }
+            Malformed { .. }
+            | MissingField { .. }
+            | DuplicateField { .. }
+            | BadTimestamp
+            | BadToken
+            | BadSignatureFormat
+            | WrongEndpoint { .. } => Stage::Parse,
+            SignatureMismatch | Stale { .. } | FromFuture { .. } => Stage::Verify,
+            InFlight | StoreFull | StoreUnavailable => Stage::Replay,
+            Handler | Rejected | NotConfigured { .. } => Stage::Application,
+        }
+    }
+
+    /// The HTTP status to answer with.
+    ///
+    /// | kinds | status |
+    /// |---|---|
+    /// | malformed body, missing or ill-formed signature fields, wrong endpoint | 400 |
+    /// | signature mismatch, stale or future timestamp | 401 |
+    /// | delivery still in flight | 409 |
+    /// | a limit exceeded | 413 |
+    /// | unsupported content type or encoding | 415 |
+    /// | application rejected the delivery | 406 |
+    /// | handler failed, receiver not configured | 500 |
+    /// | replay store unavailable or full | 503 |
+    ///
+    /// Mailgun retries every status except 200 and 406 for about 8 hours, so every failure that
+    /// a fix on the receiving side could cure (a wrong key, a parser bug, an outage) keeps the
+    /// event queued at Mailgun. Only [`ErrorKind::Rejected`], the application's explicit choice,
+    /// answers 406.
+    pub fn status(&self) -> StatusCode {
+        use ErrorKind::*;
+        match self {
+            Malformed { .. }
+            | MissingField { .. }
+            | DuplicateField { .. }
+            | BadTimestamp
+            | BadToken
+            | BadSignatureFormat
+            | WrongEndpoint { .. } => StatusCode::BAD_REQUEST,
+            SignatureMismatch | Stale { .. } | FromFuture { .. } => StatusCode::UNAUTHORIZED,
+            InFlight => StatusCode::CONFLICT,
+            LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedContentType | UnsupportedContentEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Rejected => StatusCode::NOT_ACCEPTABLE,
+            Handler | NotConfigured { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            StoreFull | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A stable `snake_case` name, for logs, metrics and JSON output.
+    pub fn name(&self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            UnsupportedContentType => "unsupported_content_type",
+            UnsupportedContentEncoding => "unsupported_content_encoding",
+            LimitExceeded { .. } => "limit_exceeded",
+            Malformed { .. } => "malformed",
+            MissingField { .. } => "missing_field",
+            DuplicateField { .. } => "duplicate_field",
+            BadTimestamp => "bad_timestamp",
+            BadToken => "bad_token",
+            BadSignatureFormat => "bad_signature_format",
+            WrongEndpoint { .. } => "wrong_endpoint",
+            SignatureMismatch => "signature_mismatch",
+            Stale { .. } => "stale",
+            FromFuture { .. } => "from_future",
+            InFlight => "in_flight",
+            StoreFull => "store_full",
+            StoreUnavailable => "store_unavailable",
+            Handler => "handler",
+            Rejected => "rejected",
+            NotConfigured { .. } => "not_configured",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_one_pointer_wide() {
+        assert_eq!(
+            std::mem::size_of::<Error>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn mismatch_message_names_the_signing_key() {
+        let msg = Error::new(ErrorKind::SignatureMismatch).to_string();
+        assert!(msg.contains("webhook signing key"), "{msg}");
+        assert!(msg.contains("not the API key"), "{msg}");
+    }
+
+    #[test]
+    fn limit_message_names_limit_and_setter() {
+        let msg = Error::new(ErrorKind::LimitExceeded {
+            what: Limit::TextField,
+            limit: 8,
+        })
+        .to_string();
+        assert_eq!(
+            msg,
+            "text field is over its limit of 8 (raise it with Limits::text_field)"
+        );
+    }
+
+    #[test]
+    fn statuses_follow_the_policy() {
+        use ErrorKind::*;
+        let cases = [
+            (Malformed { what: "x".into() }, 400),
+            (MissingField { field: "token" }, 400),
+            (BadSignatureFormat, 400),
+            (SignatureMismatch, 401),
+            (Stale { age: 1, max_age: 0 }, 401),
+            (FromFuture { ahead: 1, max_skew: 0 }, 401),
+            (InFlight, 409),
+            (LimitExceeded { what: Limit::Body, limit: 1 }, 413),
+            (UnsupportedContentType, 415),
+            (Rejected, 406),
+            (Handler, 500),
+            (NotConfigured { what: "verifier" }, 500),
+            (StoreUnavailable, 503),
+            (StoreFull, 503),
+        ];
+        for (kind, status) in cases {
+            assert_eq!(kind.status().as_u16(), status, "{kind:?}");
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Typed tracking events: [`Event`], [`EventKind`] and the fields they carry.
+
+mod data;
+pub(crate) mod lenient;
+mod user_variables;
+
+use std::fmt;
+
+pub use data::{
+    AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, EventData,
+    EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message, MessageHeaders,
+    NameObject, Reject, Severity, Storage,
+};
+pub use user_variables::UserVariables;
+
+/// A tracking event.
+///
+/// Current JSON webhooks and legacy form webhooks both become an `Event`; legacy `dropped` and
+/// `bounced` become [`Event::Failed`] with a permanent severity. Every known kind carries the
+/// same [`EventData`], so common fields are read the same way whatever the kind and the format:
+///
+/// ```
+/// # use mailgun_webhooks::{Event, EventKind};
+/// fn log(event: &Event) {
+///     match event {
+///         Event::Failed(data) => {
+///             println!("{:?} failed ({:?})", data.recipient, data.severity)
+///         }
+///         Event::Clicked(data) => println!("click on {:?}", data.url),
+///         other => println!("{} for {:?}", other.kind(), other.recipient()),
+///     }
+/// }
+/// ```
+///
+/// New kinds may be added; an event name this crate does not know becomes
+/// [`Event::Unknown`] rather than an error.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Mailgun accepted the message for delivery.
+    Accepted(Box<EventData>),
+    /// Mailgun rejected the message (see [`EventData::reject`]).
+    Rejected(Box<EventData>),
+    /// The recipient's server accepted the message.
+    Delivered(Box<EventData>),
+    /// Delivery failed, permanently or temporarily (see [`EventData::severity`] and
+    /// [`EventData::reason`]).
+    Failed(Box<EventData>),
+    /// The recipient opened the message.
+    Opened(Box<EventData>),
+    /// The recipient clicked a tracked link.
+    Clicked(Box<EventData>),
+    /// The recipient unsubscribed.
+    Unsubscribed(Box<EventData>),
+    /// The recipient reported the message as spam.
+    Complained(Box<EventData>),
+    /// Mailgun stored an inbound message.
+    Stored(Box<EventData>),
+    /// A mailing list member was uploaded.
+    ListMemberUploaded(Box<EventData>),
+    /// A mailing list member upload failed.
+    ListMemberUploadError(Box<EventData>),
+    /// A mailing list upload finished.
+    ListUploaded(Box<EventData>),
+    /// An event this crate does not know, kept whole.
+    Unknown {
+        /// The event name as sent.
+        name: String,
+        /// The whole `event-data` object (for legacy events, the form fields as an object).
+        raw: serde_json::Value,
+    },
+}
+
+/// The kind of an [`Event`], for matching and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// See [`Event::Accepted`].
+    Accepted,
+    /// See [`Event::Rejected`].
+    Rejected,
+    /// See [`Event::Delivered`].
+    Delivered,
+    /// See [`Event::Failed`].
+    Failed,
+    /// See [`Event::Opened`].
+    Opened,
+    /// See [`Event::Clicked`].
+    Clicked,
+    /// See [`Event::Unsubscribed`].
+    Unsubscribed,
+    /// See [`Event::Complained`].
+    Complained,
+    /// See [`Event::Stored`].
+    Stored,
+    /// See [`Event::ListMemberUploaded`].
+    ListMemberUploaded,
+    /// See [`Event::ListMemberUploadError`].
+    ListMemberUploadError,
+    /// See [`Event::ListUploaded`].
+    ListUploaded,
+    /// See [`Event::Unknown`].
+    Unknown,
+}
+
+impl EventKind {
+    /// Every known kind (not `Unknown`).
+    pub const ALL: [EventKind; 12] = [
+        EventKind::Accepted,
+        EventKind::Rejected,
+        EventKind::Delivered,
+        EventKind::Failed,
+        EventKind::Opened,
+        EventKind::Clicked,
+        EventKind::Unsubscribed,
+        EventKind::Complained,
+        EventKind::Stored,
+        EventKind::ListMemberUploaded,
+        EventKind::ListMemberUploadError,
+        EventKind::ListUploaded,
+    ];
+
+    /// Mailgun's name for the kind (`"delivered"`, `"list_member_uploaded"`, ...), or
+    /// `"unknown"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Accepted => "accepted",
+            EventKind::Rejected => "rejected",
+            EventKind::Delivered => "delivered",
+            EventKind::Failed => "failed",
+            EventKind::Opened => "opened",
+            EventKind::Clicked => "clicked",
+            EventKind::Unsubscribed => "unsubscribed",
+            EventKind::Complained => "complained",
+            EventKind::Stored => "stored",
+            EventKind::ListMemberUploaded => "list_member_uploaded",
+            EventKind::ListMemberUploadError => "list_member_upload_error",
+            EventKind::ListUploaded => "list_uploaded",
+            EventKind::Unknown => "unknown",
+        }
+    }
+
+    /// The kind for a Mailgun event name, case-insensitively; `None` for names it does not
+    /// know. Legacy names are not mapped here (see the legacy form parser).
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Event {
+    /// Wraps `data` in the variant for `kind`. `EventKind::Unknown` gives an
+    /// [`Event::Unknown`] whose `raw` is `null`.
+    pub fn from_kind(kind: EventKind, data: EventData) -> Event {
+        let data = Box::new(data);
+        match kind {
+            EventKind::Accepted => Event::Accepted(data),
+            EventKind::Rejected => Event::Rejected(data),
+            EventKind::Delivered => Event::Delivered(data),
+            EventKind::Failed => Event::Failed(data),
+            EventKind::Opened => Event::Opened(data),
+            EventKind::Clicked => Event::Clicked(data),
+            EventKind::Unsubscribed => Event::Unsubscribed(data),
+            EventKind::Complained => Event::Complained(data),
+            EventKind::Stored => Event::Stored(data),
+            EventKind::ListMemberUploaded => Event::ListMemberUploaded(data),
+            EventKind::ListMemberUploadError => Event::ListMemberUploadError(data),
+            EventKind::ListUploaded => Event::ListUploaded(data),
+            EventKind::Unknown => Event::Unknown {
+                name: data.event.unwrap_or_default(),
+                raw: serde_json::Value::Null,
+            },
+        }
+    }
+
+    /// The event's kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Accepted(_) => EventKind::Accepted,
+            Event::Rejected(_) => EventKind::Rejected,
+            Event::Delivered(_) => EventKind::Delivered,
+            Event::Failed(_) => EventKind::Failed,
+            Event::Opened(_) => EventKind::Opened,
+            Event::Clicked(_) => EventKind::Clicked,
+            Event::Unsubscribed(_) => EventKind::Unsubscribed,
+            Event::Complained(_) => EventKind::Complained,
+            Event::Stored(_) => EventKind::Stored,
+            Event::ListMemberUploaded(_) => EventKind::ListMemberUploaded,
+            Event::ListMemberUploadError(_) => EventKind::ListMemberUploadError,
+            Event::ListUploaded(_) => EventKind::ListUploaded,
+            Event::Unknown { .. } => EventKind::Unknown,
+        }
+    }
+
+    /// The event's name: the kind's name, or an unknown event's name as sent.
+    pub fn name(&self) -> &str {
+        match self {
+            Event::Unknown { name, .. } => name,
+            other => other.kind().as_str(),
+        }
+    }
+
+    /// The event's fields; `None` for [`Event::Unknown`] (use its `raw` value).
+    pub fn data(&self) -> Option<&EventData> {
+        match self {
+            Event::Accepted(d)
+            | Event::Rejected(d)
+            | Event::Delivered(d)
+            | Event::Failed(d)
+            | Event::Opened(d)
+            | Event::Clicked(d)
+            | Event::Unsubscribed(d)
+            | Event::Complained(d)
+            | Event::Stored(d)
+            | Event::ListMemberUploaded(d)
+            | Event::ListMemberUploadError(d)
+            | Event::ListUploaded(d) => Some(d),
+            Event::Unknown { .. } => None,
+        }
+    }
+
+    /// The event's id.
+    pub fn id(&self) -> Option<&str> {
+        self.data()?.id.as_deref()
+    }
+
+    /// When the event happened.
+    pub fn timestamp(&self) -> Option<EventTime> {
+        self.data()?.timestamp
+    }
+
+    /// The recipient's address.
+    pub fn recipient(&self) -> Option<&str> {
+        self.data()?.recipient.as_deref()
+    }
+
+    /// The message's tags.
+    pub fn tags(&self) -> &[String] {
+        self.data().map_or(&[], |d| &d.tags)
+    }
+
+    /// The message's user variables (empty for an unknown event).
+    pub fn user_variables(&self) -> Option<&UserVariables> {
+        self.data().map(|d| &d.user_variables)
+    }
+
+    /// The `Message-Id` of the message, without angle brackets.
+    pub fn message_id(&self) -> Option<&str> {
+        let id = self
+            .data()?
+            .message
+            .as_ref()?
+            .headers
+            .as_ref()?
+            .message_id
+            .as_deref()?;
+        Some(strip_angle_brackets(id))
+    }
+
+    /// The clicked URL.
+    pub fn url(&self) -> Option<&str> {
+        self.data()?.url.as_deref()
+    }
+
+    /// The failure severity.
+    pub fn severity(&self) -> Option<&Severity> {
+        self.data()?.severity.as_ref()
+    }
+
+    /// Why delivery failed, or why the message was rejected.
+    pub fn reason(&self) -> Option<&str> {
+        let d = self.data()?;
+        d.reason
+            .as_deref()
+            .or_else(|| d.reject.as_ref()?.reason.as_deref())
+    }
+
+    /// The SMTP outcome of the delivery attempt.
+    pub fn delivery_status(&self) -> Option<&DeliveryStatus> {
+        self.data()?.delivery_status.as_ref()
+    }
+
+    /// The SMTP envelope.
+    pub fn envelope(&self) -> Option<&Envelope> {
+        self.data()?.envelope.as_ref()
+    }
+
+    /// The event's flags.
+    pub fn flags(&self) -> Option<&Flags> {
+        self.data()?.flags.as_ref()
+    }
+
+    /// Where the client was.
+    pub fn geolocation(&self) -> Option<&Geolocation> {
+        self.data()?.geolocation.as_ref()
+    }
+
+    /// What the client was.
+    pub fn client_info(&self) -> Option<&ClientInfo> {
+        self.data()?.client_info.as_ref()
+    }
+}
+
+/// `<id@host>` → `id@host`.
+pub(crate) fn strip_angle_brackets(s: &str) -> &str {
+    let t = s.trim();
+    t.strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(t)
+}

@@ -1,0 +1,330 @@
+//! Inbound mail posted by routes: [`InboundMessage`], [`Attachment`] and [`StoredMessage`].
+
+use std::fmt;
+
+use bytes::Bytes;
+
+/// A message posted by a route's `forward()` action.
+///
+/// Mailgun posts either the parsed message (text and HTML bodies, stripped variants,
+/// attachments as file parts) or, when the route URL ends in `mime`, the raw message in
+/// [`body_mime`](Self::body_mime). Either way it also posts every MIME header of the message
+/// as its own field, with its original capitalisation; those are in [`fields`](Self::fields).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct InboundMessage {
+    /// The SMTP recipient (`RCPT TO`).
+    pub recipient: Option<String>,
+    /// The SMTP sender (`MAIL FROM`); may differ from `from`.
+    pub sender: Option<String>,
+    /// The `From` header.
+    pub from: Option<String>,
+    /// The `Subject` header.
+    pub subject: Option<String>,
+    /// The text body.
+    pub body_plain: Option<String>,
+    /// The HTML body.
+    pub body_html: Option<String>,
+    /// The text body without quoted parts and signature.
+    pub stripped_text: Option<String>,
+    /// The signature removed from the text body.
+    pub stripped_signature: Option<String>,
+    /// The HTML body without quoted parts.
+    pub stripped_html: Option<String>,
+    /// The whole message as MIME, for routes whose URL ends in `mime`.
+    pub body_mime: Option<String>,
+    /// The message's headers, in order, from the `message-headers` field.
+    pub message_headers: Vec<(String, String)>,
+    /// Content-ID to attachment field name (`attachment-1`), in order; keys may repeat.
+    pub content_id_map: Vec<(String, String)>,
+    /// The attached files.
+    pub attachments: Vec<Attachment>,
+    /// Every text field as sent, in order, names case-sensitive and repeated names kept (this
+    /// includes the per-header fields such as `Received` and `X-Mailgun-Sflag`).
+    pub fields: Vec<(String, String)>,
+}
+
+impl InboundMessage {
+    /// The first text field named exactly `name` (case-sensitive, as Mailgun sends both
+    /// `subject` and `Subject`).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first header named `name`, case-insensitively, from `message-headers`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.message_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A notification posted by a route's `store(notify=...)` action.
+///
+/// The message itself stays on Mailgun's servers (for up to 3 days): fetch it from
+/// [`message_url`](Self::message_url) with your API key. Its attachments are listed with their
+/// URLs, not included.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StoredMessage {
+    /// Where to fetch (or delete) the stored message.
+    pub message_url: Option<String>,
+    /// The stored attachments.
+    pub attachments: Vec<StoredAttachment>,
+    /// The message fields that came with the notification (no file attachments).
+    pub message: InboundMessage,
+}
+
+/// An attachment of a stored message, by URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct StoredAttachment {
+    /// Where to fetch the attachment.
+    #[serde(deserialize_with = "crate::event::lenient::string")]
+    pub url: Option<String>,
+    /// The attachment's file name, as sent.
+    #[serde(deserialize_with = "crate::event::lenient::string")]
+    pub name: Option<String>,
+    /// The attachment's MIME type.
+    #[serde(deserialize_with = "crate::event::lenient::string")]
+    pub content_type: Option<String>,
+    /// The attachment's size in bytes.
+    #[serde(deserialize_with = "crate::event::lenient::u64")]
+    pub size: Option<u64>,
+}
+
+/// A file posted as a multipart file part: an inbound attachment, or a legacy bounce's
+/// `message.mime`.
+///
+/// [`filename`](Self::filename) is exactly what the sender put in the part's
+/// `Content-Disposition`: untrusted, possibly empty, possibly `..\..\x`. To store the file,
+/// use [`safe_filename`](Self::safe_filename) and join it under a directory you control.
+#[derive(Clone, PartialEq)]
+pub struct Attachment {
+    field_name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: Bytes,
+}
+
+impl Attachment {
+    /// An attachment. `field_name` is the form field (`attachment-1`); `filename` is the raw
+    /// file name as sent.
+    pub fn new(
+        field_name: impl Into<String>,
+        filename: Option<String>,
+        content_type: Option<String>,
+        data: impl Into<Vec<u8>>,
+    ) -> Self {
+        Attachment {
+            field_name: field_name.into(),
+            filename,
+            content_type,
+            data: Bytes::from(data.into()),
+        }
+    }
+
+    pub(crate) fn from_bytes(
+        field_name: String,
+        filename: Option<String>,
+        content_type: Option<String>,
+        data: Bytes,
+    ) -> Self {
+        Attachment {
+            field_name,
+            filename,
+            content_type,
+            data,
+        }
+    }
+
+    /// The form field the file came in, such as `attachment-1`.
+    pub fn field_name(&self) -> &str {
+        &self.field_name
+    }
+
+    /// The file name exactly as sent, if any. Untrusted: never use it as a path.
+    pub fn filename(&self) -> Option<&str> {
+        self.filename.as_deref()
+    }
+
+    /// The part's `Content-Type`, as sent.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The file's bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The file's bytes, owned.
+    pub fn into_data(self) -> Vec<u8> {
+        self.data.into()
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> usize {
+        self.data.len()
+    }
+
+    /// A file name that is safe to join under a directory.
+    ///
+    /// It never contains `/`, `\`, `:`, `..`, a control or bidirectional-override character,
+    /// never starts with a dot, is never empty or a Windows device name (`CON`, `NUL.txt`, ...
+    /// get a leading `_`), and is at most 255 bytes. Path components of the original are
+    /// joined with `_` (`../../etc/passwd` becomes `etc_passwd`); an empty result falls back to
+    /// the field name (`attachment-1`).
+    ///
+    /// ```
+    /// # use mailgun_webhooks::Attachment;
+    /// let a = Attachment::new("attachment-1", Some("..\\..\\win.ini".into()), None, b"x".to_vec());
+    /// assert_eq!(a.safe_filename(), "win.ini");
+    /// ```
+    pub fn safe_filename(&self) -> String {
+        let name = sanitize(self.filename.as_deref().unwrap_or_default());
+        if !name.is_empty() {
+            return name;
+        }
+        let fallback = sanitize(&self.field_name);
+        if fallback.is_empty() {
+            "attachment".to_owned()
+        } else {
+            fallback
+        }
+    }
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attachment")
+            .field("field_name", &self.field_name)
+            .field("filename", &self.filename)
+            .field("content_type", &self.content_type)
+            .field("size", &self.data.len())
+            .finish()
+    }
+}
+
+const MAX_FILENAME: usize = 255;
+
+/// Characters that act as path separators once normalised, or are forbidden on Windows.
+fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        '/' | '\\'
+            | ':'
+            | '\u{2044}' // FRACTION SLASH
+            | '\u{2215}' // DIVISION SLASH
+            | '\u{29F8}' // BIG SOLIDUS
+            | '\u{FF0F}' // FULLWIDTH SOLIDUS
+            | '\u{FF3C}' // FULLWIDTH REVERSE SOLIDUS
+            | '\u{FE68}' // SMALL REVERSE SOLIDUS
+    )
+}
+
+fn is_dropped(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+        )
+}
+
+fn sanitize(raw: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .filter(|&c| !is_dropped(c))
+        .map(|c| match c {
+            '<' | '>' | '"' | '|' | '?' | '*' => '_',
+            c => c,
+        })
+        .collect();
+    let parts: Vec<&str> = cleaned
+        .split(is_separator)
+        .map(|p| p.trim_matches(|c: char| c == '.' || c.is_whitespace()))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut name = parts.join("_");
+    while name.contains("..") {
+        name = name.replace("..", ".");
+    }
+    let mut name = name
+        .trim_matches(|c: char| c == '.' || c.is_whitespace())
+        .to_owned();
+    if is_windows_device(&name) {
+        name.insert(0, '_');
+    }
+    if name.len() > MAX_FILENAME {
+        let mut cut = MAX_FILENAME;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
+        let trimmed = name.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+        name.truncate(trimmed.len());
+    }
+    name
+}
+
+fn is_windows_device(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or_default().trim_end();
+    let upper = stem.to_ascii_uppercase();
+    matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$")
+        || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+            && upper.len() == 4
+            && upper
+                .chars()
+                .nth(3)
+                .is_some_and(|c| c.is_ascii_digit() || "¹²³".contains(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn safe(name: &str) -> String {
+        Attachment::new("attachment-3", Some(name.to_owned()), None, Vec::new()).safe_filename()
+    }
+
+    #[test]
+    fn traversal_and_separators() {
+        assert_eq!(safe("../../etc/passwd"), "etc_passwd");
+        assert_eq!(safe("..\\..\\win.ini"), "win.ini");
+        assert_eq!(safe("C:\\x"), "C_x");
+        assert_eq!(safe("\\\\server\\share\\f.txt"), "server_share_f.txt");
+        assert_eq!(safe("a\u{FF0F}b\u{2215}c"), "a_b_c");
+        assert_eq!(safe("report.pdf"), "report.pdf");
+    }
+
+    #[test]
+    fn fallbacks_and_devices() {
+        for empty in ["", ".", "..", "...", "/", "\u{0}\r\n", " . "] {
+            assert_eq!(safe(empty), "attachment-3", "{empty:?}");
+        }
+        assert_eq!(safe("CON"), "_CON");
+        assert_eq!(safe("nul.txt"), "_nul.txt");
+        assert_eq!(safe("COM1"), "_COM1");
+        assert_eq!(safe("console.txt"), "console.txt");
+        assert_eq!(safe(".bashrc"), "bashrc");
+        assert_eq!(safe("evil\u{202E}txt.exe"), "eviltxt.exe");
+        let long = safe(&"é".repeat(10_000));
+        assert!(long.len() <= 255 && !long.is_empty());
+    }
+
+    #[test]
+    fn invariants_hold_for_awkward_names() {
+        let names = ["a..b", "..a..", "x/../y", "a\\..\\..\\b", ". .", "a:b:c", "\u{0}."];
+        for n in names {
+            let s = safe(n);
+            assert!(!s.is_empty());
+            assert!(!s.contains(['/', '\\', ':']) && !s.contains(".."), "{n:?} -> {s:?}");
+            assert!(!s.starts_with('.') && !s.chars().any(char::is_control));
+            assert_eq!(safe(&s), s, "idempotent for {n:?}");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Signing keys, the key ring used for rotation and sub-accounts, and which key matched.
+
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+/// SHA-256's block size: HMAC pads shorter keys with zeros to this length and hashes longer ones.
+const BLOCK: usize = 64;
+
+/// A Mailgun webhook signing key, keyed once into an HMAC-SHA256 state.
+///
+/// Use the **HTTP webhook signing key** from the Mailgun dashboard (Sending, Webhooks, "HTTP
+/// webhook signing key"; or API security). It is not the private API key: Mailgun switched
+/// webhook signatures to a separate key in 2020, and using the API key is the most common cause
+/// of signature mismatches. Inbound routes are signed with the same key.
+///
+/// The key's HMAC state is computed once, here, and cloned for each verification, which saves
+/// about a third of the cost of a verify. `Debug` never prints the key, and the type implements
+/// neither `Display` nor `PartialEq`.
+///
+/// ```
+/// use mailgun_webhooks::SigningKey;
+/// let key = SigningKey::new("key-0123456789abcdef");
+/// assert_eq!(format!("{key:?}"), "SigningKey(<redacted>)");
+/// ```
+#[derive(Clone)]
+pub struct SigningKey {
+    mac: HmacSha256,
+    scope: [u8; 16],
+}
+
+impl SigningKey {
+    /// Creates a key from its exact bytes, as shown in the Mailgun dashboard.
+    pub fn new(key: impl AsRef<[u8]>) -> Self {
+        let key = key.as_ref();
+        // HMAC (RFC 2104): a key longer than the block is replaced by its hash, and the result
+        // is zero-padded to the block. Doing that here makes construction infallible.
+        let mut block = [0u8; BLOCK];
+        if key.len() > BLOCK {
+            let digest = Sha256::digest(key);
+            block[..digest.len()].copy_from_slice(&digest);
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let mac = HmacSha256::new(&block.into());
+        // A stable, non-reversible fingerprint of the key that scopes replay records, so that
+        // records survive key rotation (unlike a position in the key ring).
+        let scope_mac = mac
+            .clone()
+            .chain_update(b"mailgun-webhooks replay scope v1")
+            .finalize()
+            .into_bytes();
+        let mut scope = [0u8; 16];
+        scope.copy_from_slice(&scope_mac[..16]);
+        SigningKey { mac, scope }
+    }
+
+    /// HMAC-SHA256 of `timestamp ‖ token` under this key.
+    #[inline]
+    pub(crate) fn sign_parts(&self, timestamp: &[u8], token: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(timestamp);
+        mac.update(token);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The replay scope of this key: 16 bytes derived from the key, never the key itself.
+    pub(crate) fn scope(&self) -> &[u8; 16] {
+        &self.scope
+    }
+
+    /// Computes the lowercase hex signature Mailgun would send for `timestamp` and `token`.
+    ///
+    /// Useful for tests and tooling; a receiver never needs it.
+    pub fn sign(&self, timestamp: &str, token: &str) -> String {
+        crate::verify::hex_lower(&self.sign_parts(timestamp.as_bytes(), token.as_bytes()))
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
+    }
+}
+
+/// Identifies which key of a [`KeyRing`] verified a signature.
+///
+/// Watch for [`KeyId::Previous`] in your logs after a rotation: once it no longer appears, the
+/// old key can be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyId {
+    /// The primary key.
+    Primary,
+    /// A previous key, by its position in the order it was added (0 is the first previous key).
+    Previous(usize),
+    /// The parent account's key, which verified the `parent-signature` of a sub-account event.
+    Parent,
+}
+
+impl KeyId {
+    /// The key's position when the keys are listed primary first, then the previous keys in
+    /// order; `None` for the parent key.
+    pub fn index(self) -> Option<usize> {
+        match self {
+            KeyId::Primary => Some(0),
+            KeyId::Previous(i) => i.checked_add(1),
+            KeyId::Parent => None,
+        }
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyId::Primary => f.write_str("primary"),
+            KeyId::Previous(i) => write!(f, "previous[{i}]"),
+            KeyId::Parent => f.write_str("parent"),
+        }
+    }
+}
+
+/// The keys a [`Verifier`](crate::Verifier) accepts.
+///
+/// A delivery verifies when its `signature` matches the primary key or any previous key, or
+/// when its `parent-signature` matches the parent key. Previous keys let you rotate without
+/// losing events still being retried under the old key; the parent key lets one receiver
+/// verify every sub-account's events with the primary account's key.
+///
+/// ```
+/// use mailgun_webhooks::{KeyRing, SigningKey};
+/// let keys = KeyRing::new(SigningKey::new("new-key"))
+///     .previous(SigningKey::new("old-key"))
+///     .parent(SigningKey::new("parent-account-key"));
+/// assert_eq!(keys.len(), 3);
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyRing {
+    primary: SigningKey,
+    previous: Vec<SigningKey>,
+    parent: Option<SigningKey>,
+}
+
+impl KeyRing {
+    /// A ring with one primary key.
+    pub fn new(primary: SigningKey) -> Self {
+        KeyRing {
+            primary,
+            previous: Vec::new(),
+            parent: None,
+        }
+    }
+
+    /// Adds a previous key, still accepted during a rotation.
+    #[must_use]
+    pub fn previous(mut self, key: SigningKey) -> Self {
+        self.previous.push(key);
+        self
+    }
+
+    /// Sets the parent account's key, checked against `parent-signature`.
+    #[must_use]
+    pub fn parent(mut self, key: SigningKey) -> Self {
+        self.parent = Some(key);
+        self
+    }
+
+    /// The number of keys in the ring, the parent key included.
+    pub fn len(&self) -> usize {
+        1 + self.previous.len() + usize::from(self.parent.is_some())
+    }
+
+    /// Always false: a ring has at least its primary key.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The key with the given id, if the ring has it.
+    pub fn get(&self, id: KeyId) -> Option<&SigningKey> {
+        match id {
+            KeyId::Primary => Some(&self.primary),
+            KeyId::Previous(i) => self.previous.get(i),
+            KeyId::Parent => self.parent.as_ref(),
+        }
+    }
+
+    /// The primary key, then the previous keys, with their ids.
+    pub(crate) fn signature_keys(&self) -> impl Iterator<Item = (KeyId, &SigningKey)> {
+        std::iter::once((KeyId::Primary, &self.primary)).chain(
+            self.previous
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (KeyId::Previous(i), k)),
+        )
+    }
+
+    pub(crate) fn parent_key(&self) -> Option<&SigningKey> {
+        self.parent.as_ref()
+    }
+}
+
+impl From<SigningKey> for KeyRing {
+    fn from(key: SigningKey) -> Self {
+        KeyRing::new(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        crate::verify::hex_lower(b)
+    }
+
+    // RFC 4231 test cases 1, 2 and 6 (131-byte key, longer than the block).
+    #[test]
+    fn rfc4231_known_answers() {
+        let k = SigningKey::new([0x0b; 20]);
+        assert_eq!(
+            hex(&k.sign_parts(b"Hi ", b"There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        let k = SigningKey::new("Jefe");
+        assert_eq!(
+            hex(&k.sign_parts(b"what do ya want ", b"for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let k = SigningKey::new([0xaa; 131]);
+        assert_eq!(
+            hex(&k.sign_parts(
+                b"Test Using Larger Than Block-Size Key - ",
+                b"Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn exactly_block_sized_key_is_used_as_is() {
+        // A 64-byte key must not be hashed; compare with the library's own keying.
+        let raw = [7u8; 64];
+        let ours = SigningKey::new(raw).sign_parts(b"1", b"2");
+        let mut theirs = <HmacSha256 as KeyInit>::new_from_slice(&raw).unwrap();
+        theirs.update(b"12");
+        let theirs: [u8; 32] = theirs.finalize().into_bytes().into();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let k = SigningKey::new("super-secret-key");
+        let ring = KeyRing::new(k.clone()).parent(k);
+        assert!(!format!("{ring:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn scopes_differ_per_key_and_are_stable() {
+        assert_eq!(SigningKey::new("a").scope(), SigningKey::new("a").scope());
+        assert_ne!(SigningKey::new("a").scope(), SigningKey::new("b").scope());
+    }
+
+    #[test]
+    fn key_indices() {
+        assert_eq!(KeyId::Primary.index(), Some(0));
+        assert_eq!(KeyId::Previous(0).index(), Some(1));
+        assert_eq!(KeyId::Parent.index(), None);
+    }
+}

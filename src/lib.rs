@@ -1,0 +1,112 @@
+//! Receive [Mailgun] webhooks and inbound routes safely and fast.
+//!
+//! `mailgun-webhooks` turns the `Content-Type` and body of a request Mailgun posted into a
+//! verified, typed value, from inside whatever web framework you already use:
+//!
+//! - **Parse** the three encodings Mailgun posts (current JSON, legacy urlencoded and multipart
+//!   forms, inbound routes) under strict [`Limits`], without panicking on any input.
+//! - **Verify** the HMAC-SHA256 signature in constant time against a [`KeyRing`] (rotation and
+//!   sub-account parent keys), with a freshness window and checked time arithmetic.
+//! - **Type** the result: an [`Event`] enum for tracking events, lenient about every field's
+//!   shape, or an [`InboundMessage`] / [`StoredMessage`] for routes.
+//!
+//! [Mailgun]: https://www.mailgun.com
+//!
+//! # Quick start
+//!
+//! Inside an existing handler, given the request's content type and body bytes:
+//!
+//! ```
+//! use mailgun_webhooks::{Event, Payload, SigningKey, Verifier};
+//!
+//! fn handle(verifier: &Verifier, content_type: &str, body: &[u8]) -> http::StatusCode {
+//!     let verified = match verifier.parse_and_verify(content_type, body) {
+//!         Ok(v) => v,
+//!         // The error knows the right status: 400, 401, 413, 415, ...
+//!         Err(e) => return e.status(),
+//!     };
+//!     // Check the replay store here (see "Security model"), then act on the payload:
+//!     if let Payload::Event(Event::Delivered(data)) = verified.payload() {
+//!         println!("delivered to {:?}", data.recipient);
+//!     }
+//!     http::StatusCode::OK
+//! }
+//!
+//! let verifier = Verifier::new(SigningKey::new("your-webhook-signing-key"));
+//! # let _ = handle(&verifier, "application/json", b"{}");
+//! ```
+//!
+//! # Security model
+//!
+//! Mailgun signs `hex(HMAC-SHA256(key, timestamp ‖ token))`. **The signature does not cover
+//! the body.** A valid `(timestamp, token, signature)` triple proves only that Mailgun minted
+//! it; anyone who sees one delivery can attach the same triple to a body of their choosing
+//! while the timestamp is fresh. What binds a triple to one body is that it is **accepted only
+//! once**, so replay protection is part of verification, not an extra:
+//!
+//! - the replay store is keyed by the exact signed string `timestamp ‖ token` (hashed, and
+//!   scoped by the key that matched), which also catches digit-shift variants;
+//! - nothing is written to the store before the signature verified;
+//! - a delivery is reserved, then committed when the handler succeeds or released when it
+//!   fails, so that Mailgun's retry of a failed delivery is processed rather than refused;
+//! - a record lives until its signature is no longer fresh, so a replay can never outlive it.
+//!
+//! Use the **webhook signing key** (Mailgun dashboard: Sending, Webhooks, "HTTP webhook signing
+//! key"), not the private API key: that mix-up is the most common cause of signature
+//! mismatches. Routes are signed with the same key.
+//!
+//! # HTTP statuses
+//!
+//! Mailgun retries every status except 200 and 406 for about 8 hours. [`Error::status`] follows
+//! this policy, so that no failure on the receiving side loses an event:
+//!
+//! | condition | status |
+//! |---|---|
+//! | processed | 200 |
+//! | duplicate of a committed delivery | 200 (the handler does not run again) |
+//! | duplicate still in flight | 409 |
+//! | malformed body, missing or ill-formed signature fields, wrong endpoint | 400 |
+//! | signature mismatch, stale or future timestamp | 401 |
+//! | body, field, part or attachment over its limit | 413 |
+//! | unsupported content type or encoding | 415 |
+//! | replay store unavailable or full | 503 |
+//! | handler failed, receiver not configured | 500 |
+//! | the application's own permanent rejection | 406 |
+//!
+//! # The pipeline
+//!
+//! ```text
+//! bytes + content type
+//!   └─ parse (bounded by Limits; hostile input)        -> Unverified<Payload>
+//!       └─ verify (sync, pure)                          -> Verified<Payload>
+//!           └─ admit (async, ReplayStore)               -> admitted: commit or release
+//!               └─ payload                              -> Event / InboundMessage / StoredMessage
+//! ```
+//!
+//! Each stage can be used alone: [`parse()`], [`Verifier::verify`] / [`Verifier::verify_at`].
+//! A [`Verified`] value can only be made by a [`Verifier`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod error;
+mod event;
+mod inbound;
+mod key;
+mod parse;
+mod verify;
+
+pub use error::{Error, ErrorKind, Limit, PayloadKind, Result, Stage};
+pub use event::{
+    AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event,
+    EventData, EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
+    MessageHeaders, NameObject, Reject, Severity, Storage, UserVariables,
+};
+pub use inbound::{Attachment, InboundMessage, StoredAttachment, StoredMessage};
+pub use key::{KeyId, KeyRing, SigningKey};
+pub use parse::{parse, ContentType, Format, Limits, MediaType, Payload};
+pub use verify::{
+    Clock, ReplayKey, Signature, SystemClock, Unverified, Verified, Verifier, VerifierBuilder,
+    DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW,
+};

@@ -1,0 +1,743 @@
+//! Signature verification: syntax, freshness, and constant-time HMAC comparison.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::{ErrorKind, Result};
+use crate::key::{KeyId, KeyRing};
+use crate::parse::{Format, Limits, Payload};
+
+/// Longest accepted timestamp: 12 digits is the year 33658, and cannot overflow a `u64`.
+const MAX_TIMESTAMP_DIGITS: usize = 12;
+/// Windows longer than this (about 31,700 years) are treated as this, so that expiry times
+/// always fit a [`SystemTime`].
+const MAX_WINDOW_SECS: u64 = 1_000_000_000_000;
+/// Longest accepted token. Mailgun sends 50 characters; tests in the wild use fewer.
+pub(crate) const MAX_TOKEN_LEN: usize = 256;
+
+/// The default `max_age`: 8 h 30 min, Mailgun's retry window plus margin. See
+/// [`VerifierBuilder::max_age`].
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(8 * 3600 + 30 * 60);
+/// The default `max_skew`: 5 minutes. See [`VerifierBuilder::max_skew`].
+pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(300);
+/// Added to a record's lifetime in the replay store beyond the freshness window, to absorb
+/// clock differences between the hosts that share a store.
+pub(crate) const REPLAY_MARGIN_SECS: u64 = 60;
+
+/// The signed fields of a delivery, exactly as they arrived.
+///
+/// Mailgun signs `hex(HMAC-SHA256(key, timestamp ‖ token))`. The strings are kept verbatim:
+/// the HMAC is computed over the received text, never over a re-formatted number.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Signature {
+    timestamp: String,
+    token: String,
+    signature: String,
+    parent_signature: Option<String>,
+}
+
+impl Signature {
+    /// The three signed fields, as received.
+    pub fn new(
+        timestamp: impl Into<String>,
+        token: impl Into<String>,
+        signature: impl Into<String>,
+    ) -> Self {
+        Signature {
+            timestamp: timestamp.into(),
+            token: token.into(),
+            signature: signature.into(),
+            parent_signature: None,
+        }
+    }
+
+    /// Adds the `parent-signature` that Mailgun sends for events of a sub-account.
+    #[must_use]
+    pub fn parent_signature(mut self, parent_signature: impl Into<String>) -> Self {
+        self.parent_signature = Some(parent_signature.into());
+        self
+    }
+
+    /// The `timestamp` field: unix seconds, as text.
+    pub fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
+
+    /// The `token` field: a random string, 50 characters from Mailgun.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The `signature` field: 64 lowercase hex characters.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// The `parent-signature` field, present on sub-account events.
+    pub fn parent(&self) -> Option<&str> {
+        self.parent_signature.as_deref()
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signature")
+            .field("timestamp", &self.timestamp)
+            .field("token", &self.token)
+            .field("signature", &self.signature)
+            .field("parent_signature", &self.parent_signature)
+            .finish()
+    }
+}
+
+/// A source of the current time, for the freshness check and the replay store.
+///
+/// The default is [`SystemClock`]. Tests inject their own, or call
+/// [`Verifier::verify_at`] with an explicit time.
+pub trait Clock: fmt::Debug + Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+}
+
+/// Whole unix seconds of `t`; times before 1970 count as 0.
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A parsed request whose signature has not been checked yet.
+///
+/// Made by [`Verifier::parse`] (or [`parse`](crate::parse())), turned into [`Verified`] by
+/// [`Verifier::verify`]. Nothing in it is trustworthy: the signature does not cover the body.
+#[derive(Debug, Clone)]
+pub struct Unverified<P = Payload> {
+    signature: Signature,
+    format: Format,
+    payload: P,
+}
+
+impl<P> Unverified<P> {
+    /// Pairs a payload with the signature fields that came with it.
+    pub fn new(signature: Signature, format: Format, payload: P) -> Self {
+        Unverified {
+            signature,
+            format,
+            payload,
+        }
+    }
+
+    /// The signature fields.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The body's encoding.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The unverified payload. Do not act on it before verifying.
+    pub fn payload_unverified(&self) -> &P {
+        &self.payload
+    }
+
+    /// Discards the signature and returns the payload, unverified.
+    pub fn into_payload_unverified(self) -> P {
+        self.payload
+    }
+}
+
+/// A payload whose signature verified and whose timestamp is fresh.
+///
+/// Only a [`Verifier`] makes one. It is not yet protected against replay: pass it to a
+/// [`ReplayStore`](crate::ReplayStore) (or let the [`Receiver`](crate::Receiver) do it) before
+/// acting on the payload, because Mailgun's signature does not cover the body.
+#[derive(Debug, Clone)]
+pub struct Verified<P = Payload> {
+    signature: Signature,
+    format: Format,
+    payload: P,
+    timestamp: u64,
+    key: KeyId,
+    scope: [u8; 16],
+    expires_at: u64,
+}
+
+impl<P> Verified<P> {
+    /// The signature fields.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The signed timestamp, in unix seconds.
+    pub fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+
+    /// The token.
+    pub fn token(&self) -> &str {
+        &self.signature.token
+    }
+
+    /// Which key verified the signature.
+    pub fn matched_key(&self) -> KeyId {
+        self.key
+    }
+
+    /// The body's encoding.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The verified payload.
+    pub fn payload(&self) -> &P {
+        &self.payload
+    }
+
+    /// Consumes the wrapper, returning the payload.
+    pub fn into_payload(self) -> P {
+        self.payload
+    }
+
+    /// Transforms the payload, keeping the proof of verification.
+    pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Verified<Q> {
+        Verified {
+            signature: self.signature,
+            format: self.format,
+            payload: f(self.payload),
+            timestamp: self.timestamp,
+            key: self.key,
+            scope: self.scope,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// The key under which a [`ReplayStore`](crate::ReplayStore) records this delivery.
+    ///
+    /// It is the SHA-256 of the exact signed string `timestamp ‖ token`, scoped by a
+    /// fingerprint of the key that matched. Keying on the signed string rather than on the token
+    /// alone also catches digit-shift variants (`"142059145" + "2e4…"` signs the same as
+    /// `"1420591452" + "e4…"`).
+    pub fn replay_key(&self) -> ReplayKey {
+        let mut h = Sha256::new();
+        h.update(self.scope);
+        h.update(self.signature.timestamp.as_bytes());
+        h.update(self.signature.token.as_bytes());
+        ReplayKey(h.finalize().into())
+    }
+
+    /// When the replay record of this delivery may be forgotten: after the signature stops
+    /// being accepted (the signed timestamp plus `max_age`), plus a minute of margin.
+    pub fn replay_expires_at(&self) -> SystemTime {
+        // Up to 3 * 10^12 s: fits every platform's SystemTime but Windows', where a time that
+        // far out is clamped to one that is still far beyond any freshness window.
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.expires_at))
+            .unwrap_or(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 100))
+    }
+
+    /// [`replay_expires_at`](Self::replay_expires_at) in unix seconds.
+    pub fn replay_expires_at_secs(&self) -> u64 {
+        self.expires_at
+    }
+}
+
+/// The identity of a signed delivery in a [`ReplayStore`](crate::ReplayStore): 32 bytes,
+/// printed as lowercase hex. See [`Verified::replay_key`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplayKey([u8; 32]);
+
+impl ReplayKey {
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ReplayKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReplayKey({self})")
+    }
+}
+
+impl fmt::Display for ReplayKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex_lower(&self.0))
+    }
+}
+
+/// Verifies Mailgun signatures: syntax, freshness, then HMAC against a [`KeyRing`].
+///
+/// Build one per process and share it (it is `Send + Sync` and cheap to clone):
+///
+/// ```
+/// use std::time::Duration;
+/// use mailgun_webhooks::{SigningKey, Verifier};
+///
+/// let verifier = Verifier::builder(SigningKey::new("my-webhook-signing-key"))
+///     .max_age(Duration::from_secs(15 * 60))
+///     .build();
+/// # let _ = verifier;
+/// ```
+///
+/// Verification checks, in this order, and stops at the first failure:
+/// 1. syntax of the three fields (1–12 digit timestamp, 1–256 alphanumeric token, 64 lowercase
+///    hex signature), before any HMAC is computed;
+/// 2. freshness: no older than `max_age`, no further ahead than `max_skew` (both inclusive),
+///    with checked arithmetic;
+/// 3. HMAC-SHA256 of `timestamp ‖ token` under each signature key, compared in constant time;
+///    then `parent-signature` under the parent key.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    inner: Arc<VerifierInner>,
+}
+
+#[derive(Debug)]
+struct VerifierInner {
+    keys: KeyRing,
+    max_age: u64,
+    max_skew: u64,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+impl Verifier {
+    /// A verifier with default settings.
+    pub fn new(keys: impl Into<KeyRing>) -> Self {
+        Verifier::builder(keys).build()
+    }
+
+    /// Starts configuring a verifier.
+    pub fn builder(keys: impl Into<KeyRing>) -> VerifierBuilder {
+        VerifierBuilder {
+            keys: keys.into(),
+            max_age: DEFAULT_MAX_AGE,
+            max_skew: DEFAULT_MAX_SKEW,
+            clock: Arc::new(SystemClock),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The limits applied by [`parse`](Self::parse).
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The configured `max_age`.
+    pub fn max_age(&self) -> Duration {
+        Duration::from_secs(self.inner.max_age)
+    }
+
+    /// The configured `max_skew`.
+    pub fn max_skew(&self) -> Duration {
+        Duration::from_secs(self.inner.max_skew)
+    }
+
+    /// The clock used by [`verify`](Self::verify).
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+
+    /// Parses a request body under this verifier's [`Limits`]. See [`crate::parse()`].
+    pub fn parse(&self, content_type: &str, body: &[u8]) -> Result<Unverified<Payload>> {
+        crate::parse::parse(content_type, body, &self.inner.limits)
+    }
+
+    /// Parses and verifies a request body in one call, at the clock's current time.
+    ///
+    /// The result is verified but **not yet replay-checked**.
+    pub fn parse_and_verify(&self, content_type: &str, body: &[u8]) -> Result<Verified<Payload>> {
+        self.verify(self.parse(content_type, body)?)
+    }
+
+    /// Verifies at the clock's current time.
+    pub fn verify<P>(&self, unverified: Unverified<P>) -> Result<Verified<P>> {
+        self.verify_at(unverified, self.inner.clock.now())
+    }
+
+    /// Verifies as if the current time were `now`.
+    pub fn verify_at<P>(&self, unverified: Unverified<P>, now: SystemTime) -> Result<Verified<P>> {
+        let (timestamp, key, scope) = self.check(&unverified.signature, unix_secs(now))?;
+        let expires_at = timestamp
+            .saturating_add(self.inner.max_age)
+            .saturating_add(REPLAY_MARGIN_SECS);
+        Ok(Verified {
+            signature: unverified.signature,
+            format: unverified.format,
+            payload: unverified.payload,
+            timestamp,
+            key,
+            scope,
+            expires_at,
+        })
+    }
+
+    /// Checks a bare signature triple at `now` and returns the key that matched.
+    ///
+    /// This does no replay check and gives no [`Verified`] value; prefer
+    /// [`verify`](Self::verify).
+    pub fn check_signature(&self, signature: &Signature, now: SystemTime) -> Result<KeyId> {
+        self.check(signature, unix_secs(now)).map(|(_, key, _)| key)
+    }
+
+    fn check(&self, sig: &Signature, now: u64) -> Result<(u64, KeyId, [u8; 16])> {
+        let inner = &*self.inner;
+        // 1. Syntax, before any HMAC.
+        let timestamp = parse_timestamp(&sig.timestamp)?;
+        check_token(&sig.token)?;
+        let main = decode_signature(&sig.signature);
+        let parent = match (&sig.parent_signature, inner.keys.parent_key()) {
+            (Some(p), Some(_)) => decode_signature(p).ok(),
+            _ => None,
+        };
+        if main.is_err() && parent.is_none() {
+            return Err(if sig.signature.is_empty() {
+                ErrorKind::MissingField { field: "signature" }.into()
+            } else {
+                ErrorKind::BadSignatureFormat.into()
+            });
+        }
+
+        // 2. Freshness, inclusive bounds, no overflow.
+        if timestamp <= now {
+            let age = now - timestamp;
+            if age > inner.max_age {
+                return Err(ErrorKind::Stale {
+                    age,
+                    max_age: inner.max_age,
+                }
+                .into());
+            }
+        } else {
+            let ahead = timestamp - now;
+            if ahead > inner.max_skew {
+                return Err(ErrorKind::FromFuture {
+                    ahead,
+                    max_skew: inner.max_skew,
+                }
+                .into());
+            }
+        }
+
+        // 3. HMAC, constant-time comparison of the decoded 32-byte tags.
+        let ts = sig.timestamp.as_bytes();
+        let token = sig.token.as_bytes();
+        if let Ok(expected) = main {
+            for (id, key) in inner.keys.signature_keys() {
+                if bool::from(key.sign_parts(ts, token).ct_eq(&expected)) {
+                    return Ok((timestamp, id, *key.scope()));
+                }
+            }
+        }
+        if let (Some(expected), Some(key)) = (parent, inner.keys.parent_key()) {
+            if bool::from(key.sign_parts(ts, token).ct_eq(&expected)) {
+                return Ok((timestamp, KeyId::Parent, *key.scope()));
+            }
+        }
+        Err(ErrorKind::SignatureMismatch.into())
+    }
+}
+
+/// Configures a [`Verifier`]. Made by [`Verifier::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct VerifierBuilder {
+    keys: KeyRing,
+    max_age: Duration,
+    max_skew: Duration,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+impl VerifierBuilder {
+    /// How old a signed timestamp may be. Default: [`DEFAULT_MAX_AGE`], 8 h 30 min. Values
+    /// above 10^12 seconds count as 10^12 seconds.
+    ///
+    /// Mailgun retries a failed delivery for about 8 hours, and there is evidence (Hookdeck,
+    /// PostHog) that retries resend the original `timestamp`, `token` and `signature`. A
+    /// shorter window would then turn every late retry into a rejection and lose the event for
+    /// good. A long window is safe because every accepted triple is recorded by the replay store
+    /// until it stops being fresh, so a captured signature cannot be replayed with another body.
+    /// If Mailgun is shown to re-sign retries, 15 minutes is enough.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// How far in the future a signed timestamp may be, for clock skew between Mailgun and this
+    /// host. Default: [`DEFAULT_MAX_SKEW`], 5 minutes.
+    pub fn max_skew(mut self, max_skew: Duration) -> Self {
+        self.max_skew = max_skew;
+        self
+    }
+
+    /// The clock used for freshness. Default: [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Limits for parsing request bodies. Default: [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Builds the verifier.
+    pub fn build(self) -> Verifier {
+        Verifier {
+            inner: Arc::new(VerifierInner {
+                keys: self.keys,
+                max_age: self.max_age.as_secs().min(MAX_WINDOW_SECS),
+                max_skew: self.max_skew.as_secs().min(MAX_WINDOW_SECS),
+                clock: self.clock,
+                limits: self.limits,
+            }),
+        }
+    }
+}
+
+/// Parses `^[0-9]{1,12}$` into seconds. Twelve digits cannot overflow a `u64`.
+fn parse_timestamp(s: &str) -> Result<u64> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Err(ErrorKind::MissingField { field: "timestamp" }.into());
+    }
+    if b.len() > MAX_TIMESTAMP_DIGITS {
+        return Err(ErrorKind::BadTimestamp.into());
+    }
+    let mut n: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return Err(ErrorKind::BadTimestamp.into());
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(c - b'0')))
+            .ok_or(ErrorKind::BadTimestamp)?;
+    }
+    Ok(n)
+}
+
+fn check_token(s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(ErrorKind::MissingField { field: "token" }.into());
+    }
+    if s.len() > MAX_TOKEN_LEN || !s.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ErrorKind::BadToken.into());
+    }
+    Ok(())
+}
+
+/// Decodes exactly 64 lowercase hex characters.
+fn decode_signature(s: &str) -> std::result::Result<[u8; 32], ()> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return Err(());
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let hi = hex_val(pair[0]).ok_or(())?;
+        let lo = hex_val(pair[1]).ok_or(())?;
+        *o = (hi << 4) | lo;
+    }
+    Ok(out)
+}
+
+#[inline]
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::SigningKey;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn signed(key: &str, ts: &str, token: &str) -> Signature {
+        Signature::new(ts, token, SigningKey::new(key).sign(ts, token))
+    }
+
+    fn check(v: &Verifier, sig: Signature, now: u64) -> Result<KeyId> {
+        v.check_signature(&sig, at(now))
+    }
+
+    fn kind(r: Result<KeyId>) -> ErrorKind {
+        r.unwrap_err().into_kind()
+    }
+
+    #[test]
+    fn accepts_a_good_signature() {
+        let v = Verifier::new(SigningKey::new("k"));
+        assert_eq!(
+            check(&v, signed("k", "1700000000", "abc"), NOW).unwrap(),
+            KeyId::Primary
+        );
+    }
+
+    #[test]
+    fn freshness_bounds_are_inclusive() {
+        let v = Verifier::builder(SigningKey::new("k"))
+            .max_age(Duration::from_secs(100))
+            .max_skew(Duration::from_secs(10))
+            .build();
+        let ts = NOW.to_string();
+        let sig = signed("k", &ts, "t");
+        assert!(check(&v, sig.clone(), NOW + 100).is_ok());
+        assert_eq!(
+            kind(check(&v, sig.clone(), NOW + 101)),
+            ErrorKind::Stale {
+                age: 101,
+                max_age: 100
+            }
+        );
+        assert!(check(&v, sig.clone(), NOW - 10).is_ok());
+        assert_eq!(
+            kind(check(&v, sig, NOW - 11)),
+            ErrorKind::FromFuture {
+                ahead: 11,
+                max_skew: 10
+            }
+        );
+    }
+
+    #[test]
+    fn extreme_times_do_not_overflow() {
+        let v = Verifier::builder(SigningKey::new("k"))
+            .max_age(Duration::from_secs(u64::MAX))
+            .max_skew(Duration::from_secs(u64::MAX))
+            .build();
+        let sig = signed("k", "999999999999", "t");
+        assert!(v.check_signature(&sig, UNIX_EPOCH).is_ok());
+        assert!(v.check_signature(&signed("k", "0", "t"), at(MAX_WINDOW_SECS)).is_ok());
+        let expiry = v
+            .verify_at(Unverified::new(sig, Format::Json, ()), UNIX_EPOCH)
+            .unwrap()
+            .replay_expires_at();
+        assert!(expiry > at(MAX_WINDOW_SECS));
+        let strict = Verifier::new(SigningKey::new("k"));
+        assert!(matches!(
+            kind(check(&strict, signed("k", "0", "t"), 4 * MAX_WINDOW_SECS)),
+            ErrorKind::Stale { .. }
+        ));
+    }
+
+    #[test]
+    fn rotation_and_parent() {
+        let ring = KeyRing::new(SigningKey::new("new"))
+            .previous(SigningKey::new("old"))
+            .parent(SigningKey::new("parent"));
+        let v = Verifier::new(ring);
+        assert_eq!(
+            check(&v, signed("old", "1700000000", "t"), NOW).unwrap(),
+            KeyId::Previous(0)
+        );
+        let p = SigningKey::new("parent").sign("1700000000", "t");
+        let sig = Signature::new("1700000000", "t", "garbage").parent_signature(p);
+        assert_eq!(check(&v, sig, NOW).unwrap(), KeyId::Parent);
+        // A parent signature is ignored when no parent key is configured.
+        let v = Verifier::new(SigningKey::new("new"));
+        let p = SigningKey::new("parent").sign("1700000000", "t");
+        let sig = Signature::new("1700000000", "t", "garbage").parent_signature(p);
+        assert_eq!(kind(check(&v, sig, NOW)), ErrorKind::BadSignatureFormat);
+    }
+
+    #[test]
+    fn syntax_is_checked_before_hmac() {
+        let v = Verifier::new(SigningKey::new("k"));
+        let good = SigningKey::new("k").sign("1700000000", "t");
+        let bad_ts = ["", "-1", "+1700000000", " 1", "1\n", "1.5", "1e9", "１２", "1234567890123"];
+        for ts in bad_ts {
+            let k = kind(check(&v, Signature::new(ts, "t", &good), NOW));
+            assert!(
+                matches!(k, ErrorKind::BadTimestamp | ErrorKind::MissingField { .. }),
+                "{ts:?}: {k:?}"
+            );
+        }
+        for token in ["a b", "a+b", "ü", &"a".repeat(257)] {
+            assert_eq!(
+                kind(check(&v, Signature::new("1700000000", token, &good), NOW)),
+                ErrorKind::BadToken
+            );
+        }
+        for s in [&good[..63], &good[..32], &good.to_uppercase(), "g".repeat(64).as_str()] {
+            assert_eq!(
+                kind(check(&v, Signature::new("1700000000", "t", s), NOW)),
+                ErrorKind::BadSignatureFormat,
+                "{s}"
+            );
+        }
+        assert_eq!(
+            kind(check(&v, Signature::new("1700000000", "t", ""), NOW)),
+            ErrorKind::MissingField { field: "signature" }
+        );
+    }
+
+    #[test]
+    fn replay_key_covers_the_signed_string_and_scope() {
+        let v = Verifier::builder(SigningKey::new("k"))
+            .max_age(Duration::from_secs(NOW))
+            .build();
+        let a = v
+            .verify_at(
+                Unverified::new(signed("k", "1700000000", "9abc"), Format::Json, ()),
+                at(NOW),
+            )
+            .unwrap();
+        // Digit shift: same signed string, same signature, same replay key.
+        let shifted = Signature::new("170000000", "09abc", a.signature().signature());
+        let b = v
+            .verify_at(Unverified::new(shifted, Format::Json, ()), at(NOW))
+            .unwrap();
+        assert_eq!(a.replay_key(), b.replay_key());
+        let other = Verifier::new(SigningKey::new("other"));
+        let c = other
+            .verify_at(
+                Unverified::new(signed("other", "1700000000", "9abc"), Format::Json, ()),
+                at(NOW),
+            )
+            .unwrap();
+        assert_ne!(a.replay_key(), c.replay_key());
+        assert_eq!(a.replay_expires_at_secs(), 2 * NOW + 60);
+    }
+}
