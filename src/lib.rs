@@ -95,6 +95,11 @@ mod event;
 mod inbound;
 mod key;
 mod parse;
+mod receiver;
+mod replay;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 mod verify;
 
 pub use error::{Error, ErrorKind, Limit, PayloadKind, Result, Stage};
@@ -110,3 +115,11 @@ pub use verify::{
     Clock, ReplayKey, Signature, SystemClock, Unverified, Verified, Verifier, VerifierBuilder,
     DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW,
 };
+
+// ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----
+// (re-exports go here)
+// ----- end replay -----
+
+// ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----
+// (re-exports go here)
+// ----- end form -----

@@ -1,0 +1,1 @@
+//! The one-call pipeline. (Being written: see issue 4.)

@@ -1,0 +1,1 @@
+//! Replay protection. (Being written: see issue 4.)
