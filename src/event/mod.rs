@@ -180,6 +180,22 @@ impl Event {
         }
     }
 
+    /// Parses a bare `event-data` object, such as an item of the Events API or a sample from
+    /// Mailgun's documentation. Webhook bodies go through [`parse`](crate::parse()) instead,
+    /// which also extracts the signature.
+    ///
+    /// The body is bounded by the default JSON limits ([`Limits`](crate::Limits)).
+    ///
+    /// ```
+    /// # use mailgun_webhooks::{Event, EventKind};
+    /// let event = Event::from_json(br#"{"event":"opened","recipient":"a@example.com"}"#)?;
+    /// assert_eq!(event.kind(), EventKind::Opened);
+    /// # Ok::<(), mailgun_webhooks::Error>(())
+    /// ```
+    pub fn from_json(event_data: &[u8]) -> crate::Result<Event> {
+        crate::parse::json::parse_event_data(event_data)
+    }
+
     /// The event's kind.
     pub fn kind(&self) -> EventKind {
         match self {

@@ -56,6 +56,48 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>>
     Ok(Unverified::new(signature, Format::Json, Payload::Event(event)))
 }
 
+/// Parses a bare `event-data` object (no signature envelope).
+pub(crate) fn parse_event_data(body: &[u8]) -> Result<Event> {
+    let limits = Limits::default();
+    if u64::try_from(body.len()).map_or(true, |n| n > limits.max_json_body()) {
+        return Err(ErrorKind::LimitExceeded {
+            what: Limit::JsonBody,
+            limit: limits.max_json_body(),
+        }
+        .into());
+    }
+    let failure = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let data = EventDataSeed { failure: &failure }
+        .deserialize(&mut de)
+        .and_then(|d| de.end().map(|()| d))
+        .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
+    Ok(match EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
+        Some(kind) => Event::from_kind(kind, data),
+        None => Event::Unknown {
+            name: data.event.unwrap_or_default(),
+            raw: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+        },
+    })
+}
+
+/// A top-level `event-data` object: anything else is malformed.
+struct EventDataSeed<'a> {
+    failure: &'a Cell<Option<crate::Error>>,
+}
+
+impl<'de> DeserializeSeed<'de> for EventDataSeed<'_> {
+    type Value = EventData;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<EventData, D::Error> {
+        match crate::event::lenient::object(d)? {
+            Some(data) => Ok(data),
+            None => Err(fail(self.failure, ErrorKind::Malformed {
+                what: "the JSON body is not an object".into(),
+            })),
+        }
+    }
+}
+
 /// Maps a parsed `event-data` to its variant. An unknown name keeps the raw object, which is
 /// re-read from the body: that second pass happens only for unknown events.
 fn into_event(data: EventData, body: &[u8]) -> Event {

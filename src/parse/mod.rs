@@ -6,7 +6,7 @@
 
 mod content_type;
 pub(crate) mod form;
-mod json;
+pub(crate) mod json;
 pub(crate) mod multipart;
 
 use std::fmt;
