@@ -10,6 +10,23 @@ use bytes::Bytes;
 /// attachments as file parts) or, when the route URL ends in `mime`, the raw message in
 /// [`body_mime`](Self::body_mime). Either way it also posts every MIME header of the message
 /// as its own field, with its original capitalisation; those are in [`fields`](Self::fields).
+///
+/// Named fields are read from their first occurrence, names compared case-sensitively (Mailgun
+/// sends both `subject` and the message's `Subject` header). Read any field by name with
+/// [`field`](Self::field).
+///
+/// ```
+/// use mailgun_webhooks::{parse, Limits};
+/// let body = b"recipient=in%40example.com&sender=bob%40example.org&subject=Hi&Subject=Hi\
+///              &body-plain=Hello&X-Mailgun-Sflag=No&timestamp=1700000000&token=abc&signature=00";
+/// let msg = parse("application/x-www-form-urlencoded", body, &Limits::default())?
+///     .into_payload_unverified() // verify it first in real code
+///     .into_inbound()?;
+/// assert_eq!(msg.recipient.as_deref(), Some("in@example.com"));
+/// assert_eq!(msg.body_plain.as_deref(), Some("Hello"));
+/// assert_eq!(msg.field("X-Mailgun-Sflag"), Some("No"));
+/// # Ok::<(), mailgun_webhooks::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct InboundMessage {
@@ -40,18 +57,33 @@ pub struct InboundMessage {
     /// The attached files.
     pub attachments: Vec<Attachment>,
     /// Every text field as sent, in order, names case-sensitive and repeated names kept (this
-    /// includes the per-header fields such as `Received` and `X-Mailgun-Sflag`).
+    /// includes the per-header fields such as `Received` and `X-Mailgun-Sflag`), except the
+    /// first `body-plain`, `body-html`, `body-mime`, `stripped-text`, `stripped-signature` and
+    /// `stripped-html`: those are moved into their own fields above, so that a large message
+    /// is held once. [`field`](Self::field) finds those too.
     pub fields: Vec<(String, String)>,
 }
 
 impl InboundMessage {
     /// The first text field named exactly `name` (case-sensitive, as Mailgun sends both
-    /// `subject` and `Subject`).
+    /// `subject` and `Subject`), including the body fields kept outside
+    /// [`fields`](Self::fields).
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        let body = match name {
+            "body-plain" => &self.body_plain,
+            "body-html" => &self.body_html,
+            "body-mime" => &self.body_mime,
+            "stripped-text" => &self.stripped_text,
+            "stripped-signature" => &self.stripped_signature,
+            "stripped-html" => &self.stripped_html,
+            _ => &None,
+        };
+        body.as_deref().or_else(|| {
+            self.fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        })
     }
 
     /// The first header named `name`, case-insensitively, from `message-headers`.
@@ -274,13 +306,15 @@ fn sanitize(raw: &str) -> String {
 fn is_windows_device(name: &str) -> bool {
     let stem = name.split('.').next().unwrap_or_default().trim_end();
     let upper = stem.to_ascii_uppercase();
-    matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$")
-        || ((upper.starts_with("COM") || upper.starts_with("LPT"))
-            && upper.len() == 4
-            && upper
-                .chars()
-                .nth(3)
-                .is_some_and(|c| c.is_ascii_digit() || "¹²³".contains(c)))
+    matches!(
+        upper.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+        && upper.len() == 4
+        && upper
+            .chars()
+            .nth(3)
+            .is_some_and(|c| c.is_ascii_digit() || "¹²³".contains(c)))
 }
 
 #[cfg(test)]
@@ -318,11 +352,22 @@ mod tests {
 
     #[test]
     fn invariants_hold_for_awkward_names() {
-        let names = ["a..b", "..a..", "x/../y", "a\\..\\..\\b", ". .", "a:b:c", "\u{0}."];
+        let names = [
+            "a..b",
+            "..a..",
+            "x/../y",
+            "a\\..\\..\\b",
+            ". .",
+            "a:b:c",
+            "\u{0}.",
+        ];
         for n in names {
             let s = safe(n);
             assert!(!s.is_empty());
-            assert!(!s.contains(['/', '\\', ':']) && !s.contains(".."), "{n:?} -> {s:?}");
+            assert!(
+                !s.contains(['/', '\\', ':']) && !s.contains(".."),
+                "{n:?} -> {s:?}"
+            );
             assert!(!s.starts_with('.') && !s.chars().any(char::is_control));
             assert_eq!(safe(&s), s, "idempotent for {n:?}");
         }

@@ -121,5 +121,5 @@ pub use verify::{
 // ----- end replay -----
 
 // ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----
-// (re-exports go here)
+pub use parse::multipart::parse_stream;
 // ----- end form -----

@@ -1,9 +1,193 @@
 //! Legacy and inbound `application/x-www-form-urlencoded` bodies.
+//!
+//! Pairs are split on `&` and `=` and decoded here rather than by `form_urlencoded`, which
+//! replaces invalid escapes and invalid UTF-8 silently. The signature fields (`timestamp`,
+//! `token`, `signature`, `parent-signature`) must decode exactly: an invalid `%` escape or
+//! invalid UTF-8 there is a [`Malformed`](crate::ErrorKind::Malformed) error naming the field. Every
+//! other name and value is decoded leniently (an invalid escape is kept as written, invalid
+//! UTF-8 becomes U+FFFD), so that a correctly signed delivery is never refused because of
+//! one field's shape.
+//!
+//! Empty pairs (`a=1&&b=2`) are skipped; a pair without `=` has an empty value. Every other
+//! pair counts against [`Limits::parts`]; names against [`Limits::field_name`]; values against
+//! [`Limits::text_field`] (`body-mime`: [`Limits::body`]). A value whose encoded length is over
+//! three times its limit is refused before it is decoded. Which occurrence of a repeated field
+//! counts is described in the [`fields`](super::fields) module.
 
-use super::{Limits, Payload};
-use crate::error::{ErrorKind, Result};
+use super::fields::{Decoded, FieldSet, limit};
+use super::{Format, Limits, Payload};
+use crate::error::{Limit, Result};
 use crate::verify::Unverified;
 
-pub(crate) fn parse(_body: &[u8], _limits: &Limits) -> Result<Unverified<Payload>> {
-    Err(ErrorKind::UnsupportedContentType.into())
+pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+    let mut set = FieldSet::new(limits);
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                pair.get(..eq).unwrap_or_default(),
+                pair.get(eq + 1..).unwrap_or_default(),
+            ),
+            None => (pair, &[][..]),
+        };
+        check_encoded(raw_name.len(), limits.max_field_name(), || {
+            limit(Limit::FieldName, limits.max_field_name())
+        })?;
+        let (name, _) = decode(raw_name);
+        set.admit(&name, false)?;
+        let (what, max) = set.value_limit(&name, false);
+        check_encoded(raw_value.len(), max, || limit(what, max))?;
+        let (value, decoded) = decode(raw_value);
+        if u64::try_from(value.len()).map_or(true, |n| n > max) {
+            return Err(limit(what, max));
+        }
+        set.push_text(name, value, decoded);
+    }
+    set.finish(Format::Form)
+}
+
+/// Refuses an encoded length over three times the decoded limit (`%XX` is the longest
+/// encoding of one byte), before decoding.
+fn check_encoded(len: usize, max: u64, err: impl FnOnce() -> crate::Error) -> Result<()> {
+    let len = u64::try_from(len).unwrap_or(u64::MAX);
+    if len > max.saturating_mul(3) {
+        return Err(err());
+    }
+    Ok(())
+}
+
+/// Decodes `+` and `%XX`. Reports whether an escape was invalid (kept as written) or the
+/// result was not UTF-8 (decoded lossily).
+fn decode(raw: &[u8]) -> (String, Decoded) {
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return utf8(raw.to_vec(), Decoded::Exact);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut status = Decoded::Exact;
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (raw.get(i + 1).and_then(hex), raw.get(i + 2).and_then(hex)) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi << 4) | lo);
+                    i += 2;
+                }
+                _ => {
+                    out.push(b'%');
+                    status = Decoded::BadPercent;
+                }
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    utf8(out, status)
+}
+
+fn utf8(bytes: Vec<u8>, status: Decoded) -> (String, Decoded) {
+    match String::from_utf8(bytes) {
+        Ok(s) => (s, status),
+        Err(e) => {
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let status = if status == Decoded::Exact {
+                Decoded::BadUtf8
+            } else {
+                status
+            };
+            (lossy, status)
+        }
+    }
+}
+
+fn hex(c: &u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn parse_str(s: &str) -> Result<Unverified<Payload>> {
+        parse(s.as_bytes(), &Limits::default())
+    }
+
+    const SIG: &str = "timestamp=1700000000&token=abc&signature=00";
+
+    #[test]
+    fn decoding() {
+        assert_eq!(decode(b"a+b%20c%2B"), ("a b c+".to_owned(), Decoded::Exact));
+        assert_eq!(
+            decode(b"%e2%9C%93"),
+            ("\u{2713}".to_owned(), Decoded::Exact)
+        );
+        assert_eq!(decode(b"%ZZ%4"), ("%ZZ%4".to_owned(), Decoded::BadPercent));
+        assert_eq!(decode(b"%FF"), ("\u{FFFD}".to_owned(), Decoded::BadUtf8));
+        assert_eq!(decode(b"%"), ("%".to_owned(), Decoded::BadPercent));
+        assert_eq!(decode(b""), (String::new(), Decoded::Exact));
+    }
+
+    #[test]
+    fn inbound_fields_in_order() {
+        let u = parse_str(&format!("a=1&&b&a=%zz&{SIG}")).unwrap();
+        let m = u.into_payload_unverified().into_inbound().unwrap();
+        let f: Vec<(&str, &str)> = m
+            .fields
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(&f[..3], [("a", "1"), ("b", ""), ("a", "%zz")]);
+    }
+
+    #[test]
+    fn security_fields_are_strict() {
+        let err = |s: &str| parse_str(s).unwrap_err().to_string();
+        assert_eq!(
+            err("timestamp=1&token=%ZZ&signature=00"),
+            "malformed body: invalid percent-encoding in field `token`"
+        );
+        assert_eq!(
+            err("timestamp=%FF&token=a&signature=00"),
+            "malformed body: field `timestamp` is not valid UTF-8"
+        );
+        // An earlier, user-supplied occurrence may be anything.
+        assert!(parse_str("token=%FF&timestamp=1&token=a&signature=00").is_ok());
+    }
+
+    #[test]
+    fn limits_apply_before_decoding() {
+        let l = Limits::default().text_field(4).field_name(3);
+        let kind = |s: &str| parse(s.as_bytes(), &l).unwrap_err().into_kind();
+        assert_eq!(
+            kind("a=12345"),
+            ErrorKind::LimitExceeded {
+                what: Limit::TextField,
+                limit: 4
+            }
+        );
+        assert_eq!(
+            kind(&format!("a={}", "%41".repeat(5))),
+            ErrorKind::LimitExceeded {
+                what: Limit::TextField,
+                limit: 4
+            }
+        );
+        assert_eq!(
+            kind("abcd=1"),
+            ErrorKind::LimitExceeded {
+                what: Limit::FieldName,
+                limit: 3
+            }
+        );
+        // Exactly at the limit after decoding: 10 bytes, 30 encoded.
+        let l = Limits::default().text_field(10);
+        assert!(parse(format!("a={}&{SIG}", "%41".repeat(10)).as_bytes(), &l).is_ok());
+        let body_mime = format!("body-mime={}&{SIG}", "x".repeat(100));
+        assert!(parse(body_mime.as_bytes(), &l).is_ok());
+    }
 }

@@ -8,6 +8,12 @@ mod content_type;
 pub(crate) mod form;
 pub(crate) mod json;
 pub(crate) mod multipart;
+mod disposition;
+mod fields;
+mod form_json;
+mod legacy;
+mod route;
+mod scan;
 
 use std::fmt;
 

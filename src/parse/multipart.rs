@@ -1,9 +1,476 @@
-//! Legacy and inbound `multipart/form-data` bodies.
+//! Legacy and inbound `multipart/form-data` bodies, in memory or streamed.
+//!
+//! [multer] reads the parts. It is configured from [`Limits`] (its own defaults are
+//! unbounded) and everything it does not bound is bounded here:
+//!
+//! - **Body**: an in-memory body is checked before parsing; a streamed one is counted chunk by
+//!   chunk and refused as soon as it is over [`Limits::body`], before multer sees that chunk.
+//! - **Parts, files, field names**: counted when a part's headers have been read, before its
+//!   data is (see [`Limits::parts`], [`Limits::files`], [`Limits::field_name`]).
+//! - **Values**: a text field may hold [`Limits::text_field`] bytes (`body-mime`:
+//!   [`Limits::body`]), a file [`Limits::file`]; checked on every chunk as it arrives.
+//! - **Part headers**: multer has no limit on a header block, so a scanner checks the framing
+//!   ahead of it: the preamble, and each part's header block, may not be longer than
+//!   [`Limits::part_headers`] (8 KiB). On a streamed body it sees every chunk before multer
+//!   does; on an in-memory body it runs in lockstep with multer and does not search the data.
+//!   multer itself refuses more than 32 headers in one part.
+//! - **Line endings**: CRLF, as RFC 7578 and Mailgun use. A body with bare LF line endings
+//!   (only seen in a re-typed test fixture, never on the wire) is refused with a
+//!   [`Malformed`](crate::ErrorKind::Malformed) error that says so: converting line endings
+//!   would corrupt binary attachments.
+//!
+//! A part is a file when its `Content-Disposition` has a `filename` (even empty) or when it is
+//! named `attachment-N`, as Mailgun names attachments (a part without a filename is still
+//! one). A part without `Content-Disposition` or without a name is malformed. When a part
+//! repeats `Content-Disposition`, the last one counts (multer keeps only that one).
+//!
+//! Copies: an in-memory body is copied once into the buffer multer parses, and a file's bytes
+//! are a slice of that buffer (no further copy). A streamed file that arrives in several
+//! chunks is joined once.
+//!
+//! [multer]: https://docs.rs/multer
 
-use super::{Limits, Payload};
-use crate::error::{ErrorKind, Result};
+use std::convert::Infallible;
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, Stream, StreamExt};
+use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderMap};
+
+use super::disposition::Disposition;
+use super::fields::{Decoded, FieldSet, is_attachment_name, limit};
+use super::scan::Scanner;
+use super::{ContentType, Format, Limits, MediaType, Payload};
+use crate::error::{Error, ErrorKind, Limit, Result};
+use crate::inbound::Attachment;
 use crate::verify::Unverified;
 
-pub(crate) fn parse(_boundary: &str, _body: &[u8], _limits: &Limits) -> Result<Unverified<Payload>> {
-    Err(ErrorKind::UnsupportedContentType.into())
+/// Parses an in-memory multipart body (the body limit was checked by the caller).
+pub(crate) fn parse(boundary: &str, body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+    let chunk = Bytes::copy_from_slice(body);
+    let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(chunk)]);
+    let parts = multer::Multipart::with_constraints(stream, boundary, constraints(limits));
+    let mut lockstep = Lockstep {
+        body,
+        pos: 0,
+        scanner: Scanner::new(boundary, limits.max_part_headers()),
+    };
+    // Every poll is ready: the only chunk is already there.
+    read_parts(parts, limits, Some(&mut lockstep))
+        .now_or_never()
+        .unwrap_or_else(|| Err(malformed("the multipart parser did not finish")))?
+        .finish(Format::Multipart)
+}
+
+/// Parses a request body that arrives in chunks, given its `Content-Type`.
+///
+/// Use it when the body is a stream (an HTTP framework's body type), so that it is never
+/// buffered whole before parsing: a multipart body is parsed as it arrives and refused as
+/// soon as it breaks a [`Limits`] limit, and its files are joined from their chunks at most
+/// once. A JSON or urlencoded body is collected up to its limit, then parsed as by
+/// [`parse`](crate::parse()). Errors of the stream itself become a
+/// [`Malformed`](ErrorKind::Malformed) error (400) whose [`source`](std::error::Error::source)
+/// is the stream's error.
+///
+/// ```
+/// use futures_util::{stream, FutureExt};
+/// use mailgun_webhooks::{parse_stream, Limits};
+///
+/// let body = "--b\r\nContent-Disposition: form-data; name=\"recipient\"\r\n\r\nin@example.com\r\n\
+///             --b\r\nContent-Disposition: form-data; name=\"timestamp\"\r\n\r\n1700000000\r\n\
+///             --b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nabc\r\n\
+///             --b\r\nContent-Disposition: form-data; name=\"signature\"\r\n\r\n00\r\n--b--\r\n";
+/// // Chunks of 7 bytes, as a network might deliver them.
+/// let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+///     body.as_bytes().chunks(7).map(|c| Ok(c.to_vec())).collect();
+/// let parsed = parse_stream("multipart/form-data; boundary=b", stream::iter(chunks), &Limits::default())
+///     .now_or_never() // an async runtime would `.await` it
+///     .unwrap()?;
+/// assert_eq!(parsed.signature().token(), "abc");
+/// let msg = parsed.into_payload_unverified().into_inbound()?; // verify it first in real code
+/// assert_eq!(msg.recipient.as_deref(), Some("in@example.com"));
+/// # Ok::<(), mailgun_webhooks::Error>(())
+/// ```
+pub async fn parse_stream<S, B, E>(
+    content_type: &str,
+    body: S,
+    limits: &Limits,
+) -> Result<Unverified<Payload>>
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send,
+    B: Into<Bytes>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let ct = ContentType::parse(content_type)?;
+    let (what, max) = match ct.media_type() {
+        MediaType::Multipart => {
+            let boundary = ct.boundary()?;
+            let guarded = guard(body, boundary, limits);
+            let parts = multer::Multipart::with_constraints(guarded, boundary, constraints(limits));
+            return read_parts(parts, limits, None)
+                .await?
+                .finish(Format::Multipart);
+        }
+        MediaType::Json => {
+            let max = limits.max_json_body().min(limits.max_body());
+            let what = if max == limits.max_body() {
+                Limit::Body
+            } else {
+                Limit::JsonBody
+            };
+            (what, max)
+        }
+        MediaType::Form => (Limit::Body, limits.max_body()),
+    };
+    let mut body = std::pin::pin!(body);
+    let mut collected = Collector::default();
+    while let Some(chunk) = body.next().await {
+        collected.push(chunk.map_err(read_error)?.into(), what, max)?;
+    }
+    super::parse(content_type, &collected.finish(), limits)
+}
+
+/// multer's limits, from ours. Text fields and files share multer's per-field limit (the
+/// larger of the two); the smaller one is enforced while reading.
+fn constraints(limits: &Limits) -> multer::Constraints {
+    let per_field = limits.max_file().max(limits.max_text_field());
+    multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(limits.max_body())
+            .per_field(per_field)
+            .for_field("body-mime", limits.max_body().max(per_field)),
+    )
+}
+
+/// Counts and checks every chunk of a streamed body before multer sees it.
+fn guard<S, B, E>(
+    body: S,
+    boundary: &str,
+    limits: &Limits,
+) -> impl Stream<Item = std::result::Result<Bytes, Abort>> + Send
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send,
+    B: Into<Bytes>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut scanner = Scanner::new(boundary, limits.max_part_headers());
+    let max = limits.max_body();
+    let mut seen: u64 = 0;
+    body.map(move |chunk| {
+        let chunk: Bytes = chunk.map_err(|e| Abort(read_error(e)))?.into();
+        seen = seen.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+        if seen > max {
+            return Err(Abort(limit(Limit::Body, max)));
+        }
+        if !scanner.is_done() {
+            scanner.feed(&chunk, false).map_err(Abort)?;
+        }
+        Ok(chunk)
+    })
+}
+
+fn read_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::with_source(
+        ErrorKind::Malformed {
+            what: "reading the request body failed".into(),
+        },
+        e,
+    )
+}
+
+/// Our error, carried through multer's stream-error variant.
+#[derive(Debug)]
+struct Abort(Error);
+
+impl fmt::Display for Abort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Abort {}
+
+/// The framing scanner driven over an in-memory body, one part behind multer.
+struct Lockstep<'a> {
+    body: &'a [u8],
+    pos: usize,
+    scanner: Scanner,
+}
+
+impl Lockstep<'_> {
+    /// Skips the data of the part just read and checks the framing up to the next part's data.
+    fn advance(&mut self, data_len: usize) -> Result<()> {
+        self.pos = self.pos.saturating_add(data_len);
+        let rest = self.body.get(self.pos..).unwrap_or_default();
+        let used = self.scanner.feed(rest, true)?;
+        self.pos = self.pos.saturating_add(used);
+        Ok(())
+    }
+}
+
+async fn read_parts<'l>(
+    mut parts: multer::Multipart<'_>,
+    limits: &'l Limits,
+    mut lockstep: Option<&mut Lockstep<'_>>,
+) -> Result<FieldSet<'l>> {
+    let mut set = FieldSet::new(limits);
+    let mut data_len = 0;
+    loop {
+        if let Some(l) = lockstep.as_deref_mut() {
+            l.advance(data_len)?;
+        }
+        let next = parts.next_field().await;
+        let Some(mut field) = next.map_err(|e| from_multer(e, limits, None))? else {
+            return Ok(set);
+        };
+        let part = Part::from_headers(field.headers())?;
+        set.admit(&part.name, part.is_file)?;
+        let (what, max) = set.value_limit(&part.name, part.is_file);
+        let mut data = Collector::default();
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| from_multer(e, limits, Some((what, max))))?
+        {
+            data.push(chunk, what, max)?;
+        }
+        let data = data.finish();
+        data_len = data.len();
+        part.add_to(&mut set, data);
+    }
+}
+
+/// What a part's headers say about it.
+struct Part {
+    name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    is_file: bool,
+}
+
+impl Part {
+    fn from_headers(headers: &HeaderMap) -> Result<Part> {
+        let disposition = headers
+            .get(CONTENT_DISPOSITION)
+            .ok_or_else(|| malformed("a multipart part has no Content-Disposition header"))?;
+        let Disposition { name, filename } = Disposition::parse(disposition.as_bytes());
+        let name = name.ok_or_else(|| malformed("a multipart part has no `name` parameter"))?;
+        let name = String::from_utf8(name)
+            .map_err(|_| malformed("a multipart field name is not valid UTF-8"))?;
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let is_file = filename.is_some() || is_attachment_name(&name);
+        Ok(Part {
+            name,
+            filename,
+            content_type,
+            is_file,
+        })
+    }
+
+    fn add_to(self, set: &mut FieldSet<'_>, data: Bytes) {
+        if self.is_file {
+            set.push_file(Attachment::from_bytes(
+                self.name,
+                self.filename,
+                self.content_type,
+                data,
+            ));
+            return;
+        }
+        let (value, decoded) = match std::str::from_utf8(&data) {
+            Ok(s) => (s.to_owned(), Decoded::Exact),
+            Err(_) => (
+                String::from_utf8_lossy(&data).into_owned(),
+                Decoded::BadUtf8,
+            ),
+        };
+        set.push_text(self.name, value, decoded);
+    }
+}
+
+/// Joins a value's chunks under its limit, copying only when there is more than one.
+#[derive(Default)]
+struct Collector {
+    first: Option<Bytes>,
+    joined: BytesMut,
+    len: u64,
+}
+
+impl Collector {
+    fn push(&mut self, chunk: Bytes, what: Limit, max: u64) -> Result<()> {
+        self.len = self
+            .len
+            .saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+        if self.len > max {
+            return Err(limit(what, max));
+        }
+        if self.first.is_none() && self.joined.is_empty() {
+            self.first = Some(chunk);
+            return Ok(());
+        }
+        if let Some(first) = self.first.take() {
+            self.joined.extend_from_slice(&first);
+        }
+        self.joined.extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    fn finish(self) -> Bytes {
+        match self.first {
+            Some(first) => first,
+            None => self.joined.freeze(),
+        }
+    }
+}
+
+fn malformed(what: &'static str) -> Error {
+    ErrorKind::Malformed { what: what.into() }.into()
+}
+
+/// Maps multer's errors to ours. multer's messages can quote header bytes and field names, so
+/// none of them is kept.
+fn from_multer(e: multer::Error, limits: &Limits, reading: Option<(Limit, u64)>) -> Error {
+    use multer::Error as M;
+    match e {
+        M::StreamReadFailed(source) => match source.downcast::<Abort>() {
+            Ok(abort) => abort.0,
+            Err(source) => Error::with_source(
+                ErrorKind::Malformed {
+                    what: "reading the request body failed".into(),
+                },
+                source,
+            ),
+        },
+        M::StreamSizeExceeded { .. } => limit(Limit::Body, limits.max_body()),
+        M::FieldSizeExceeded { .. } => {
+            let (what, max) = reading.unwrap_or((Limit::File, limits.max_file()));
+            limit(what, max)
+        }
+        M::IncompleteStream | M::IncompleteHeaders | M::IncompleteFieldData { .. } => malformed(
+            "the multipart body is incomplete: a boundary, a part's headers or the closing \
+             delimiter is missing",
+        ),
+        M::ReadHeaderFailed(_) | M::DecodeHeaderName { .. } | M::DecodeHeaderValue { .. } => {
+            malformed("a multipart part has invalid headers, or more than 32 of them")
+        }
+        _ => malformed("invalid multipart body"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: &str = "b";
+
+    fn part(name: &str, value: &str) -> String {
+        format!("--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    }
+
+    fn signed(parts: &str) -> String {
+        format!(
+            "{parts}{}{}{}--b--\r\n",
+            part("timestamp", "1700000000"),
+            part("token", "abc"),
+            part("signature", "00")
+        )
+    }
+
+    fn err(body: &str, limits: &Limits) -> ErrorKind {
+        parse(B, body.as_bytes(), limits).unwrap_err().into_kind()
+    }
+
+    #[test]
+    fn fields_and_files() {
+        let body = signed(&format!(
+            "{}--b\r\nContent-Disposition: form-data; name=\"attachment-1\"\r\n\r\nraw\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nfile\r\n",
+            part("recipient", "r@example.com"),
+        ));
+        let msg = parse(B, body.as_bytes(), &Limits::default())
+            .unwrap()
+            .into_payload_unverified()
+            .into_inbound()
+            .unwrap();
+        assert_eq!(msg.recipient.as_deref(), Some("r@example.com"));
+        assert_eq!(msg.attachments.len(), 2);
+        assert_eq!(msg.attachments[0].filename(), None);
+        assert_eq!(msg.attachments[0].data(), b"raw");
+        assert_eq!(msg.attachments[1].content_type(), Some("text/plain"));
+        assert_eq!(msg.attachments[1].data(), b"file");
+    }
+
+    #[test]
+    fn limits() {
+        let l = Limits::default().text_field(3).file(2).field_name(12);
+        assert_eq!(
+            err(&signed(&part("a", "1234")), &l),
+            ErrorKind::LimitExceeded {
+                what: Limit::TextField,
+                limit: 3
+            }
+        );
+        let file =
+            "--b\r\nContent-Disposition: form-data; name=\"x\"; filename=\"\"\r\n\r\n123\r\n";
+        assert_eq!(
+            err(&signed(file), &l),
+            ErrorKind::LimitExceeded {
+                what: Limit::File,
+                limit: 2
+            }
+        );
+        assert_eq!(
+            err(&signed(&part("abcdefghijklm", "1")), &l),
+            ErrorKind::LimitExceeded {
+                what: Limit::FieldName,
+                limit: 12
+            }
+        );
+        let huge = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"x\"\r\nX: {}\r\n\r\n1\r\n--b--",
+            "h".repeat(9000)
+        );
+        assert_eq!(
+            err(&huge, &Limits::default()),
+            ErrorKind::LimitExceeded {
+                what: Limit::PartHeaders,
+                limit: 8192
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_parts() {
+        let l = Limits::default();
+        for body in [
+            "--b\r\nX-Other: 1\r\n\r\nv\r\n--b--".to_owned(),
+            "--b\r\nContent-Disposition: form-data\r\n\r\nv\r\n--b--".to_owned(),
+            "--b\r\nContent-Disposition: form-data; name=\"\u{0}\"\r\n\r\nv\r\n--b--".to_owned(),
+            "garbage".to_owned(),
+            format!(
+                "{}--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nno end",
+                part("a", "1")
+            ),
+            "--b\nContent-Disposition: form-data; name=\"a\"\n\n1\n--b--\n".to_owned(),
+        ] {
+            assert!(
+                matches!(err(&body, &l), ErrorKind::Malformed { .. }),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_utf8_field_name_is_malformed() {
+        let mut body = b"--b\r\nContent-Disposition: form-data; name=\"".to_vec();
+        body.push(0xff);
+        body.extend_from_slice(b"\"\r\n\r\nv\r\n--b--");
+        let e = parse(B, &body, &Limits::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed body: a multipart field name is not valid UTF-8"
+        );
+    }
 }
