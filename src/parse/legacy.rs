@@ -51,6 +51,7 @@ pub(super) fn event(
     for (i, (name, value)) in fields.iter().enumerate() {
         match Known::of(name) {
             Some(Known::Signed) if signed.contains(&i) => {}
+            Some(Known::Other) => {}
             Some(Known::Tag) => b.data.tags.push(value.clone()),
             Some(Known::Variables) => b.json_vars.push(value.clone()),
             Some(k) if k != Known::Signed && seen & k.bit() == 0 => {
@@ -327,6 +328,9 @@ mod tests {
             ("code", "550"),
             ("error", "5.1.1 no such user"),
             ("notification", "n"),
+            ("attachment-count", "1"),
+            ("X-Mailgun-Sid", "sid"),
+            ("body-plain", ""),
             ("Message-Id", "<a@b>"),
             ("timestamp", "1461261330"),
         ]);
@@ -341,7 +345,7 @@ mod tests {
         assert_eq!(s.message.as_deref(), Some("5.1.1 no such user"));
         assert_eq!(e.message_id(), Some("a@b"));
         assert_eq!(d.timestamp, Some(EventTime::new(1_461_261_330, 0)));
-        assert_eq!(d.fields.len(), 6);
+        assert_eq!(d.fields.len(), 9);
         assert!(d.user_variables.is_empty(), "{:?}", d.user_variables);
     }
 
