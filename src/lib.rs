@@ -117,7 +117,10 @@ pub use verify::{
 };
 
 // ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----
-// (re-exports go here)
+pub use replay::{
+    DynReplayStore, MemoryReplayStore, MemoryReplayStoreBuilder, NoReplayCheck, ReplayOutcome,
+    ReplayStore, Reservation,
+};
 // ----- end replay -----
 
 // ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----

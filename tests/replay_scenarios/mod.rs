@@ -1,0 +1,317 @@
+//! Replay-store scenarios written once, generic over the store, and run by
+//! `tests/replay_memory.rs` (controlled clock) and `tests/replay_redis.rs` (real Redis, real
+//! time). Each scenario asserts the exact outcomes a correct store gives.
+#![allow(dead_code)]
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mailgun_webhooks::{
+    Clock, ErrorKind, Format, ReplayOutcome, ReplayStore, Signature, SigningKey, Unverified,
+    Verified, Verifier,
+};
+
+pub const KEY: &str = "scenario-signing-key";
+
+pub fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+pub fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A token unique to this process run and call, so that runs against a long-lived Redis never
+/// collide.
+pub fn unique_token() -> String {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed =
+        *SEED.get_or_init(|| RandomState::new().hash_one((std::process::id(), SystemTime::now())));
+    format!(
+        "t{seed:016x}{:08x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn verifier(max_age: Duration) -> Verifier {
+    Verifier::builder(SigningKey::new(KEY))
+        .max_age(max_age)
+        .build()
+}
+
+pub fn signature(ts: &str, token: &str) -> Signature {
+    Signature::new(ts, token, SigningKey::new(KEY).sign(ts, token))
+}
+
+/// A verified delivery of `(ts, token)`, verified as if it were `now`.
+pub fn delivery(v: &Verifier, ts: u64, token: &str, now: SystemTime) -> Verified<()> {
+    v.verify_at(
+        Unverified::new(signature(&ts.to_string(), token), Format::Json, ()),
+        now,
+    )
+    .expect("the delivery verifies")
+}
+
+/// A fresh delivery whose replay record expires `ttl` whole seconds after `now` (rounded down
+/// to the second): signed at `now - 60 + ttl`, verified at that instant with `max_age = 0`.
+pub fn delivery_expiring(now: SystemTime, ttl: u64) -> Verified<()> {
+    let ts = secs(now) - 60 + ttl;
+    let d = delivery(&verifier(Duration::ZERO), ts, &unique_token(), at(ts));
+    assert_eq!(d.replay_expires_at(), at(secs(now) + ttl));
+    d
+}
+
+/// Time as a scenario sees it: the store's clock, and a way to move it forward.
+pub trait TestTime: Send + Sync {
+    fn now(&self) -> SystemTime;
+    /// Returns once the store's clock reads at least `t`.
+    fn advance_to(&self, t: SystemTime) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// A clock the test moves by hand, in milliseconds.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<SystemTime>>);
+
+impl ManualClock {
+    pub fn at(t: SystemTime) -> Self {
+        ManualClock(Arc::new(Mutex::new(t)))
+    }
+
+    pub fn set(&self, t: SystemTime) {
+        *self.0.lock().unwrap() = t;
+    }
+
+    pub fn advance(&self, d: Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestTime for ManualClock {
+    fn now(&self) -> SystemTime {
+        Clock::now(self)
+    }
+
+    async fn advance_to(&self, t: SystemTime) {
+        let mut now = self.0.lock().unwrap();
+        if *now < t {
+            *now = t;
+        }
+    }
+}
+
+/// The real clock (Redis keeps its own time).
+#[derive(Debug, Clone, Copy)]
+pub struct RealTime;
+
+impl TestTime for RealTime {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    async fn advance_to(&self, t: SystemTime) {
+        while let Ok(wait) = t.duration_since(SystemTime::now()) {
+            tokio::time::sleep(wait + Duration::from_millis(5)).await;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Fresh,
+    Duplicate,
+    InFlight,
+}
+
+pub fn seen(o: &ReplayOutcome) -> Seen {
+    match o {
+        ReplayOutcome::Fresh(_) => Seen::Fresh,
+        ReplayOutcome::Duplicate => Seen::Duplicate,
+        ReplayOutcome::InFlight => Seen::InFlight,
+    }
+}
+
+pub async fn reserve<S: ReplayStore>(store: &S, d: &Verified<()>) -> ReplayOutcome {
+    store.reserve_verified(d).await.expect("the store answers")
+}
+
+pub async fn reserve_seen<S: ReplayStore>(store: &S, d: &Verified<()>) -> Seen {
+    seen(&reserve(store, d).await)
+}
+
+/// 64 concurrent tasks present the same signed delivery: exactly one is `Fresh`, the others
+/// `InFlight`; once committed, 64 more are all `Duplicate`.
+pub async fn concurrent_same_delivery<S>(store: S, d: Verified<()>)
+where
+    S: ReplayStore + Clone + 'static,
+{
+    let store = Arc::new(store);
+    let d = Arc::new(d);
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (store, d, barrier) = (store.clone(), d.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.reserve_verified(&*d).await
+        }));
+    }
+    let mut fresh = Vec::new();
+    let mut in_flight = 0;
+    for t in tasks {
+        match t.await.unwrap().expect("the store answers") {
+            ReplayOutcome::Fresh(r) => fresh.push(r),
+            ReplayOutcome::InFlight => in_flight += 1,
+            ReplayOutcome::Duplicate => panic!("nothing was committed yet"),
+        }
+    }
+    assert_eq!(fresh.len(), 1, "exactly one task reserves the delivery");
+    assert_eq!(in_flight, 63);
+    store.commit(fresh.pop().unwrap()).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (store, d) = (store.clone(), d.clone());
+        tasks.push(tokio::spawn(async move {
+            seen(&store.reserve_verified(&*d).await.unwrap())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Seen::Duplicate);
+    }
+}
+
+/// A released reservation lets the retry through; once committed it is a duplicate, and a late
+/// release after the commit changes nothing.
+pub async fn release_lets_retry_through<S: ReplayStore>(store: &S, d: &Verified<()>) {
+    let r = reserve(store, d).await.into_reservation().expect("fresh");
+    assert_eq!(reserve_seen(store, d).await, Seen::InFlight);
+    store.release(r).await.unwrap();
+    let r = reserve(store, d)
+        .await
+        .into_reservation()
+        .expect("fresh after release");
+    store.commit(r).await.unwrap();
+    assert_eq!(reserve_seen(store, d).await, Seen::Duplicate);
+}
+
+/// A pending reservation that is neither committed nor released (a crashed handler) blocks the
+/// delivery for the pending lifetime only; releasing the expired reservation afterwards does not
+/// delete the newer one.
+pub async fn pending_expires_and_release_is_owner_only<S: ReplayStore, T: TestTime>(
+    store: &S,
+    time: &T,
+    pending_ttl: Duration,
+    d: &Verified<()>,
+) {
+    let start = time.now();
+    let crashed = reserve(store, d).await.into_reservation().expect("fresh");
+    assert_eq!(reserve_seen(store, d).await, Seen::InFlight);
+    time.advance_to(start + pending_ttl + Duration::from_millis(50))
+        .await;
+    let retry = reserve(store, d)
+        .await
+        .into_reservation()
+        .expect("fresh once the crashed reservation expired");
+    // The crashed handler wakes up and releases: the retry's reservation must survive.
+    store.release(crashed).await.unwrap();
+    assert_eq!(reserve_seen(store, d).await, Seen::InFlight);
+    store.commit(retry).await.unwrap();
+    assert_eq!(reserve_seen(store, d).await, Seen::Duplicate);
+}
+
+/// A committed delivery is a duplicate until its expiry and forgotten from then on. `d` must
+/// expire a few seconds after `time.now()` (see [`delivery_expiring`]).
+pub async fn committed_until_expiry<S: ReplayStore, T: TestTime>(
+    store: &S,
+    time: &T,
+    d: &Verified<()>,
+) {
+    let expiry = d.replay_expires_at();
+    assert!(time.now() < expiry);
+    let r = reserve(store, d).await.into_reservation().expect("fresh");
+    store.commit(r).await.unwrap();
+    assert_eq!(reserve_seen(store, d).await, Seen::Duplicate);
+    time.advance_to(expiry - Duration::from_millis(300)).await;
+    assert_eq!(reserve_seen(store, d).await, Seen::Duplicate);
+    time.advance_to(expiry + Duration::from_millis(20)).await;
+    let r = reserve(store, d)
+        .await
+        .into_reservation()
+        .expect("fresh after the record expired");
+    store.release(r).await.unwrap();
+}
+
+/// The digit-shift variant of a seen triple (same signed string, so same signature) is a
+/// duplicate: the key is the signed string, not the token.
+pub async fn digit_shift_is_duplicate<S: ReplayStore>(store: &S, now: SystemTime) {
+    let ts = secs(now).to_string();
+    assert_eq!(ts.len(), 10);
+    let token = format!("7{}", unique_token());
+    let original = signature(&ts, &token);
+    // A verifier whose window admits both the original and the shifted (ten times older)
+    // timestamp, so that only the replay store can stop the variant.
+    let v = verifier(Duration::from_secs(secs(now)));
+    let first = v
+        .verify_at(Unverified::new(original.clone(), Format::Json, ()), now)
+        .unwrap();
+    let r = reserve(store, &first)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    store.commit(r).await.unwrap();
+
+    // "1770920772" + "7t…"  ->  "177092077" + "27t…": moves the last digit into the token.
+    let (head, last) = ts.split_at(9);
+    let left = Signature::new(head, format!("{last}{token}"), original.signature());
+    // ... and the token's first digit into the timestamp: "17709207727" + "t…".
+    let right = Signature::new(format!("{ts}7"), &token[1..], original.signature());
+    for variant in [left, right] {
+        let label = format!("{}|{}", variant.timestamp(), variant.token());
+        let verified = match v.verify_at(Unverified::new(variant, Format::Json, ()), now) {
+            Ok(verified) => verified,
+            // The right shift makes an 11-digit timestamp far in the future: stopped earlier.
+            Err(e) => {
+                assert!(
+                    matches!(e.kind(), ErrorKind::FromFuture { .. }),
+                    "{label}: {e}"
+                );
+                continue;
+            }
+        };
+        assert_eq!(verified.replay_key(), first.replay_key(), "{label}");
+        assert_eq!(
+            reserve_seen(store, &verified).await,
+            Seen::Duplicate,
+            "{label}"
+        );
+    }
+}
+
+/// Runs every scenario above on stores made by `make` (a fresh store each, so capacity and
+/// state do not leak between scenarios).
+pub async fn run_all<S, T>(make: impl Fn() -> S, time: &T, pending_ttl: Duration)
+where
+    S: ReplayStore + Clone + 'static,
+    T: TestTime,
+{
+    let now = time.now();
+    let v = verifier(Duration::from_secs(3600));
+    let fresh = |t: &str| delivery(&v, secs(now), t, now);
+
+    concurrent_same_delivery(make(), fresh(&unique_token())).await;
+    release_lets_retry_through(&make(), &fresh(&unique_token())).await;
+    pending_expires_and_release_is_owner_only(&make(), time, pending_ttl, &fresh(&unique_token()))
+        .await;
+    committed_until_expiry(&make(), time, &delivery_expiring(time.now(), 2)).await;
+    digit_shift_is_duplicate(&make(), time.now()).await;
+}
