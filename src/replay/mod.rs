@@ -69,6 +69,8 @@
 //! - Your own: implement [`ReplayStore`] (for example on a SQL table with a unique key).
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::future::Future;
@@ -79,6 +81,8 @@ use std::time::SystemTime;
 use crate::error::Result;
 use crate::verify::{ReplayKey, Verified};
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisReplayStore, RedisReplayStoreBuilder};
 pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
 
 /// A store that records each signed delivery so that it is processed once.

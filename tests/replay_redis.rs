@@ -1,0 +1,565 @@
+//! The Redis replay store against a real `redis-server`: the shared scenarios in real time, the
+//! keys and TTLs it writes, sharing between stores, a model-based property test, and fault
+//! tests (Redis stopped, paused, restarted, unreachable at start) on servers of their own.
+//!
+//! `REDIS_URL` points at the shared server (`.ci/redis.sh` starts one). Without it the tests
+//! print a notice and pass, except under `CI=true`, where they fail. The fault tests start their
+//! own `redis-server` (`REDIS_SERVER_BIN`, or `redis-server` on `PATH`) on a free port, so they
+//! can stop and restart it without disturbing the shared one.
+// Tests and benches fail by panicking: unwrap, expect and panic are how they report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(feature = "redis")]
+
+mod replay_scenarios;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use mailgun_webhooks::{ErrorKind, RedisReplayStore, ReplayOutcome, ReplayStore, Verified};
+use replay_scenarios::*;
+
+const PENDING: Duration = Duration::from_millis(600);
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The shared server's URL, or `None` (with a notice) when it is not configured outside CI.
+fn redis_url(test: &str) -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                !in_ci(),
+                "{test}: REDIS_URL is not set (CI=true): source .ci/redis.sh"
+            );
+            eprintln!("{test}: REDIS_URL is not set; skipped (source .ci/redis.sh to run it)");
+            None
+        }
+    }
+}
+
+/// A key prefix unique to this run and call, so runs never see each other's records.
+fn prefix() -> String {
+    format!("mgw-test:{}:", unique_token())
+}
+
+async fn connect(url: &str, prefix: &str) -> RedisReplayStore {
+    RedisReplayStore::builder(url)
+        .prefix(prefix)
+        .pending_ttl(PENDING)
+        .connect()
+        .await
+        .expect("connects to REDIS_URL")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shared_scenarios_in_real_time() {
+    let Some(url) = redis_url("shared_scenarios_in_real_time") else {
+        return;
+    };
+    let p = prefix();
+    let store = connect(&url, &p).await;
+    // Every scenario gets a clone: a handle on the same connection.
+    run_all(|| store.clone(), &RealTime, PENDING).await;
+}
+
+#[tokio::test]
+async fn two_stores_on_one_redis_see_each_others_records() {
+    let Some(url) = redis_url("two_stores_on_one_redis_see_each_others_records") else {
+        return;
+    };
+    let p = prefix();
+    let a = connect(&url, &p).await;
+    let b = connect(&url, &p).await; // another connection, as another process would have
+    let other = connect(&url, &prefix()).await;
+    let now = SystemTime::now();
+    let d = delivery(
+        &verifier(Duration::from_secs(60)),
+        secs(now),
+        &unique_token(),
+        now,
+    );
+
+    let r = reserve(&a, &d).await.into_reservation().expect("fresh");
+    assert_eq!(reserve_seen(&b, &d).await, Seen::InFlight);
+    a.commit(r).await.unwrap();
+    assert_eq!(reserve_seen(&b, &d).await, Seen::Duplicate);
+    // A different prefix is a different store.
+    assert_eq!(reserve_seen(&other, &d).await, Seen::Fresh);
+}
+
+/// The keys, values and TTLs the store writes, read back with plain Redis commands.
+#[tokio::test]
+async fn writes_pending_then_done_with_the_right_ttls() {
+    let Some(url) = redis_url("writes_pending_then_done_with_the_right_ttls") else {
+        return;
+    };
+    let p = prefix();
+    let store = RedisReplayStore::builder(&url)
+        .prefix(&p)
+        .pending_ttl(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap();
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let v = verifier(Duration::from_secs(3600));
+    let d = delivery(&v, secs(now), &unique_token(), now);
+    let key = store.redis_key(&d.replay_key());
+    assert_eq!(key, format!("{p}{}", d.replay_key()));
+    assert_eq!(key.len(), p.len() + 64);
+
+    let r = reserve(&store, &d).await.into_reservation().expect("fresh");
+    let value: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(value, format!("pending:{:032x}", r.token()));
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!((59_000..=60_000).contains(&pttl), "pending PTTL {pttl}");
+
+    store.commit(r).await.unwrap();
+    let value: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(value, "done");
+    // Expires at the signed timestamp + max_age + 60 s, to the millisecond.
+    let at_ms: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let expected = d
+        .replay_expires_at()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert_eq!(at_ms as u128, expected);
+    assert_eq!(
+        d.replay_expires_at_secs(),
+        secs(now) + 3600 + 60,
+        "expiry = signed timestamp + max_age + 60 s"
+    );
+
+    // Release is compare-and-delete: a stale reservation leaves the committed record alone.
+    let stale = mailgun_webhooks::Reservation::new(d.replay_key(), d.replay_expires_at(), 1);
+    store.release(stale).await.unwrap();
+    assert_eq!(reserve_seen(&store, &d).await, Seen::Duplicate);
+
+    // A record whose expiry has passed is not written at all.
+    let old = delivery_expiring(now - Duration::from_secs(10), 1);
+    let r = reserve(&store, &old)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    store.commit(r).await.unwrap();
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(store.redis_key(&old.replay_key()))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+}
+
+#[tokio::test]
+async fn a_foreign_value_under_a_replay_key_fails_closed() {
+    let Some(url) = redis_url("a_foreign_value_under_a_replay_key_fails_closed") else {
+        return;
+    };
+    let p = prefix();
+    let store = connect(&url, &p).await;
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let d = delivery(
+        &verifier(Duration::from_secs(60)),
+        secs(now),
+        &unique_token(),
+        now,
+    );
+    let key = store.redis_key(&d.replay_key());
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("something else")
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let err = store.reserve_verified(&d).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
+    // A key of another type: the script errors, and that fails closed too.
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("LPUSH")
+        .arg(&key)
+        .arg("x")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let err = store.reserve_verified(&d).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
+    assert_eq!(err.status().as_u16(), 503);
+}
+
+#[tokio::test]
+async fn ping_and_debug_do_not_leak_the_url() {
+    let Some(url) = redis_url("ping_and_debug_do_not_leak_the_url") else {
+        return;
+    };
+    let store = connect(&url, &prefix()).await;
+    store.ping().await.unwrap();
+    let debug = format!("{store:?}");
+    assert!(!debug.contains(&url), "{debug}");
+    let builder = format!(
+        "{:?}",
+        RedisReplayStore::builder("redis://:hunter2@127.0.0.1:1/")
+    );
+    assert!(!builder.contains("hunter2"), "{builder}");
+}
+
+/// RELIABILITY.md §4.4 item 10 on Redis: random reserve/commit/release sequences against a
+/// model (no clock moves: Redis keeps real time; the time-based rules are the scenarios' job).
+#[tokio::test]
+async fn redis_store_matches_the_model() {
+    let Some(url) = redis_url("redis_store_matches_the_model") else {
+        return;
+    };
+    let cases: usize = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(48, |n: usize| n.min(200));
+    let now = SystemTime::now();
+    let v = verifier(Duration::from_secs(3600));
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ secs(now));
+    for case in 0..cases {
+        let store = connect(&url, &prefix()).await;
+        let ds: Vec<Verified<()>> = (0..4)
+            .map(|_| delivery(&v, secs(now), &unique_token(), now))
+            .collect();
+        // key -> committed? (pending tokens tracked in `held`)
+        let mut model: HashMap<usize, Option<u128>> = HashMap::new();
+        let mut held: Vec<(usize, mailgun_webhooks::Reservation)> = Vec::new();
+        let steps = 5 + rng.next() as usize % 60;
+        for step in 0..steps {
+            let what = rng.next() % 4;
+            let ctx = format!("case {case} step {step}");
+            if what < 2 || held.is_empty() {
+                let k = rng.next() as usize % ds.len();
+                let got = store.reserve_verified(&ds[k]).await.unwrap();
+                match model.get(&k) {
+                    None => {
+                        let r = got
+                            .into_reservation()
+                            .unwrap_or_else(|| panic!("{ctx}: fresh"));
+                        model.insert(k, Some(r.token()));
+                        held.push((k, r));
+                    }
+                    Some(None) => assert_eq!(got, ReplayOutcome::Duplicate, "{ctx}"),
+                    Some(Some(_)) => assert_eq!(got, ReplayOutcome::InFlight, "{ctx}"),
+                }
+            } else {
+                let (k, r) = held.remove(rng.next() as usize % held.len());
+                let token = r.token();
+                if what == 2 {
+                    store.commit(r).await.unwrap();
+                    model.insert(k, None);
+                } else {
+                    store.release(r).await.unwrap();
+                    if model.get(&k) == Some(&Some(token)) {
+                        model.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+// ----- fault tests, each on a redis-server of its own -----
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn server_bin(test: &str) -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("REDIS_SERVER_BIN").filter(|b| !b.is_empty()) {
+        return Some(PathBuf::from(bin));
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("redis-server"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(!in_ci(), "{test}: no redis-server binary (CI=true)");
+        eprintln!("{test}: no redis-server on PATH and no REDIS_SERVER_BIN; skipped");
+    }
+    found
+}
+
+/// A redis-server of this test's own, killed when dropped.
+struct OwnRedis {
+    bin: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    fn start(bin: PathBuf) -> Self {
+        let mut r = OwnRedis {
+            bin,
+            port: free_port(),
+            child: None,
+        };
+        r.restart();
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts the server on its port (again), without persistence, and waits until it answers.
+    fn restart(&mut self) {
+        assert!(self.child.is_none());
+        let child = Command::new(&self.bin)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to the clients).
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+        }
+        self.kill();
+    }
+}
+
+fn fresh_delivery() -> Verified<()> {
+    let now = SystemTime::now();
+    delivery(
+        &verifier(Duration::from_secs(3600)),
+        secs(now),
+        &unique_token(),
+        now,
+    )
+}
+
+/// Waits until the store serves a reserve again, and returns how long that took.
+async fn wait_until_serving(store: &RedisReplayStore, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let d = fresh_delivery();
+        if let Ok(o) = store.reserve_verified(&d).await {
+            let r = o.into_reservation().expect("a new delivery is fresh");
+            store.release(r).await.unwrap();
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "the store did not recover within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Redis stopped mid-run: every operation fails with 503 within the command timeout and no new
+/// delivery is ever accepted; Redis restarted: the same store recovers by itself. Records made
+/// before a restart without persistence are lost (a documented limitation, asserted here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_then_restarted() {
+    let Some(bin) = server_bin("redis_stopped_then_restarted") else {
+        return;
+    };
+    let mut server = OwnRedis::start(bin);
+    let store = connect(&server.url(), &prefix()).await;
+
+    let before = fresh_delivery();
+    let r = reserve(&store, &before)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    store.commit(r).await.unwrap();
+    let outstanding = reserve(&store, &fresh_delivery())
+        .await
+        .into_reservation()
+        .expect("fresh");
+
+    server.kill();
+    // Down for longer than one round of reconnection attempts (four, about a second apart), so
+    // that recovery after a long outage is exercised too.
+    let down = Instant::now();
+    let mut i = 0;
+    while down.elapsed() < Duration::from_secs(7) {
+        i += 1;
+        let d = fresh_delivery();
+        let started = Instant::now();
+        let result = store.reserve_verified(&d).await;
+        let took = started.elapsed();
+        let err = result.expect_err("no delivery is accepted while Redis is down");
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::StoreUnavailable,
+            "attempt {i}: {err}"
+        );
+        assert_eq!(err.status().as_u16(), 503);
+        assert!(err.is_retryable());
+        assert!(
+            took < Duration::from_millis(600),
+            "attempt {i} took {took:?}"
+        );
+        // Duplicates are not answered 200 from a guess either.
+        assert!(store.reserve_verified(&before).await.is_err());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("{i} attempts refused while Redis was down");
+    let err = store.commit(outstanding).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
+    assert!(store.ping().await.is_err());
+
+    server.restart();
+    let took = wait_until_serving(&store, Duration::from_secs(10)).await;
+    eprintln!("recovered {took:?} after the restart");
+    store.ping().await.unwrap();
+    let d = fresh_delivery();
+    let r = reserve(&store, &d).await.into_reservation().expect("fresh");
+    store.commit(r).await.unwrap();
+    assert_eq!(reserve_seen(&store, &d).await, Seen::Duplicate);
+    // Without persistence, the restart forgot the record made before it.
+    assert_eq!(reserve_seen(&store, &before).await, Seen::Fresh);
+}
+
+/// Redis paused (SIGSTOP: connections stay open, nothing answers): operations time out into
+/// 503 within the command timeout; resumed, the store serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_paused_then_resumed() {
+    let Some(bin) = server_bin("redis_paused_then_resumed") else {
+        return;
+    };
+    let server = OwnRedis::start(bin);
+    let store = connect(&server.url(), &prefix()).await;
+    assert_eq!(store.command_timeout(), Duration::from_millis(250));
+    let d = fresh_delivery();
+    let r = reserve(&store, &d).await.into_reservation().expect("fresh");
+    store.commit(r).await.unwrap();
+
+    server.signal("-STOP");
+    for _ in 0..5 {
+        let started = Instant::now();
+        let err = store.reserve_verified(&fresh_delivery()).await.unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
+        assert!(
+            (Duration::from_millis(200)..Duration::from_millis(600)).contains(&took),
+            "a timeout after {took:?}"
+        );
+        let msg = format!("{}", std::error::Error::source(&err).unwrap());
+        assert!(
+            msg.contains("did not answer") || msg.contains("timed out"),
+            "{msg}"
+        );
+    }
+
+    server.signal("-CONT");
+    wait_until_serving(&store, Duration::from_secs(10)).await;
+    assert_eq!(reserve_seen(&store, &d).await, Seen::Duplicate);
+}
+
+/// Redis unreachable at start: a clear 503 error within the connect timeout, without the URL
+/// (which may hold a password) in the message.
+#[tokio::test]
+async fn redis_unreachable_at_start() {
+    let port = free_port(); // nothing listens there
+    let url = format!("redis://:s3cret-password@127.0.0.1:{port}/");
+    let started = Instant::now();
+    let err = RedisReplayStore::connect(&url).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
+    assert_eq!(err.status().as_u16(), 503);
+    let full = format!("{err} / {:?}", err);
+    assert!(!full.contains("s3cret"), "{full}");
+    assert!(full.contains("replay store unavailable"), "{full}");
+    let source = std::error::Error::source(&err)
+        .expect("the cause is kept")
+        .to_string();
+    assert!(source.to_lowercase().contains("refused"), "{source}");
+
+    let err = RedisReplayStore::connect("not a url").await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::NotConfigured { .. }),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("not a url"));
+}
