@@ -117,6 +117,7 @@ pub use verify::{
 };
 
 // ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----
+pub use receiver::{Admission, Admitted, HandlerError, Outcome, Receiver, ReservationGuard};
 pub use replay::{
     DynReplayStore, MemoryReplayStore, MemoryReplayStoreBuilder, NoReplayCheck, ReplayOutcome,
     ReplayStore, Reservation,

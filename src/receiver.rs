@@ -1,1 +1,463 @@
-//! The one-call pipeline. (Being written: see issue 4.)
+//! The one-call pipeline: parse, verify, reserve, run the handler, then commit or release.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use http::StatusCode;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::parse::Payload;
+use crate::replay::{MemoryReplayStore, ReplayOutcome, ReplayStore, Reservation};
+use crate::verify::{Verified, Verifier};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Receives Mailgun deliveries: parse, verify, reserve in the replay store, run your handler,
+/// then commit (or release when the handler failed).
+///
+/// ```
+/// use http::StatusCode;
+/// use mailgun_webhooks::{Event, HandlerError, MemoryReplayStore, Payload, Receiver,
+///                        SigningKey, Verifier};
+///
+/// async fn webhook(receiver: &Receiver, content_type: &str, body: &[u8]) -> StatusCode {
+///     let result = receiver
+///         .receive(content_type, body, |verified| async move {
+///             if let Payload::Event(Event::Delivered(data)) = verified.payload() {
+///                 println!("delivered to {:?}", data.recipient);
+///             }
+///             Ok::<_, HandlerError>(())
+///         })
+///         .await;
+///     // 200 when processed or a duplicate of a processed delivery; otherwise the error's
+///     // status: 400, 401, 409, 413, 415, 500, 503, or 406 if the handler rejected it.
+///     match result {
+///         Ok(outcome) => outcome.status(),
+///         Err(e) => e.status(),
+///     }
+/// }
+///
+/// let receiver = Receiver::new(
+///     Verifier::new(SigningKey::new("your-webhook-signing-key")),
+///     MemoryReplayStore::new(),
+/// );
+/// # let _ = webhook(&receiver, "application/json", b"{}");
+/// ```
+///
+/// # What each outcome answers
+///
+/// | outcome | result | status |
+/// |---|---|---|
+/// | first delivery, handler succeeded | `Ok(Outcome::Processed(value))`, committed | 200 |
+/// | duplicate of a committed delivery | `Ok(Outcome::Duplicate)`, handler not run | 200 |
+/// | same delivery still being processed | `Err`, [`ErrorKind::InFlight`] | 409 |
+/// | handler returned an error (or panicked) | `Err`, [`ErrorKind::Handler`], released | 500 |
+/// | handler rejected it ([`HandlerError::reject`]) | `Err`, [`ErrorKind::Rejected`], committed | 406 |
+/// | replay store unreachable or full | `Err`, [`ErrorKind::StoreUnavailable`] / [`ErrorKind::StoreFull`] | 503 |
+/// | parse or verification failed | `Err`, the stage's error; the store is not touched | 400, 401, 413, 415 |
+///
+/// Mailgun retries everything but 200 and 406 for about 8 hours, so a failed handler's delivery
+/// comes back, finds its reservation released, and is processed; a processed one comes back
+/// only if our 200 was lost, and is acknowledged without running the handler again.
+///
+/// If the handler succeeded but the commit then fails (the store became unreachable), the result
+/// is that store error (503): Mailgun retries, and the handler may run a second time once the
+/// pending reservation expires. This prefers running a handler twice, which idempotent handlers
+/// absorb, to answering 200 for a delivery whose signature is not recorded and could be
+/// replayed with another body.
+///
+/// # Pieces for framework adapters
+///
+/// [`admit`](Self::admit) runs parse, verify and reserve and hands back an [`Admitted`]
+/// delivery to commit or release later, for frameworks where the handler runs after an
+/// extractor. [`receive_verified`](Self::receive_verified) starts from a value you verified
+/// yourself.
+///
+/// A receiver is cheap to clone when its store is (the crate's stores are handles).
+#[derive(Debug, Clone)]
+pub struct Receiver<S = MemoryReplayStore> {
+    verifier: Verifier,
+    store: S,
+}
+
+impl<S: ReplayStore> Receiver<S> {
+    /// A receiver that verifies with `verifier` and records deliveries in `store`.
+    pub fn new(verifier: Verifier, store: S) -> Self {
+        Receiver { verifier, store }
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The replay store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Parses and verifies a request, then runs `handler` on it once: see the
+    /// [type docs](Self) for what each outcome means.
+    ///
+    /// The handler gets the verified payload by value. Its error type converts into a
+    /// [`HandlerError`]: any `std::error::Error + Send + Sync`, a `String`, a `&str`, or an
+    /// explicit [`HandlerError::reject`] to answer 406 and stop Mailgun's retries. A panic in the
+    /// handler is caught and treated as a handler error.
+    pub async fn receive<F, Fut, T, E>(
+        &self,
+        content_type: &str,
+        body: &[u8],
+        handler: F,
+    ) -> Result<Outcome<T>>
+    where
+        F: FnOnce(Verified<Payload>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+        E: Into<HandlerError>,
+    {
+        let verified = self.verifier.parse_and_verify(content_type, body)?;
+        self.receive_verified(verified, handler).await
+    }
+
+    /// Like [`receive`](Self::receive), for a delivery you parsed and verified yourself (for
+    /// example with a typed payload, or one verified with [`Verifier::verify_at`]).
+    pub async fn receive_verified<P, F, Fut, T, E>(
+        &self,
+        verified: Verified<P>,
+        handler: F,
+    ) -> Result<Outcome<T>>
+    where
+        F: FnOnce(Verified<P>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+        E: Into<HandlerError>,
+    {
+        let guard = match self.store.reserve_verified(&verified).await? {
+            ReplayOutcome::Fresh(reservation) => ReservationGuard::new(&self.store, reservation),
+            ReplayOutcome::Duplicate => return Ok(Outcome::Duplicate),
+            ReplayOutcome::InFlight => return Err(ErrorKind::InFlight.into()),
+        };
+        // The handler's state is dropped, never observed, after a panic.
+        let ran = AssertUnwindSafe(async move { handler(verified).await })
+            .catch_unwind()
+            .await;
+        match ran {
+            Ok(Ok(value)) => {
+                guard.commit().await?;
+                Ok(Outcome::Processed(value))
+            }
+            Ok(Err(e)) => {
+                let e = e.into();
+                if e.is_rejection() {
+                    // Recorded, so that Mailgun's retries and replays of it are duplicates.
+                    guard.commit().await?;
+                } else {
+                    // If the release fails, the reservation expires after the pending lifetime.
+                    let _ = guard.release().await;
+                }
+                Err(e.into_error())
+            }
+            Err(panic) => {
+                drop(panic);
+                let _ = guard.release().await;
+                Err(Error::with_source(ErrorKind::Handler, HandlerPanicked))
+            }
+        }
+    }
+
+    /// Parses, verifies and reserves a request, and returns it for you to process and then
+    /// [`commit`](Admitted::commit) or [`release`](Admitted::release).
+    ///
+    /// Answers `Ok(Admission::Duplicate(_))` for a duplicate of a committed delivery (answer
+    /// 200 and do nothing), and `Err` with [`ErrorKind::InFlight`] (409) when the same delivery
+    /// is being processed. The [`Admitted`] value holds a clone of the store, so it can outlive
+    /// this call (the crate's stores are cheap handles; wrap your own in an `Arc`).
+    pub async fn admit(&self, content_type: &str, body: &[u8]) -> Result<Admission<S>>
+    where
+        S: Clone,
+    {
+        let verified = self.verifier.parse_and_verify(content_type, body)?;
+        self.admit_verified(verified).await
+    }
+
+    /// Like [`admit`](Self::admit), for a delivery you parsed and verified yourself.
+    pub async fn admit_verified<P>(&self, verified: Verified<P>) -> Result<Admission<S, P>>
+    where
+        S: Clone,
+    {
+        match self.store.reserve_verified(&verified).await? {
+            ReplayOutcome::Fresh(reservation) => Ok(Admission::Admitted(Admitted {
+                verified,
+                guard: ReservationGuard::new(self.store.clone(), reservation),
+            })),
+            ReplayOutcome::Duplicate => Ok(Admission::Duplicate(verified)),
+            ReplayOutcome::InFlight => Err(ErrorKind::InFlight.into()),
+        }
+    }
+}
+
+/// What [`Receiver::receive`] did with a delivery. Both answer 200.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome<T> {
+    /// The handler ran and succeeded, and the delivery is committed. Holds the handler's value.
+    Processed(T),
+    /// A duplicate of a committed delivery: the handler did not run.
+    Duplicate,
+}
+
+impl<T> Outcome<T> {
+    /// The status to answer Mailgun with: 200, which stops its retries.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::OK
+    }
+
+    /// True for [`Outcome::Duplicate`].
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Outcome::Duplicate)
+    }
+
+    /// The handler's value, if it ran.
+    pub fn into_processed(self) -> Option<T> {
+        match self {
+            Outcome::Processed(v) => Some(v),
+            Outcome::Duplicate => None,
+        }
+    }
+}
+
+/// The error a handler returns to [`Receiver::receive`]: retry later (the default), or reject
+/// for good.
+///
+/// Anything that converts into a boxed error converts into a retryable `HandlerError` with `?`.
+/// A retryable error releases the reservation and answers 500 ([`ErrorKind::Handler`]), so
+/// Mailgun's retry is processed. A [`reject`](Self::reject)ion commits the delivery and answers
+/// 406 ([`ErrorKind::Rejected`]), the one status that stops Mailgun retrying: use it only for a
+/// delivery that no retry could ever make acceptable.
+///
+/// ```
+/// use mailgun_webhooks::HandlerError;
+///
+/// fn check(recipient: &str) -> Result<(), HandlerError> {
+///     if recipient.is_empty() {
+///         return Err(HandlerError::reject("no recipient"));
+///     }
+///     let _n: u32 = "42".parse()?; // a retryable error
+///     Ok(())
+/// }
+/// # assert!(check("").unwrap_err().is_rejection());
+/// ```
+pub struct HandlerError {
+    reject: bool,
+    source: BoxError,
+}
+
+impl HandlerError {
+    /// A failure that a retry may cure: the reservation is released and Mailgun retries.
+    pub fn retry(source: impl Into<BoxError>) -> Self {
+        HandlerError {
+            reject: false,
+            source: source.into(),
+        }
+    }
+
+    /// A permanent rejection: the delivery is committed and answered 406, and Mailgun stops
+    /// retrying it.
+    pub fn reject(reason: impl Into<BoxError>) -> Self {
+        HandlerError {
+            reject: true,
+            source: reason.into(),
+        }
+    }
+
+    /// True for a [`reject`](Self::reject)ion.
+    pub fn is_rejection(&self) -> bool {
+        self.reject
+    }
+
+    /// The underlying error.
+    pub fn source(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+
+    /// The crate [`Error`] this becomes: [`ErrorKind::Rejected`] or [`ErrorKind::Handler`], with
+    /// the underlying error as its source.
+    pub fn into_error(self) -> Error {
+        let kind = if self.reject {
+            ErrorKind::Rejected
+        } else {
+            ErrorKind::Handler
+        };
+        Error::with_source(kind, self.source)
+    }
+}
+
+impl<E: Into<BoxError>> From<E> for HandlerError {
+    fn from(e: E) -> Self {
+        HandlerError::retry(e)
+    }
+}
+
+impl fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerError")
+            .field("reject", &self.reject)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.reject {
+            write!(f, "handler rejected the delivery: {}", self.source)
+        } else {
+            write!(f, "handler failed: {}", self.source)
+        }
+    }
+}
+
+/// The handler panicked; the source of an [`ErrorKind::Handler`] error.
+#[derive(Debug)]
+struct HandlerPanicked;
+
+impl fmt::Display for HandlerPanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the handler panicked")
+    }
+}
+
+impl std::error::Error for HandlerPanicked {}
+
+/// What [`Receiver::admit`] found.
+#[derive(Debug)]
+#[must_use = "an admitted delivery must be committed or released"]
+pub enum Admission<S: ReplayStore, P = Payload> {
+    /// First time: process it, then commit or release it.
+    Admitted(Admitted<S, P>),
+    /// A duplicate of a committed delivery: answer 200 and do nothing. Holds the verified
+    /// delivery, for logging.
+    Duplicate(Verified<P>),
+}
+
+impl<S: ReplayStore, P> Admission<S, P> {
+    /// True for [`Admission::Duplicate`].
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Admission::Duplicate(_))
+    }
+
+    /// The admitted delivery, if it is not a duplicate.
+    pub fn into_admitted(self) -> Option<Admitted<S, P>> {
+        match self {
+            Admission::Admitted(a) => Some(a),
+            Admission::Duplicate(_) => None,
+        }
+    }
+}
+
+/// A verified delivery reserved in the replay store, waiting to be committed or released.
+///
+/// Call [`commit`](Self::commit) once it is processed, or [`release`](Self::release) if
+/// processing failed and Mailgun's retry should be processed. If it is dropped without either
+/// (a panic, a cancelled request), the store's [`abandon`](ReplayStore::abandon) runs:
+/// [`MemoryReplayStore`] releases the reservation at once, others let it expire after their
+/// pending lifetime (60 s by default), after which a retry is processed.
+///
+/// To hand the payload to another task while keeping the reservation, [`map`](Self::map) it
+/// into an `Arc` and clone that, or [`into_parts`](Self::into_parts).
+#[derive(Debug)]
+#[must_use = "an admitted delivery must be committed or released"]
+pub struct Admitted<S: ReplayStore, P = Payload> {
+    verified: Verified<P>,
+    guard: ReservationGuard<S>,
+}
+
+impl<S: ReplayStore, P> Admitted<S, P> {
+    /// The verified delivery.
+    pub fn verified(&self) -> &Verified<P> {
+        &self.verified
+    }
+
+    /// The verified payload.
+    pub fn payload(&self) -> &P {
+        self.verified.payload()
+    }
+
+    /// Transforms the payload, keeping the reservation.
+    pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Admitted<S, Q> {
+        Admitted {
+            verified: self.verified.map(f),
+            guard: self.guard,
+        }
+    }
+
+    /// Separates the verified delivery from the reservation.
+    pub fn into_parts(self) -> (Verified<P>, ReservationGuard<S>) {
+        (self.verified, self.guard)
+    }
+
+    /// Records the delivery as processed: duplicates are answered 200 from now on.
+    pub async fn commit(self) -> Result<()> {
+        self.guard.commit().await
+    }
+
+    /// Deletes the reservation so that Mailgun's retry is processed.
+    pub async fn release(self) -> Result<()> {
+        self.guard.release().await
+    }
+}
+
+/// A reservation in a replay store, committed or released explicitly, and handed to the
+/// store's [`abandon`](ReplayStore::abandon) if dropped without either.
+#[must_use = "a reservation must be committed or released"]
+pub struct ReservationGuard<S: ReplayStore> {
+    store: S,
+    reservation: Option<Reservation>,
+}
+
+impl<S: ReplayStore> ReservationGuard<S> {
+    /// Guards `reservation`, made by `store`.
+    pub fn new(store: S, reservation: Reservation) -> Self {
+        ReservationGuard {
+            store,
+            reservation: Some(reservation),
+        }
+    }
+
+    /// The reservation.
+    pub fn reservation(&self) -> Option<&Reservation> {
+        self.reservation.as_ref()
+    }
+
+    /// Commits the reservation: see [`ReplayStore::commit`].
+    pub async fn commit(mut self) -> Result<()> {
+        match self.reservation.take() {
+            Some(r) => self.store.commit(r).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Releases the reservation: see [`ReplayStore::release`].
+    pub async fn release(mut self) -> Result<()> {
+        match self.reservation.take() {
+            Some(r) => self.store.release(r).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl<S: ReplayStore> Drop for ReservationGuard<S> {
+    fn drop(&mut self) {
+        if let Some(r) = self.reservation.take() {
+            self.store.abandon(r);
+        }
+    }
+}
+
+impl<S: ReplayStore> fmt::Debug for ReservationGuard<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReservationGuard")
+            .field("reservation", &self.reservation)
+            .finish_non_exhaustive()
+    }
+}
