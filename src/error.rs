@@ -283,8 +283,9 @@ pub enum ErrorKind {
     /// The signature timestamp is not 1 to 12 ASCII digits.
     #[error("bad signature timestamp: expected 1 to 12 ASCII digits (unix seconds)")]
     BadTimestamp,
-    /// The token is empty, too long, or has characters other than ASCII letters and digits.
-    #[error("bad signature token: expected 1 to 256 ASCII letters and digits")]
+    /// The token is too long, or has characters other than visible ASCII (Mailgun sends 50
+    /// letters and digits).
+    #[error("bad signature token: expected 1 to 256 visible ASCII characters")]
     BadToken,
     /// The signature is not 64 lowercase hexadecimal characters.
     #[error("bad signature format: expected 64 lowercase hex characters")]

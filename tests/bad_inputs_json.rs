@@ -327,7 +327,7 @@ fn t6_t9_freshness() {
 #[test]
 fn bad_token_grammar() {
     let ts = NOW.to_string();
-    for token in ["a b", "a+b", "tok\u{e9}n", "a\0b", &"a".repeat(257)] {
+    for token in ["a b", "a\tb", "tok\u{e9}n", "a\0b", &"a".repeat(257)] {
         let b = body(json!(ts), token, &sign(&ts, token));
         assert_eq!(reject(&b), (ErrorKind::BadToken, 400), "{token:?}");
     }

@@ -16,7 +16,32 @@ fn inspect_bin() -> PathBuf {
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join("examples").join(format!("inspect{}", std::env::consts::EXE_SUFFIX));
     assert!(bin.exists(), "{} is missing: run `cargo test` (which builds examples)", bin.display());
+    // `cargo test --test inspect` alone does not rebuild examples: refuse a stale binary.
+    let built = bin.metadata().and_then(|m| m.modified()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let newest = newest_source(&root.join("src")).max(newest_source(&root.join("examples")));
+    assert!(
+        built >= newest,
+        "{} is older than the sources: run `cargo build --example inspect` or an unfiltered `cargo test`",
+        bin.display()
+    );
     bin
+}
+
+fn newest_source(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            entry.metadata().and_then(|m| m.modified()).unwrap()
+        } else {
+            continue;
+        };
+        newest = newest.max(t);
+    }
+    newest
 }
 
 /// Runs inspect; returns its exit code and the JSON it printed.
@@ -45,7 +70,7 @@ const FIELDS: &[&str] = &[
 #[test]
 fn every_bundled_payload_verifies_with_the_demo_key() {
     let files = payloads();
-    assert!(files.len() >= 13, "one payload per event type");
+    assert!(files.len() >= 18, "one payload per event type, legacy and route");
     for file in files {
         let (code, out) = inspect(&["--key", DEMO_KEY, "--now", DEMO_NOW], &file);
         assert_eq!(code, 0, "{}: {out}", file.display());
@@ -54,12 +79,27 @@ fn every_bundled_payload_verifies_with_the_demo_key() {
         }
         assert_eq!(out["verified"], true);
         assert_eq!(out["matched_key"], 0);
-        let stem = file.file_stem().unwrap().to_str().unwrap();
-        if stem.ends_with(".json") || file.extension().is_some_and(|e| e == "json") {
-            assert_eq!(out["format"], "json");
-            assert_eq!(out["kind"], "event");
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let (stem, ext) = name.split_once('.').unwrap();
+        let format = match ext {
+            "json" => "json",
+            "form" => "form",
+            _ => "multipart",
+        };
+        assert_eq!(out["format"], format, "{name}");
+        if let Some(route) = stem.strip_prefix("route-") {
+            let kind = if route.starts_with("store") { "stored" } else { "inbound" };
+            assert_eq!(out["kind"], kind, "{name}");
+            assert_eq!(out["event"], Value::Null);
+        } else {
+            assert_eq!(out["kind"], "event", "{name}");
             let event = out["event"].as_str().unwrap();
-            assert!(stem.starts_with(event), "{stem} printed event {event}");
+            let expected = match stem.strip_prefix("legacy-") {
+                Some("bounced" | "dropped") => "failed",
+                Some(legacy) => legacy,
+                None => stem,
+            };
+            assert!(expected.starts_with(event), "{name} printed event {event}");
         }
     }
 }
@@ -171,4 +211,71 @@ fn every_captured_json_fixture() {
         }
     }
     assert!(checked >= 50, "only {checked} JSON fixtures found");
+}
+
+#[test]
+fn bundled_route_and_legacy_samples() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payloads");
+    let args = ["--key", DEMO_KEY, "--now", DEMO_NOW];
+    let (_, out) = inspect(&args, &dir.join("legacy-bounced.multipart"));
+    assert_eq!((out["severity"].as_str(), out["delivery_status_code"].as_u64()), (Some("permanent"), Some(550)));
+    assert_eq!(out["attachments"][0]["filename"], "message.mime");
+    assert_eq!(out["user_variables"]["order_id"], "10042");
+    let (_, out) = inspect(&args, &dir.join("route-forward.multipart"));
+    let files: Vec<(String, u64)> = out["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["safe_filename"].as_str().unwrap().to_owned(), a["size"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(files, [("invoice.txt".into(), 41), ("receipt.csv".into(), 36), ("logo.png".into(), 70)]);
+    assert_eq!(out["attachments"][1]["filename"], "..\\..\\receipt.csv");
+    let (_, out) = inspect(&args, &dir.join("route-store-notify.form"));
+    assert_eq!(out["attachments"][0]["size"], 4821337);
+}
+
+#[test]
+fn every_captured_form_multipart_and_http_fixture() {
+    let Some(dir) = common::fixtures() else { return };
+    // (file, expected kind or error kind, key that verifies it)
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        ("anymail-django-anymail/inbound-parsed-basic.multipart", "inbound", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/inbound-parsed-duplicate-content-id-map.multipart", "inbound", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/inbound-parsed-odd-attachment-filenames.multipart", "inbound", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/inbound-parsed-three-attachments-inline-cid.multipart", "inbound", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/inbound-raw-mime.multipart", "inbound", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/inbound-store-notify-attachments-json.multipart", "stored", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/legacy-bounced-550.multipart", "event", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/legacy-clicked-user-variable-name-collisions.multipart", "event", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/legacy-dropped-605-previously-bounced.multipart", "event", Some(common::ANYMAIL_KEY)),
+        ("anymail-django-anymail/legacy-shaped-inbound-no-event.multipart", "inbound", Some(common::ANYMAIL_KEY)),
+        ("multi_mail/inbound-parsed-valid.multipart", "inbound", Some(common::MULTI_MAIL_KEY)),
+        ("multi_mail/inbound-parsed-valid.http.txt", "inbound", Some(common::MULTI_MAIL_KEY)),
+        ("multi_mail/inbound-raw-mime-valid.form", "inbound", Some(common::MULTI_MAIL_KEY)),
+        ("multi_mail/inbound-raw-mime-valid.http.txt", "inbound", Some(common::MULTI_MAIL_KEY)),
+        ("multi_mail/inbound-parsed-spam.http.txt", "inbound", None),
+        ("multi_mail/inbound-parsed-missing.http.txt", "missing_field", None),
+        ("cciw/inbound-raw-mime-dashboard-sample-post.form", "inbound", None),
+        ("cciw/legacy-bounced-dashboard-test-webhook.multipart", "event", None),
+        ("learnscripture/legacy-bounced-test-webhook-modified.multipart", "event", None),
+        ("snowplow-enrich/legacy-clicked-test-webhook-2016.form", "event", None),
+        ("snowplow-enrich/legacy-dropped-test-webhook-2017-LF-line-endings.multipart", "malformed", None),
+    ];
+    for &(file, expected, key) in cases {
+        let path = dir.join(file);
+        let (code, out) = inspect(&[], &path);
+        if let Some(err) = out.get("error") {
+            assert_eq!((code, err["kind"].as_str()), (1, Some(expected)), "{file}");
+            continue;
+        }
+        assert_eq!((code, out["kind"].as_str()), (0, Some(expected)), "{file}: {out}");
+        if let Some(key) = key {
+            // The fixtures were signed years ago: verify with a window reaching back to them.
+            let (code, verified) = inspect(&["--key", key, "--max-age", "4000000000"], &path);
+            assert_eq!(code, 0, "{file}: {verified}");
+            assert_eq!(verified["verified"], true);
+            let (code, wrong) = inspect(&["--key", "not-the-key", "--max-age", "4000000000"], &path);
+            assert_eq!((code, wrong["error"]["kind"].as_str()), (1, Some("signature_mismatch")), "{file}");
+        }
+    }
 }
