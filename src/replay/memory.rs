@@ -12,6 +12,8 @@ use crate::verify::{Clock, ReplayKey, SystemClock};
 
 /// The token of a committed record. Pending reservations get tokens from 1 up.
 const DONE: u64 = 0;
+/// A shard drops its expired records at most this often (in milliseconds) when not full.
+const SWEEP_INTERVAL_MS: u64 = 60_000;
 
 /// A bounded replay store in this process's memory.
 ///
@@ -42,10 +44,12 @@ const DONE: u64 = 0;
 /// is full, a new delivery is refused with [`ErrorKind::StoreFull`] (503), which Mailgun retries,
 /// while duplicates of recorded deliveries are still recognised.
 ///
-/// Expired records are removed lazily: a new reservation of the same key reuses its slot, and
-/// when a shard is full it first drops its expired records (a scan of that shard, done only when
-/// at least one of its records has expired, so at most about once per second of signed
-/// timestamps). [`purge_expired`](Self::purge_expired) does the same for every shard on demand.
+/// Expired records are removed as the store goes: a new reservation of the same key reuses its
+/// slot; a shard that takes a new record sweeps out its expired ones at most once a minute; and
+/// a full shard sweeps before refusing a record. A sweep scans one shard and runs only when at
+/// least one of its records has expired. So the store's size follows the deliveries of the
+/// freshness window, not everything it has ever seen. [`purge_expired`](Self::purge_expired)
+/// sweeps every shard on demand.
 ///
 /// The default capacity, 1,000,000, holds every delivery of the freshness window at up to about
 /// **32 deliveries per second** sustained (a committed record lives `max_age` + 60 s =
@@ -66,10 +70,14 @@ const DONE: u64 = 0;
 ///
 /// A record is 48 bytes (a 32-byte key, an 8-byte expiry and an 8-byte reservation token)
 /// plus one control byte in the hash table. Tables grow in powers of two and are at most 7/8
-/// full, so a record costs between about 56 and 112 bytes; at the default 8 shards of 125,000
-/// records (2 CPUs), a full store uses about **105 MB, 105 bytes per record**, measured as the
-/// resident-memory growth of filling a 1,000,000-record store (`tests/replay_memory.rs`).
-/// Memory is allocated as records arrive, not up front, and stays allocated once reached.
+/// full, so a record costs between about 56 and 112 bytes. A full default store on 2 CPUs has
+/// 8 tables of 2^18 slots: **103 MB, about 103 bytes per record**. Measured: 105 bytes per record
+/// as the resident-memory growth of filling one such table (`tests/replay_memory.rs`), and 99 to
+/// 117 MB of resident-memory growth filling a whole default store (`benches/replay.rs`; the
+/// spread is the allocator keeping or reusing the tables outgrown on the way).
+///
+/// Memory is allocated as records arrive, not up front; a table keeps the size it reached (its
+/// freed slots are reused).
 ///
 /// # Clones share the store
 ///
@@ -100,6 +108,8 @@ struct Table {
     /// No record of this shard expires before this time (unix milliseconds). A lower bound:
     /// removing records does not raise it; a purge recomputes it.
     earliest_expiry: u64,
+    /// The next time (unix milliseconds) a new record may trigger a sweep of expired records.
+    next_sweep: u64,
     /// The next pending token; never `DONE`.
     next_token: u64,
 }
@@ -243,6 +253,9 @@ impl MemoryReplayStore {
         let pending_until = now.saturating_add(self.inner.pending_ttl_ms);
         let mut table = self.shard(key).lock();
         let slot = Slot(*key);
+        if now >= table.next_sweep {
+            table.sweep(now);
+        }
         if table.records.len() >= table.capacity && !table.records.contains_key(&slot) {
             table.make_room(now)?;
         }
@@ -384,6 +397,15 @@ impl Table {
         self.earliest_expiry = self.earliest_expiry.min(expires_ms);
     }
 
+    /// The periodic sweep: drops expired records if any may exist, and schedules the next one.
+    #[cold]
+    fn sweep(&mut self, now: u64) {
+        if now >= self.earliest_expiry {
+            self.purge(now);
+        }
+        self.next_sweep = now.saturating_add(SWEEP_INTERVAL_MS);
+    }
+
     /// Called when the table is full: drops expired records if any may exist, then fails with
     /// `StoreFull` if none could be dropped.
     fn make_room(&mut self, now: u64) -> Result<()> {
@@ -476,6 +498,7 @@ impl MemoryReplayStoreBuilder {
                     records: HashMap::default(),
                     capacity: base + usize::from(i < extra),
                     earliest_expiry: u64::MAX,
+                    next_sweep: 0,
                     next_token: DONE + 1,
                 }),
             })
@@ -522,12 +545,68 @@ mod tests {
         assert_eq!(caps, [3, 3, 2, 2]);
     }
 
+    #[derive(Debug)]
+    struct At(std::sync::Mutex<u64>);
+
+    impl Clock for At {
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH
+                + Duration::from_millis(*self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        }
+    }
+
+    #[test]
+    fn a_shard_sweeps_expired_records_once_a_minute() {
+        let clock = Arc::new(At(std::sync::Mutex::new(1_000_000)));
+        let store = MemoryReplayStore::builder()
+            .clock(clock.clone())
+            .shards(1)
+            .pending_ttl(Duration::from_secs(1))
+            .build();
+        let key = |i: u8| {
+            let v = crate::Verifier::new(crate::SigningKey::new("k"));
+            let sig = crate::Signature::new(
+                "1000",
+                format!("t{i}"),
+                crate::SigningKey::new("k").sign("1000", &format!("t{i}")),
+            );
+            v.verify_at(
+                crate::Unverified::new(sig, crate::Format::Json, ()),
+                UNIX_EPOCH + Duration::from_secs(1000),
+            )
+            .unwrap()
+            .replay_key()
+        };
+        let set = |ms: u64| *clock.0.lock().unwrap() = ms;
+        let reserve = |i: u8| {
+            store
+                .reserve_now(&key(i), UNIX_EPOCH)
+                .unwrap()
+                .into_reservation()
+                .unwrap()
+        };
+        // Ten abandoned reservations, expiring after 1 s.
+        for i in 0..10 {
+            let _ = reserve(i);
+        }
+        assert_eq!(store.len(), 10);
+        // Expired, but the last sweep (at the first record) was less than a minute ago.
+        set(1_000_000 + 59_999);
+        let _ = reserve(10);
+        assert_eq!(store.len(), 11);
+        // A minute later, the next new record sweeps out the expired ones (not the live 11th).
+        set(1_000_000 + 60_000);
+        let _ = reserve(11);
+        assert_eq!(store.len(), 2);
+    }
+
     #[test]
     fn token_wraps_past_done() {
         let mut t = Table {
             records: HashMap::default(),
             capacity: 1,
             earliest_expiry: u64::MAX,
+            next_sweep: 0,
             next_token: u64::MAX,
         };
         assert_eq!(t.take_token(), u64::MAX);

@@ -44,7 +44,7 @@
 //! | `max_skew` (verifier) | 5 min ([`DEFAULT_MAX_SKEW`](crate::DEFAULT_MAX_SKEW)) | clock differences between Mailgun and this host |
 //! | record lifetime | signed timestamp + `max_age` + 60 s | outlives the signature; the minute absorbs clock differences between hosts sharing a store |
 //! | pending lifetime | 60 s | longer than a webhook handler should run; a crashed handler blocks the retry for at most a minute, and Mailgun's first retry comes 5 to 10 minutes later |
-//! | [`MemoryReplayStore`] capacity | 1,000,000 records | about 32 deliveries per second sustained over the 8.5-hour window, in about 105 MB |
+//! | [`MemoryReplayStore`] capacity | 1,000,000 records | about 32 deliveries per second sustained over the 8.5-hour window, in about 103 MB when full |
 //! | [`RedisReplayStore`](crate::RedisReplayStore) timeouts | connect 1 s, command 250 ms | fail fast into a 503 that Mailgun retries |
 //!
 //! # Does Mailgun resend the original signature on a retry?
