@@ -1,1 +1,412 @@
-fn main() {}
+//! Replay-store costs: the memory store's reserve + commit per event, on one thread and on two
+//! threads with distinct keys (PERF.md target: ≤ 150 ns per event single-threaded), beside a
+//! same-run baseline (one insert into a `Mutex<HashMap>` with std's default hasher); the memory a
+//! full default store uses; and, when `REDIS_URL` is set and the `redis` feature is on, a Redis
+//! reserve + commit round trip.
+//!
+//! Three memory-store settings, each timed in batches:
+//! - **steady**: a running server. The store holds 100,000 live records; each batch reserves and
+//!   commits 100,000 new deliveries while, between batches (not timed), the store's clock moves
+//!   on an hour and the older half expires and is swept. The clock reads the system clock and
+//!   adds an offset, so it costs what the system clock costs.
+//! - **cold**: a new store per batch of 100,000, so the figure includes the tables' growth and
+//!   the first touch of their memory.
+//! - **in cache**: steady, with 2,048 records, small enough for the CPU caches: the store's own
+//!   work without memory latency.
+//!
+//! `cargo bench --bench replay` (add `--features redis` with `REDIS_URL` for the Redis figure).
+// Tests and benches fail by panicking: unwrap, expect and panic are how they report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use criterion::Criterion;
+use futures_util::FutureExt;
+use mailgun_webhooks::{
+    Clock, Format, MemoryReplayStore, ReplayKey, ReplayStore, Signature, SigningKey, Unverified,
+    Verifier,
+};
+
+const BATCH: usize = 100_000;
+const SMALL: usize = 2_048;
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// `n` distinct replay keys of verified deliveries.
+fn keys(n: usize, tag: &str) -> Vec<ReplayKey> {
+    let key = SigningKey::new("bench-key");
+    let verifier = Verifier::builder(key.clone())
+        .max_age(Duration::from_secs(60))
+        .build();
+    let now = SystemTime::now();
+    let ts = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    (0..n)
+        .map(|i| {
+            let token = format!("{tag}{i}");
+            let sig = Signature::new(ts.as_str(), token.as_str(), key.sign(&ts, &token));
+            verifier
+                .verify_at(Unverified::new(sig, Format::Json, ()), now)
+                .unwrap()
+                .replay_key()
+        })
+        .collect()
+}
+
+/// The system clock plus an offset the bench moves forward between batches.
+#[derive(Debug, Clone, Default)]
+struct OffsetClock(Arc<AtomicU64>);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_secs(self.0.load(Ordering::Relaxed))
+    }
+}
+
+#[inline]
+fn reserve_commit(store: &MemoryReplayStore, key: &ReplayKey, expires: SystemTime) {
+    let r = store
+        .reserve(key, expires)
+        .now_or_never()
+        .unwrap()
+        .unwrap()
+        .into_reservation()
+        .unwrap();
+    store.commit(r).now_or_never().unwrap().unwrap();
+}
+
+/// Runs `work` over `keys` on `threads` threads (1 or 2, each taking its own part of `keys`)
+/// and returns the wall time from a common start until all are done.
+fn timed(keys: &[ReplayKey], threads: usize, work: &(dyn Fn(&ReplayKey) + Sync)) -> Duration {
+    if threads == 1 {
+        let start = Instant::now();
+        for k in keys {
+            work(k);
+        }
+        return start.elapsed();
+    }
+    let barrier = Barrier::new(threads + 1);
+    let part = keys.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for chunk in keys.chunks(part) {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                for k in chunk {
+                    work(k);
+                }
+                barrier.wait();
+            });
+        }
+        for _ in keys.chunks(part).len()..threads {
+            // Fewer chunks than threads (tiny batches): stand in for the missing ones.
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed()
+    })
+}
+
+/// A store in its steady state: half of `pool` live, the other half's records expired and
+/// swept. Each batch takes the expired half.
+struct Steady {
+    store: MemoryReplayStore,
+    clock: OffsetClock,
+    pool: Vec<ReplayKey>,
+    next_half: usize,
+}
+
+impl Steady {
+    fn new(records: usize, tag: &str) -> Self {
+        let clock = OffsetClock::default();
+        let store = MemoryReplayStore::builder().clock(clock.clone()).build();
+        let mut s = Steady {
+            store,
+            clock,
+            pool: keys(2 * records, tag),
+            next_half: 0,
+        };
+        s.batch(records as u64, 1); // fill the first half
+        s
+    }
+
+    fn half(&self) -> &[ReplayKey] {
+        let n = self.pool.len() / 2;
+        &self.pool[self.next_half * n..][..n]
+    }
+
+    /// Times `iters` events; between batches (not timed), an hour passes and the older half
+    /// expires and is swept.
+    fn batch(&mut self, iters: u64, threads: usize) -> Duration {
+        let mut left = iters as usize;
+        let mut total = Duration::ZERO;
+        while left > 0 {
+            let keys = self.half();
+            let n = left.min(keys.len());
+            // Lives two hours: the half inserted now survives the next hour's sweep.
+            let expires = self.clock.now() + 2 * HOUR;
+            let store = &self.store;
+            total += timed(&keys[..n], threads, &|k| reserve_commit(store, k, expires));
+            self.clock.0.fetch_add(HOUR.as_secs(), Ordering::Relaxed);
+            self.store.purge_expired();
+            self.next_half ^= 1;
+            left -= n;
+        }
+        total
+    }
+}
+
+/// Times `iters` events in batches of `pool.len()`, each on a new default store; store creation
+/// and drop are not timed.
+fn cold(iters: u64, pool: &[ReplayKey], threads: usize) -> Duration {
+    let expires = SystemTime::now() + HOUR;
+    let mut left = iters as usize;
+    let mut total = Duration::ZERO;
+    while left > 0 {
+        let n = left.min(pool.len());
+        let store = MemoryReplayStore::new();
+        total += timed(&pool[..n], threads, &|k| reserve_commit(&store, k, expires));
+        drop(black_box(store));
+        left -= n;
+    }
+    total
+}
+
+/// The baseline: one insert per event into a `Mutex<HashMap<[u8; 32], u64>>` with std's
+/// default (SipHash) hasher, in the same steady pattern (the other half removed between batches)
+/// or cold (a new map per batch).
+struct Baseline {
+    map: Mutex<HashMap<[u8; 32], u64>>,
+    pool: Vec<ReplayKey>,
+    next_half: usize,
+}
+
+impl Baseline {
+    fn new(pool: Vec<ReplayKey>) -> Self {
+        let b = Baseline {
+            map: Mutex::new(HashMap::new()),
+            pool,
+            next_half: 0,
+        };
+        let n = b.pool.len() / 2;
+        for k in &b.pool[..n] {
+            b.map.lock().unwrap().insert(*k.as_bytes(), 1);
+        }
+        Baseline { next_half: 1, ..b }
+    }
+
+    fn steady(&mut self, iters: u64) -> Duration {
+        let half = self.pool.len() / 2;
+        let mut left = iters as usize;
+        let mut total = Duration::ZERO;
+        while left > 0 {
+            let n = left.min(half);
+            let (new, old) = if self.next_half == 0 {
+                self.pool.split_at(half)
+            } else {
+                let (a, b) = self.pool.split_at(half);
+                (b, a)
+            };
+            let map = &self.map;
+            total += timed(&new[..n], 1, &|k| {
+                map.lock().unwrap().insert(*k.as_bytes(), 1);
+            });
+            let mut m = self.map.lock().unwrap();
+            for k in old {
+                m.remove(k.as_bytes());
+            }
+            drop(m);
+            self.next_half ^= 1;
+            left -= n;
+        }
+        total
+    }
+
+    fn cold(iters: u64, pool: &[ReplayKey]) -> Duration {
+        let mut left = iters as usize;
+        let mut total = Duration::ZERO;
+        while left > 0 {
+            let n = left.min(pool.len());
+            let map: Mutex<HashMap<[u8; 32], u64>> = Mutex::new(HashMap::new());
+            total += timed(&pool[..n], 1, &|k| {
+                map.lock().unwrap().insert(*k.as_bytes(), 1);
+            });
+            drop(black_box(map));
+            left -= n;
+        }
+        total
+    }
+}
+
+fn memory_store(c: &mut Criterion) {
+    let mut steady = Steady::new(BATCH, "s");
+    let mut small = Steady::new(SMALL, "c");
+    let mut base = Baseline::new(keys(2 * BATCH, "s"));
+    let cold_pool = keys(BATCH, "k");
+
+    let mut g = c.benchmark_group("replay_memory");
+    g.throughput(criterion::Throughput::Elements(1));
+    g.bench_function("steady: reserve+commit, 1 thread", |b| {
+        b.iter_custom(|iters| steady.batch(iters, 1))
+    });
+    g.bench_function(
+        "steady: reserve+commit, 2 threads (wall time per event)",
+        |b| b.iter_custom(|iters| steady.batch(iters, 2)),
+    );
+    g.bench_function("steady baseline: Mutex<HashMap> insert, 1 thread", |b| {
+        b.iter_custom(|iters| base.steady(iters))
+    });
+    g.bench_function("cold: reserve+commit, 1 thread", |b| {
+        b.iter_custom(|iters| cold(iters, &cold_pool, 1))
+    });
+    g.bench_function("cold baseline: Mutex<HashMap> insert, 1 thread", |b| {
+        b.iter_custom(|iters| Baseline::cold(iters, &cold_pool))
+    });
+    g.bench_function("in cache: reserve+commit, 1 thread", |b| {
+        b.iter_custom(|iters| small.batch(iters, 1))
+    });
+    g.finish();
+
+    // Same-run medians, interleaved so that drift on a shared machine hits all alike.
+    let mut runs: [Vec<f64>; 7] = Default::default();
+    let ns = |d: Duration, n: usize| d.as_nanos() as f64 / n as f64;
+    for _ in 0..15 {
+        let (b, s) = (BATCH as u64, 16 * SMALL as u64);
+        runs[0].push(ns(steady.batch(b, 1), BATCH));
+        runs[1].push(ns(steady.batch(b, 2), BATCH));
+        runs[2].push(ns(base.steady(b), BATCH));
+        runs[3].push(ns(cold(b, &cold_pool, 1), BATCH));
+        runs[4].push(ns(cold(b, &cold_pool, 2), BATCH));
+        runs[5].push(ns(Baseline::cold(b, &cold_pool), BATCH));
+        runs[6].push(ns(small.batch(s, 1), 16 * SMALL));
+    }
+    let [s1, s2, sb, c1, c2, cb, k1] = runs.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    });
+    println!(
+        "replay_memory summary (medians of 15 interleaved batches; target <= 150 ns/event on \
+         1 thread):\n  \
+         steady   ({BATCH} live records): reserve+commit {s1:.1} ns/event on 1 thread, \
+         {s2:.1} ns/event wall time on 2 threads ({:.1} ns per event per thread); baseline \
+         Mutex<HashMap> insert {sb:.1} ns; store/baseline {:.2}x\n  \
+         cold     (new store per {BATCH}): reserve+commit {c1:.1} ns/event on 1 thread, \
+         {c2:.1} on 2 threads; baseline {cb:.1} ns; store/baseline {:.2}x\n  \
+         in cache ({SMALL} live records): reserve+commit {k1:.1} ns/event on 1 thread",
+        s2 * 2.0,
+        s1 / sb,
+        c1 / cb,
+    );
+}
+
+/// Resident memory of a full default store (1,000,000 records), filled until a shard first
+/// refuses a record. Linux only.
+fn memory_footprint() {
+    fn rss() -> Option<u64> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
+    }
+    if rss().is_none() {
+        return;
+    }
+    let pool = keys(1_000_000, "m");
+    let store = MemoryReplayStore::new();
+    let expires = SystemTime::now() + HOUR;
+    let before = rss().unwrap();
+    let mut held = 0usize;
+    for k in &pool {
+        let Ok(o) = store.reserve(k, expires).now_or_never().unwrap() else {
+            break;
+        };
+        store
+            .commit(o.into_reservation().unwrap())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        held += 1;
+    }
+    let grown = rss().unwrap().saturating_sub(before);
+    println!(
+        "replay_memory footprint: a default store ({} shards, capacity {}) first refused a \
+         record at {held} records; resident memory grew {:.1} MB = {:.1} bytes per record",
+        store.shards(),
+        store.capacity(),
+        grown as f64 / 1e6,
+        grown as f64 / held as f64
+    );
+}
+
+#[cfg(feature = "redis")]
+fn redis_round_trip(c: &mut Criterion) {
+    use mailgun_webhooks::RedisReplayStore;
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        println!("replay_redis: REDIS_URL not set; Redis round trip not measured");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let prefix = format!(
+        "mgw-bench:{}:{}:",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let store = rt
+        .block_on(RedisReplayStore::builder(&url).prefix(prefix).connect())
+        .unwrap();
+    // Records expire two minutes from now: the bench leaves nothing behind for long.
+    let pool = keys(200_000, "r");
+    let expires = SystemTime::now() + Duration::from_secs(120);
+    let mut next = 0usize;
+    let mut g = c.benchmark_group("replay_redis");
+    g.sample_size(20);
+    g.bench_function("reserve+commit (two round trips), sequential", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let k = &pool[next % pool.len()];
+                    next += 1;
+                    let o = store.reserve(k, expires).await.unwrap();
+                    if let Some(r) = o.into_reservation() {
+                        store.commit(r).await.unwrap();
+                    }
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_round_trip(_: &mut Criterion) {
+    println!("replay_redis: built without the `redis` feature; Redis round trip not measured");
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    memory_store(&mut c);
+    redis_round_trip(&mut c);
+    memory_footprint();
+    c.final_summary();
+}
