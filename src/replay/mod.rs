@@ -1,72 +1,5 @@
-//! Replay protection: the [`ReplayStore`] contract, its outcomes, and the stores.
-//!
-//! # Why a replay store is part of verification
-//!
-//! Mailgun signs `timestamp ‖ token`, **not the body**. A valid triple proves only that Mailgun
-//! minted it; what binds it to one body is that it is accepted **once**. A store records every
-//! accepted triple until its signature stops being fresh, so a captured triple cannot be
-//! replayed with another body.
-//!
-//! # The contract
-//!
-//! A delivery goes through two phases:
-//!
-//! 1. [`reserve`](ReplayStore::reserve) atomically records the delivery as *pending* and answers
-//!    [`ReplayOutcome::Fresh`] (with a [`Reservation`] that only this caller holds),
-//!    [`ReplayOutcome::Duplicate`] (already committed: answer 200 without acting) or
-//!    [`ReplayOutcome::InFlight`] (reserved by someone else and not committed yet: answer 409,
-//!    Mailgun retries later and finds it committed).
-//! 2. [`commit`](ReplayStore::commit) when the handler succeeded, which keeps the record until
-//!    the delivery's expiry; or [`release`](ReplayStore::release) when it failed, which deletes
-//!    the pending record **only if it is still this reservation's**, so that Mailgun's retry is
-//!    processed instead of being refused as a replay.
-//!
-//! A pending record has a short time to live of its own (60 s by default), so a process that
-//! crashes between reserve and commit blocks the delivery for at most that long.
-//!
-//! The key is [`Verified::replay_key`]: the SHA-256 of the exact signed string
-//! `timestamp ‖ token`, scoped by the key that matched. Keying on the signed string instead of
-//! the token alone also catches digit-shift variants of a seen delivery
-//! (`"177092077" + "2…"` signs the same as `"1770920772" + "…"`). The expiry is
-//! [`Verified::replay_expires_at`]: the *signed* timestamp plus `max_age` plus a minute, so a
-//! record can never expire while its signature is still accepted.
-//!
-//! Nothing is written before the signature verified: a [`ReplayKey`] can only be obtained from a
-//! [`Verified`] value, which only a [`Verifier`](crate::Verifier) makes. The usual entry points,
-//! [`ReplayStore::reserve_verified`] and the [`Receiver`](crate::Receiver), take the
-//! `Verified` value itself.
-//!
-//! # Defaults and why
-//!
-//! | setting | default | why |
-//! |---|---|---|
-//! | `max_age` (verifier) | 8 h 30 min ([`DEFAULT_MAX_AGE`](crate::DEFAULT_MAX_AGE)) | Mailgun retries for about 8 hours, possibly with the original signature |
-//! | `max_skew` (verifier) | 5 min ([`DEFAULT_MAX_SKEW`](crate::DEFAULT_MAX_SKEW)) | clock differences between Mailgun and this host |
-//! | record lifetime | signed timestamp + `max_age` + 60 s | outlives the signature; the minute absorbs clock differences between hosts sharing a store |
-//! | pending lifetime | 60 s | longer than a webhook handler should run; a crashed handler blocks the retry for at most a minute, and Mailgun's first retry comes 5 to 10 minutes later |
-//! | [`MemoryReplayStore`] capacity | 1,000,000 records | about 32 deliveries per second sustained over the 8.5-hour window, in about 103 MB when full |
-//! | [`RedisReplayStore`](crate::RedisReplayStore) timeouts | connect 1 s, command 250 ms | fail fast into a 503 that Mailgun retries |
-//!
-//! # Does Mailgun resend the original signature on a retry?
-//!
-//! Mailgun's documentation does not say; third parties say it does. The design costs no retried
-//! event either way:
-//!
-//! - **If retries reuse the original timestamp and token**, the 8.5-hour `max_age` still accepts
-//!   the last retry. A failed attempt released its reservation, so the retry is `Fresh` and is
-//!   processed. An attempt that succeeded but whose 200 was lost is committed, so its retry is a
-//!   `Duplicate`, answered 200 without running the handler again. A retry arriving while the
-//!   first attempt still runs gets 409, and Mailgun retries again later.
-//! - **If retries are re-signed**, each attempt has its own key: the new one is `Fresh` and is
-//!   processed, and nothing about the old attempt's record can refuse it.
-//!
-//! # Choosing a store
-//!
-//! - [`MemoryReplayStore`]: bounded, fast, **protects one process only**.
-//! - [`RedisReplayStore`](crate::RedisReplayStore) (feature `redis`): shared by every process
-//!   and replica that uses the same Redis and prefix.
-//! - [`NoReplayCheck`]: no protection at all, for deployments that deduplicate elsewhere.
-//! - Your own: implement [`ReplayStore`] (for example on a SQL table with a unique key).
+//! Replay protection: the [`ReplayStore`] contract (documented on the trait), its outcomes, the
+//! stores, and the object-safe [`DynReplayStore`].
 
 mod memory;
 #[cfg(feature = "redis")]
@@ -87,11 +20,78 @@ pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
 
 /// A store that records each signed delivery so that it is processed once.
 ///
-/// See the [module documentation](self) for the contract. Implementations must make
-/// [`reserve`](Self::reserve) atomic: of any number of concurrent calls with the same key,
-/// exactly one answers [`ReplayOutcome::Fresh`]. On any doubt (an unreachable backend, a
-/// timeout, an unexpected reply) they must fail closed with an error such as
-/// [`ErrorKind::StoreUnavailable`](crate::ErrorKind::StoreUnavailable), never answer `Fresh`.
+/// Implementations must make [`reserve`](Self::reserve) atomic: of any number of concurrent
+/// calls with the same key, exactly one answers [`ReplayOutcome::Fresh`]. On any doubt (an
+/// unreachable backend, a timeout, an unexpected reply) they must fail closed with an error such
+/// as [`ErrorKind::StoreUnavailable`](crate::ErrorKind::StoreUnavailable), never answer `Fresh`.
+///
+/// # Why a replay store is part of verification
+///
+/// Mailgun signs `timestamp ‖ token`, **not the body**. A valid triple proves only that Mailgun
+/// minted it; what binds it to one body is that it is accepted **once**. A store records every
+/// accepted triple until its signature stops being fresh, so a captured triple cannot be
+/// replayed with another body.
+///
+/// # The contract
+///
+/// A delivery goes through two phases:
+///
+/// 1. [`reserve`](ReplayStore::reserve) atomically records the delivery as *pending* and answers
+///    [`ReplayOutcome::Fresh`] (with a [`Reservation`] that only this caller holds),
+///    [`ReplayOutcome::Duplicate`] (already committed: answer 200 without acting) or
+///    [`ReplayOutcome::InFlight`] (reserved by someone else and not committed yet: answer 409,
+///    Mailgun retries later and finds it committed).
+/// 2. [`commit`](ReplayStore::commit) when the handler succeeded, which keeps the record until
+///    the delivery's expiry; or [`release`](ReplayStore::release) when it failed, which deletes
+///    the pending record **only if it is still this reservation's**, so that Mailgun's retry is
+///    processed instead of being refused as a replay.
+///
+/// A pending record has a short time to live of its own (60 s by default), so a process that
+/// crashes between reserve and commit blocks the delivery for at most that long.
+///
+/// The key is [`Verified::replay_key`]: the SHA-256 of the exact signed string
+/// `timestamp ‖ token`, scoped by the key that matched. Keying on the signed string instead of
+/// the token alone also catches digit-shift variants of a seen delivery
+/// (`"177092077" + "2…"` signs the same as `"1770920772" + "…"`). The expiry is
+/// [`Verified::replay_expires_at`]: the *signed* timestamp plus `max_age` plus a minute, so a
+/// record can never expire while its signature is still accepted.
+///
+/// Nothing is written before the signature verified: a [`ReplayKey`] can only be obtained from a
+/// [`Verified`] value, which only a [`Verifier`](crate::Verifier) makes. The usual entry points,
+/// [`ReplayStore::reserve_verified`] and the [`Receiver`](crate::Receiver), take the
+/// `Verified` value itself.
+///
+/// # Defaults and why
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | `max_age` (verifier) | 8 h 30 min ([`DEFAULT_MAX_AGE`](crate::DEFAULT_MAX_AGE)) | Mailgun retries for about 8 hours, possibly with the original signature |
+/// | `max_skew` (verifier) | 5 min ([`DEFAULT_MAX_SKEW`](crate::DEFAULT_MAX_SKEW)) | clock differences between Mailgun and this host |
+/// | record lifetime | signed timestamp + `max_age` + 60 s | outlives the signature; the minute absorbs clock differences between hosts sharing a store |
+/// | pending lifetime | 60 s | longer than a webhook handler should run; a crashed handler blocks the retry for at most a minute, and Mailgun's first retry comes 5 to 10 minutes later |
+/// | [`MemoryReplayStore`] capacity | 1,000,000 records | about 32 deliveries per second sustained over the 8.5-hour window, in about 103 MB when full |
+/// | [`RedisReplayStore`](crate::RedisReplayStore) timeouts | connect 1 s, command 250 ms | fail fast into a 503 that Mailgun retries |
+///
+/// # Does Mailgun resend the original signature on a retry?
+///
+/// Mailgun's documentation does not say; third parties say it does. The design costs no retried
+/// event either way:
+///
+/// - **If retries reuse the original timestamp and token**, the 8.5-hour `max_age` still accepts
+///   the last retry. A failed attempt released its reservation, so the retry is `Fresh` and is
+///   processed. An attempt that succeeded but whose 200 was lost is committed, so its retry is a
+///   `Duplicate`, answered 200 without running the handler again. A retry arriving while the
+///   first attempt still runs gets 409, and Mailgun retries again later.
+/// - **If retries are re-signed**, each attempt has its own key: the new one is `Fresh` and is
+///   processed, and nothing about the old attempt's record can refuse it.
+///
+/// # Choosing a store
+///
+/// - [`MemoryReplayStore`]: bounded, fast, **protects one process only**.
+/// - [`RedisReplayStore`](crate::RedisReplayStore) (feature `redis`): shared by every process
+///   and replica that uses the same Redis and prefix.
+/// - [`NoReplayCheck`]: no protection at all, for deployments that deduplicate elsewhere.
+/// - Your own: implement [`ReplayStore`] (for example on a SQL table with a unique key).
 ///
 /// # Generic first, `dyn` when needed
 ///
