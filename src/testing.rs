@@ -31,8 +31,8 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -65,6 +65,23 @@ pub fn token() -> String {
     let mut s = crate::verify::hex_lower(&digest);
     s.truncate(50);
     s
+}
+
+/// The current time in unix seconds: sign at this time for a body the default verifier
+/// accepts as fresh.
+///
+/// ```
+/// use mailgun_webhooks::testing::{json_body, now, token};
+/// use mailgun_webhooks::{SigningKey, Verifier};
+///
+/// let key = SigningKey::new("test-key");
+/// let signed = json_body(&key, now(), &token(), serde_json::json!({"event": "opened"}));
+/// let verified = Verifier::new(key).parse_and_verify(&signed.content_type, &signed.body)?;
+/// # let _ = verified;
+/// # Ok::<(), mailgun_webhooks::Error>(())
+/// ```
+pub fn now() -> u64 {
+    crate::verify::unix_secs(SystemTime::now())
 }
 
 /// A current-format JSON webhook body: `{"signature": {...}, "event-data": event_data}`,
@@ -208,7 +225,10 @@ impl FormBody {
         let mut n = 0u32;
         loop {
             let b = format!("mailgun-webhooks-test-boundary-{n}");
-            let clash = self.fields.iter().any(|(k, v)| k.contains(&b) || v.contains(&b))
+            let clash = self
+                .fields
+                .iter()
+                .any(|(k, v)| k.contains(&b) || v.contains(&b))
                 || self
                     .files
                     .iter()
@@ -293,6 +313,7 @@ impl Clock for ManualClock {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail by panicking
 mod tests {
     use super::*;
 
@@ -311,7 +332,13 @@ mod tests {
             .field("a b", "2")
             .urlencoded();
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body.body).unwrap();
-        assert_eq!(pairs, [("a b".into(), "x&y=z+%é".into()), ("a b".into(), "2".into())]);
+        assert_eq!(
+            pairs,
+            [
+                ("a b".into(), "x&y=z+%é".into()),
+                ("a b".into(), "2".into())
+            ]
+        );
     }
 
     #[test]
