@@ -130,3 +130,23 @@ pub use replay::{RedisReplayStore, RedisReplayStoreBuilder};
 // ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----
 pub use parse::multipart::parse_stream;
 // ----- end form -----
+
+// ----- framework adapters (src/adapters/) -----
+#[cfg(any(feature = "axum", feature = "actix-web", feature = "hyper"))]
+mod adapters;
+#[cfg(any(feature = "axum", feature = "actix-web", feature = "hyper"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "axum", feature = "actix-web", feature = "hyper")))
+)]
+pub use adapters::FromPayload;
+#[cfg(feature = "actix-web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix-web")))]
+pub use adapters::actix;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use adapters::axum;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub use adapters::hyper;
+// ----- end adapters -----

@@ -1,0 +1,363 @@
+//! actix-web 4: an extractor that yields a verified, replay-checked delivery (feature
+//! `actix-web`).
+//!
+//! [`Webhook<T, S>`](Webhook) is a [`FromRequest`] extractor. It reads the [`Receiver`] from
+//! the app data (register `web::Data<Receiver<S>>`, or a `Receiver<S>`, with `app_data`), reads
+//! the body through actix's `web::Bytes` extractor, verifies the signature and reserves the
+//! delivery in the replay store; the handler then calls [`Webhook::process`] with its own code,
+//! which commits the delivery when that code succeeds and releases it when it fails.
+//!
+//! ```no_run
+//! use actix_web::{web, App, HttpServer};
+//! use mailgun_webhooks::actix::{Webhook, WebhookResponse};
+//! use mailgun_webhooks::{Event, InboundMessage, MemoryReplayStore, Receiver, SigningKey, Verifier};
+//!
+//! // Tracking events (delivered, failed, opened, ...).
+//! async fn tracking(webhook: Webhook<Event>) -> WebhookResponse {
+//!     webhook
+//!         .process(|event| async move {
+//!             let event = event.into_payload();
+//!             println!("{} for {:?}", event.kind(), event.recipient());
+//!             Ok(()) // or Err(..) to answer 500 and have Mailgun retry
+//!         })
+//!         .await
+//! }
+//!
+//! // A route's forward() action, with attachments.
+//! async fn inbound(webhook: Webhook<InboundMessage>) -> WebhookResponse {
+//!     webhook
+//!         .process(|message| async move {
+//!             let message = message.into_payload();
+//!             println!("mail from {:?}, {} attachments", message.sender, message.attachments.len());
+//!             Ok(())
+//!         })
+//!         .await
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let key = std::env::var("MAILGUN_WEBHOOK_SIGNING_KEY").map_err(std::io::Error::other)?;
+//!     let receiver = web::Data::new(Receiver::new(
+//!         Verifier::new(SigningKey::new(key)),
+//!         MemoryReplayStore::new(),
+//!     ));
+//!     let server = HttpServer::new(move || {
+//!         App::new()
+//!             .app_data(receiver.clone())
+//!             .route("/webhooks/mailgun", web::post().to(tracking))
+//!             .service(
+//!                 web::resource("/webhooks/mailgun/inbound")
+//!                     // actix reads at most 256 KiB by default; inbound mail needs more.
+//!                     .app_data(web::PayloadConfig::new(32 << 20))
+//!                     .route(web::post().to(inbound)),
+//!             )
+//!     })
+//!     .bind(("127.0.0.1", 3000))?
+//!     .run();
+//!     actix_web::rt::System::new().block_on(server)
+//! }
+//! ```
+//!
+//! # What each request answers
+//!
+//! | request | where | status |
+//! |---|---|---|
+//! | no `Receiver<S>` in the app data | extraction ([`NotConfigured`](crate::ErrorKind::NotConfigured)); nothing is skipped | 500 |
+//! | bad encoding, content type, size, body, signature, wrong endpoint | extraction ([`WebhookRejection::Error`]) | 415, 413, 400, 401 |
+//! | body over actix's `PayloadConfig` limit | extraction ([`WebhookRejection::Body`]) | 413 |
+//! | duplicate of a committed delivery | extraction ([`WebhookRejection::Duplicate`]); your handler does not run | 200 |
+//! | same delivery in flight | extraction | 409 |
+//! | replay store unavailable | extraction, or the commit in `process` | 503 |
+//! | your code returned `Ok(())` | `process`: committed | 200 |
+//! | your code returned an error or panicked | `process`: released, so Mailgun's retry is processed | 500 |
+//! | your code returned [`HandlerError::reject`] | `process`: committed | 406 |
+//!
+//! Response bodies are one short word (`ok`, `duplicate`, or the error's
+//! [`name`](Error::name), such as `signature_mismatch`): never a message, a key or request
+//! bytes. To log why a request was refused, extract `Result<Webhook<T>, WebhookRejection>`
+//! and return the rejection (it is an [`actix_web::ResponseError`]) after logging it.
+//!
+//! # Rules of use
+//!
+//! - **Register the receiver** with `App::app_data(web::Data::new(receiver))` (or the
+//!   `Receiver` itself), with the same store type `S` as the extractor's (default
+//!   [`MemoryReplayStore`](crate::MemoryReplayStore)). Without it every request answers 500:
+//!   the extractor fails closed, it never skips verification.
+//! - **Put the extractor last** among the handler's arguments: it consumes the body, so no
+//!   other extractor may read it.
+//! - **Act on the delivery only inside [`process`](Webhook::process).** The payload is not
+//!   reachable any other way, except through [`into_admitted`](Webhook::into_admitted), which
+//!   hands you the reservation to [`commit`](Admitted::commit) or
+//!   [`release`](Admitted::release) yourself. A `Webhook` dropped without either releases the
+//!   reservation ([`MemoryReplayStore`](crate::MemoryReplayStore) at once, other stores after
+//!   their pending lifetime), so Mailgun's retry is processed.
+//! - **Say which payload the endpoint takes** with `T`: [`Event`] (the default) for tracking
+//!   webhooks, [`InboundMessage`](crate::InboundMessage) for a route's `forward()`,
+//!   [`StoredMessage`](crate::StoredMessage) for `store(notify=...)`, or
+//!   [`Payload`](crate::Payload) for any. Another kind answers 400
+//!   ([`WrongEndpoint`](crate::ErrorKind::WrongEndpoint)); see [`FromPayload`].
+//!
+//! # Body limits: `PayloadConfig`
+//!
+//! The body is read with actix's `web::Bytes` extractor, so actix's `web::PayloadConfig`
+//! applies: **256 KiB by default**, enough for tracking events (a few KiB) but not for
+//! inbound routes, whose messages and attachments reach 25 MB. Raise it where inbound mail
+//! arrives, for the app, a scope or one resource as above:
+//! `.app_data(web::PayloadConfig::new(32 << 20))`. A body over it answers 413
+//! ([`WebhookRejection::Body`]). The receiver's [`Limits`](crate::Limits) apply as well: a
+//! `Content-Length` over [`Limits::max_body`](crate::Limits::max_body) is refused before any
+//! byte is read. A `Content-Encoding` other than `identity` answers 415, before anything is
+//! decompressed.
+//!
+//! actix's request body is not `Send`, so unlike the axum and hyper adapters this one
+//! buffers the body, then parses it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::body::BoxBody;
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError, dev, web};
+use http::StatusCode;
+
+use super::{FromPayload, Handled};
+use crate::{
+    Admission, Admitted, Error, ErrorKind, Event, HandlerError, MemoryReplayStore, Receiver,
+    ReplayStore, Verified,
+};
+
+/// A verified delivery, reserved in the replay store, for a handler to
+/// [`process`](Self::process): see the [module docs](self).
+///
+/// `T` is what the endpoint accepts ([`Event`] by default; see [`FromPayload`]), `S` the store
+/// type of the [`Receiver`] in the app data.
+#[must_use = "call `process` to run your code and commit the delivery"]
+pub struct Webhook<T = Event, S = MemoryReplayStore>
+where
+    S: ReplayStore,
+{
+    admitted: Admitted<S, T>,
+}
+
+impl<T, S: ReplayStore> Webhook<T, S> {
+    /// Runs `handler` on the delivery, then commits it when the handler returns `Ok(())`, or
+    /// releases it when it returns an error or panics (so that Mailgun's retry is processed).
+    /// Returns the response to answer: 200, 500, 406 for [`HandlerError::reject`], or 503 when
+    /// the commit failed.
+    ///
+    /// Errors convert into [`HandlerError`] with `?`.
+    pub async fn process<F, Fut>(self, handler: F) -> WebhookResponse
+    where
+        F: FnOnce(Verified<T>) -> Fut,
+        Fut: Future<Output = Result<(), HandlerError>>,
+    {
+        WebhookResponse(super::run(self.admitted, handler).await)
+    }
+
+    /// The reserved delivery, for a handler that commits or releases it itself. Commit it only
+    /// once it is processed; until then (and if it is dropped) Mailgun's retries are not
+    /// treated as duplicates.
+    pub fn into_admitted(self) -> Admitted<S, T> {
+        self.admitted
+    }
+}
+
+impl<T, S: ReplayStore> fmt::Debug for Webhook<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.admitted.verified();
+        f.debug_struct("Webhook")
+            .field("timestamp", &v.timestamp())
+            .field("format", &v.format())
+            .field("matched_key", &v.matched_key())
+            .finish_non_exhaustive()
+    }
+}
+
+type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, WebhookRejection>>>>;
+
+impl<T, S> FromRequest for Webhook<T, S>
+where
+    T: FromPayload + 'static,
+    S: ReplayStore + Clone + 'static,
+{
+    type Error = WebhookRejection;
+    type Future = ExtractFuture<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let receiver = req
+            .app_data::<web::Data<Receiver<S>>>()
+            .map(|data| Receiver::clone(data))
+            .or_else(|| req.app_data::<Receiver<S>>().cloned());
+        let Some(receiver) = receiver else {
+            let e = Error::new(ErrorKind::NotConfigured {
+                what: "no Receiver with this store type in the actix-web app data \
+                       (App::app_data(web::Data::new(receiver)))",
+            });
+            return Box::pin(std::future::ready(Err(e.into())));
+        };
+        let limits = receiver.verifier().limits();
+        let headers = req.headers();
+        let checked =
+            super::check_content_encoding(headers.get_all(CONTENT_ENCODING).map(|v| v.as_bytes()))
+                .and_then(|()| {
+                    super::check_content_length(
+                        headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()),
+                        limits,
+                    )
+                });
+        if let Err(e) = checked {
+            return Box::pin(std::future::ready(Err(e.into())));
+        }
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        // Respects the app's `PayloadConfig`.
+        let body = web::Bytes::from_request(req, payload);
+
+        Box::pin(async move {
+            let bytes = body.await.map_err(WebhookRejection::Body)?;
+            let verified = receiver
+                .verifier()
+                .parse_and_verify(&content_type, &bytes)?;
+            drop(bytes);
+            let verified = super::convert::<T>(verified)?;
+            match receiver.admit_verified(verified).await? {
+                Admission::Admitted(admitted) => Ok(Webhook { admitted }),
+                Admission::Duplicate(_) => Err(WebhookRejection::Duplicate),
+            }
+        })
+    }
+}
+
+/// Why [`Webhook`] extraction did not hand the delivery to the handler. An
+/// [`actix_web::ResponseError`] that answers the status of the
+/// [crate's policy](crate#http-statuses) with a one-word body.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WebhookRejection {
+    /// Configuration, parsing, verification, the endpoint's payload kind or the replay store
+    /// refused it: answers [`Error::status`] (500, 400, 401, 409, 413, 415, 503).
+    Error(Error),
+    /// A duplicate of a delivery already processed and committed: answers 200, so that
+    /// Mailgun stops retrying, without running the handler.
+    Duplicate,
+    /// actix could not read the body: over the `PayloadConfig` limit (413), or a broken
+    /// connection (400). Answers that error's status.
+    Body(actix_web::Error),
+}
+
+impl WebhookRejection {
+    /// The status this rejection answers.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebhookRejection::Error(e) => e.status(),
+            WebhookRejection::Duplicate => StatusCode::OK,
+            WebhookRejection::Body(e) => {
+                let status = e.as_response_error().status_code().as_u16();
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+        }
+    }
+
+    /// The crate error, for [`WebhookRejection::Error`].
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            WebhookRejection::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True for [`WebhookRejection::Duplicate`].
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, WebhookRejection::Duplicate)
+    }
+
+    /// The response body: the error's [`name`](Error::name), `duplicate`, and for a body
+    /// actix could not read, `limit_exceeded` (413) or `body_read_failed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WebhookRejection::Error(e) => e.name(),
+            WebhookRejection::Duplicate => "duplicate",
+            WebhookRejection::Body(_) if self.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                "limit_exceeded"
+            }
+            WebhookRejection::Body(_) => "body_read_failed",
+        }
+    }
+}
+
+impl From<Error> for WebhookRejection {
+    fn from(e: Error) -> Self {
+        WebhookRejection::Error(e)
+    }
+}
+
+impl fmt::Display for WebhookRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebhookRejection::Error(e) => fmt::Display::fmt(e, f),
+            WebhookRejection::Duplicate => f.write_str("duplicate of a delivery already processed"),
+            WebhookRejection::Body(e) => write!(
+                f,
+                "reading the request body failed (raise web::PayloadConfig for large bodies): {e}"
+            ),
+        }
+    }
+}
+
+impl ResponseError for WebhookRejection {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_status(self.status())
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        short_response(self.status(), self.name())
+    }
+}
+
+/// What [`Webhook::process`] did: the response to answer Mailgun with. Implements
+/// [`Responder`].
+#[derive(Debug)]
+#[must_use = "return it from the handler: its status tells Mailgun whether to retry"]
+pub struct WebhookResponse(Handled);
+
+impl WebhookResponse {
+    /// The status: 200 when processed and committed; otherwise the error's (500 when the
+    /// handler failed, 406 when it rejected the delivery, 503 when the commit failed).
+    pub fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    /// Why it failed, if it did: [`ErrorKind::Handler`] (the handler's error is its
+    /// [`source`](std::error::Error::source)), [`ErrorKind::Rejected`], or a store error.
+    pub fn error(&self) -> Option<&Error> {
+        self.0.error()
+    }
+
+    /// Consumes the response, returning the error if there was one.
+    pub fn into_error(self) -> Option<Error> {
+        self.0.into_error()
+    }
+}
+
+impl Responder for WebhookResponse {
+    type Body = BoxBody;
+
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse<BoxBody> {
+        short_response(self.0.status(), self.0.body())
+    }
+}
+
+/// actix-web 4 uses `http` 0.2: the same status, in its type.
+fn actix_status(status: StatusCode) -> actix_web::http::StatusCode {
+    actix_web::http::StatusCode::from_u16(status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn short_response(status: StatusCode, body: &'static str) -> HttpResponse<BoxBody> {
+    HttpResponse::build(actix_status(status))
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}

@@ -1,0 +1,323 @@
+//! axum: an extractor that yields a verified, replay-checked delivery (feature `axum`).
+//!
+//! [`Webhook<T, S>`](Webhook) is a [`FromRequest`] extractor. It reads the [`Receiver`] from
+//! the router's state through [`FromRef`], so the state can be the receiver itself or any
+//! struct with a `Receiver` field (`#[derive(FromRef)]`). Extraction parses the body while it
+//! streams in, verifies the signature and reserves the delivery in the replay store; the
+//! handler then calls [`Webhook::process`] with its own code, which commits the delivery when
+//! that code succeeds and releases it when it fails.
+//!
+//! ```no_run
+//! use axum::{extract::DefaultBodyLimit, routing::post, Router};
+//! use mailgun_webhooks::axum::{Webhook, WebhookResponse};
+//! use mailgun_webhooks::{Event, InboundMessage, MemoryReplayStore, Receiver, SigningKey, Verifier};
+//!
+//! // Tracking events (delivered, failed, opened, ...).
+//! #[axum::debug_handler(state = Receiver)]
+//! async fn tracking(webhook: Webhook<Event>) -> WebhookResponse {
+//!     webhook
+//!         .process(|event| async move {
+//!             let event = event.into_payload();
+//!             println!("{} for {:?}", event.kind(), event.recipient());
+//!             Ok(()) // or Err(..) to answer 500 and have Mailgun retry
+//!         })
+//!         .await
+//! }
+//!
+//! // A route's forward() action, with attachments.
+//! #[axum::debug_handler(state = Receiver)]
+//! async fn inbound(webhook: Webhook<InboundMessage>) -> WebhookResponse {
+//!     webhook
+//!         .process(|message| async move {
+//!             let message = message.into_payload();
+//!             println!("mail from {:?}, {} attachments", message.sender, message.attachments.len());
+//!             Ok(())
+//!         })
+//!         .await
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let key = std::env::var("MAILGUN_WEBHOOK_SIGNING_KEY")?;
+//!     let receiver = Receiver::new(Verifier::new(SigningKey::new(key)), MemoryReplayStore::new());
+//!     let app = Router::new()
+//!         .route("/webhooks/mailgun", post(tracking))
+//!         .route("/webhooks/mailgun/inbound", post(inbound))
+//!         // axum reads at most 2 MiB by default; inbound mail with attachments needs more.
+//!         .layer(DefaultBodyLimit::max(32 << 20))
+//!         .with_state(receiver);
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # What each request answers
+//!
+//! | request | where | status |
+//! |---|---|---|
+//! | bad encoding, content type, size, body, signature, wrong endpoint | extraction ([`WebhookRejection::Error`]) | 415, 413, 400, 401 |
+//! | duplicate of a committed delivery | extraction ([`WebhookRejection::Duplicate`]); your handler does not run | 200 |
+//! | same delivery in flight | extraction ([`WebhookRejection::Error`]) | 409 |
+//! | replay store unavailable | extraction, or the commit in `process` | 503 |
+//! | your code returned `Ok(())` | `process`: committed | 200 |
+//! | your code returned an error or panicked | `process`: released, so Mailgun's retry is processed | 500 |
+//! | your code returned [`HandlerError::reject`] | `process`: committed | 406 |
+//!
+//! Response bodies are one short word (`ok`, `duplicate`, or the error's
+//! [`name`](Error::name), such as `signature_mismatch`): never a message, a key or request
+//! bytes. To log why a request was refused, extract `Result<Webhook<T>, WebhookRejection>` and
+//! return the rejection after logging it.
+//!
+//! # Rules of use
+//!
+//! - **The extractor must be the handler's last argument**: it consumes the body (axum
+//!   enforces this for every [`FromRequest`] extractor).
+//! - **Act on the delivery only inside [`process`](Webhook::process).** The payload is not
+//!   reachable any other way, except through [`into_admitted`](Webhook::into_admitted), which
+//!   hands you the reservation to [`commit`](Admitted::commit) or
+//!   [`release`](Admitted::release) yourself. A `Webhook` dropped without either releases the
+//!   reservation ([`MemoryReplayStore`](crate::MemoryReplayStore) at once, other stores after
+//!   their pending lifetime), so Mailgun's retry is processed.
+//! - **Say which payload the endpoint takes** with `T`: [`Event`] (the default) for tracking
+//!   webhooks, [`InboundMessage`](crate::InboundMessage) for a route's `forward()`,
+//!   [`StoredMessage`](crate::StoredMessage) for `store(notify=...)`, or
+//!   [`Payload`](crate::Payload) for any. Another kind answers 400
+//!   ([`WrongEndpoint`](crate::ErrorKind::WrongEndpoint)); see [`FromPayload`].
+//! - **`S` is the store type** of the `Receiver` in the state (default
+//!   [`MemoryReplayStore`](crate::MemoryReplayStore)). To choose a store at run time, use
+//!   `Receiver<Arc<dyn DynReplayStore>>` and `Webhook<Event, Arc<dyn DynReplayStore>>`.
+//!
+//! # Body limits
+//!
+//! The body is read through axum's body limit ([`DefaultBodyLimit`], 2 MiB unless you change
+//! it; over it answers 413 [`WebhookRejection::BodyLimit`]), then bounded by the receiver's
+//! [`Limits`](crate::Limits) (32 MiB by default). A `Content-Length` over
+//! [`Limits::max_body`](crate::Limits::max_body) is refused before any byte is read. A
+//! multipart body is parsed while it arrives and is never buffered whole first. A
+//! `Content-Encoding` other than `identity` answers 415.
+//!
+//! [`DefaultBodyLimit`]: https://docs.rs/axum/0.8/axum/extract/struct.DefaultBodyLimit.html
+
+use std::fmt;
+use std::future::Future;
+
+use axum_core::RequestExt;
+use axum_core::extract::{FromRef, FromRequest, Request};
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+
+use super::{FromPayload, Handled};
+use crate::{
+    Admission, Admitted, Error, Event, HandlerError, MemoryReplayStore, Receiver, ReplayStore,
+    Verified, parse_stream,
+};
+
+/// A verified delivery, reserved in the replay store, for a handler to
+/// [`process`](Self::process): see the [module docs](self).
+///
+/// `T` is what the endpoint accepts ([`Event`] by default; see [`FromPayload`]), `S` the store
+/// type of the [`Receiver`] in the router's state.
+#[must_use = "call `process` to run your code and commit the delivery"]
+pub struct Webhook<T = Event, S = MemoryReplayStore>
+where
+    S: ReplayStore,
+{
+    admitted: Admitted<S, T>,
+}
+
+impl<T, S: ReplayStore> Webhook<T, S> {
+    /// Runs `handler` on the delivery, then commits it when the handler returns `Ok(())`, or
+    /// releases it when it returns an error or panics (so that Mailgun's retry is processed).
+    /// Returns the response to answer: 200, 500, 406 for [`HandlerError::reject`], or 503 when
+    /// the commit failed.
+    ///
+    /// Errors convert into [`HandlerError`] with `?`.
+    pub async fn process<F, Fut>(self, handler: F) -> WebhookResponse
+    where
+        F: FnOnce(Verified<T>) -> Fut,
+        Fut: Future<Output = Result<(), HandlerError>>,
+    {
+        WebhookResponse(super::run(self.admitted, handler).await)
+    }
+
+    /// The reserved delivery, for a handler that commits or releases it itself. Commit it only
+    /// once it is processed; until then (and if it is dropped) Mailgun's retries are not
+    /// treated as duplicates.
+    pub fn into_admitted(self) -> Admitted<S, T> {
+        self.admitted
+    }
+}
+
+impl<T, S: ReplayStore> fmt::Debug for Webhook<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.admitted.verified();
+        f.debug_struct("Webhook")
+            .field("timestamp", &v.timestamp())
+            .field("format", &v.format())
+            .field("matched_key", &v.matched_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<St, T, S> FromRequest<St> for Webhook<T, S>
+where
+    St: Send + Sync,
+    Receiver<S>: FromRef<St>,
+    S: ReplayStore + Clone,
+    T: FromPayload + Send,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(req: Request, state: &St) -> Result<Self, Self::Rejection> {
+        let receiver = Receiver::<S>::from_ref(state);
+        let limits = receiver.verifier().limits();
+        let headers = req.headers();
+        super::check_content_encoding(
+            headers
+                .get_all(CONTENT_ENCODING)
+                .iter()
+                .map(|v| v.as_bytes()),
+        )?;
+        super::check_content_length(headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()), limits)?;
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+
+        let body = req.into_limited_body().into_data_stream();
+        let unverified = parse_stream(&content_type, body, limits)
+            .await
+            .map_err(|e| {
+                if super::is_length_limit(&e) {
+                    WebhookRejection::BodyLimit
+                } else {
+                    WebhookRejection::Error(e)
+                }
+            })?;
+        let verified = receiver.verifier().verify(unverified)?;
+        let verified = super::convert::<T>(verified)?;
+        match receiver.admit_verified(verified).await? {
+            Admission::Admitted(admitted) => Ok(Webhook { admitted }),
+            Admission::Duplicate(_) => Err(WebhookRejection::Duplicate),
+        }
+    }
+}
+
+/// Why [`Webhook`] extraction did not hand the delivery to the handler. Implements
+/// [`IntoResponse`] with the status of the [crate's policy](crate#http-statuses) and a one-word
+/// body.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WebhookRejection {
+    /// Parsing, verification, the endpoint's payload kind or the replay store refused it:
+    /// answers [`Error::status`] (400, 401, 409, 413, 415, 503).
+    Error(Error),
+    /// A duplicate of a delivery already processed and committed: answers 200, so that
+    /// Mailgun stops retrying, without running the handler.
+    Duplicate,
+    /// The body is over a limit set outside this crate: axum's `DefaultBodyLimit` (2 MiB
+    /// unless changed) or a `RequestBodyLimit` layer. Answers 413.
+    BodyLimit,
+}
+
+impl WebhookRejection {
+    /// The status this rejection answers.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebhookRejection::Error(e) => e.status(),
+            WebhookRejection::Duplicate => StatusCode::OK,
+            WebhookRejection::BodyLimit => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    /// The crate error, for [`WebhookRejection::Error`].
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            WebhookRejection::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True for [`WebhookRejection::Duplicate`].
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, WebhookRejection::Duplicate)
+    }
+
+    /// The response body: the error's [`name`](Error::name), `duplicate`, or
+    /// `limit_exceeded`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WebhookRejection::Error(e) => e.name(),
+            WebhookRejection::Duplicate => "duplicate",
+            WebhookRejection::BodyLimit => "limit_exceeded",
+        }
+    }
+}
+
+impl From<Error> for WebhookRejection {
+    fn from(e: Error) -> Self {
+        WebhookRejection::Error(e)
+    }
+}
+
+impl fmt::Display for WebhookRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebhookRejection::Error(e) => fmt::Display::fmt(e, f),
+            WebhookRejection::Duplicate => f.write_str("duplicate of a delivery already processed"),
+            WebhookRejection::BodyLimit => f.write_str(
+                "request body is over the framework's body limit (raise axum's DefaultBodyLimit)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WebhookRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WebhookRejection::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for WebhookRejection {
+    fn into_response(self) -> Response {
+        (self.status(), self.name()).into_response()
+    }
+}
+
+/// What [`Webhook::process`] did: the response to answer Mailgun with. Implements
+/// [`IntoResponse`].
+#[derive(Debug)]
+#[must_use = "return it from the handler: its status tells Mailgun whether to retry"]
+pub struct WebhookResponse(Handled);
+
+impl WebhookResponse {
+    /// The status: 200 when processed and committed; otherwise the error's (500 when the
+    /// handler failed, 406 when it rejected the delivery, 503 when the commit failed).
+    pub fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    /// Why it failed, if it did: [`ErrorKind::Handler`](crate::ErrorKind::Handler) (the
+    /// handler's error is its [`source`](std::error::Error::source)),
+    /// [`Rejected`](crate::ErrorKind::Rejected), or a store error.
+    pub fn error(&self) -> Option<&Error> {
+        self.0.error()
+    }
+
+    /// Consumes the response, returning the error if there was one.
+    pub fn into_error(self) -> Option<Error> {
+        self.0.into_error()
+    }
+}
+
+impl IntoResponse for WebhookResponse {
+    fn into_response(self) -> Response {
+        (self.0.status(), self.0.body()).into_response()
+    }
+}

@@ -1,0 +1,377 @@
+//! hyper 1.x and tower: receive a delivery from any `http::Request<B: http_body::Body>`
+//! (feature `hyper`).
+//!
+//! [`receive`] takes a [`Receiver`], the request and your handler, and returns the response to
+//! answer: it parses the body while it streams in, verifies it, reserves it in the replay
+//! store, runs the handler, then commits the delivery (handler succeeded) or releases it
+//! (handler failed, so that Mailgun's retry is processed). [`admit`] stops after the
+//! reservation, for code that wants to run the handler itself.
+//!
+//! Nothing here depends on hyper itself: the body can be hyper's `Incoming`, axum's `Body`, or
+//! any other [`http_body::Body`], so the same functions serve hyper services, plain tower
+//! `Service<http::Request<B>>`s, and other frameworks built on `http` 1.
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//!
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper::body::Incoming;
+//! use hyper::server::conn::http1;
+//! use hyper::service::service_fn;
+//! use hyper::{Method, Request, Response, StatusCode};
+//! use hyper_util::rt::{TokioIo, TokioTimer};
+//! use mailgun_webhooks::{Event, InboundMessage, MemoryReplayStore, Receiver, SigningKey, Verifier};
+//!
+//! async fn route(receiver: Receiver, req: Request<Incoming>) -> Response<Full<Bytes>> {
+//!     let response = match (req.method(), req.uri().path()) {
+//!         (&Method::POST, "/webhooks/mailgun") => {
+//!             mailgun_webhooks::hyper::receive(&receiver, req, |event| async move {
+//!                 let event: Event = event.into_payload();
+//!                 println!("{} for {:?}", event.kind(), event.recipient());
+//!                 Ok(()) // or Err(..) to answer 500 and have Mailgun retry
+//!             })
+//!             .await
+//!         }
+//!         (&Method::POST, "/webhooks/mailgun/inbound") => {
+//!             mailgun_webhooks::hyper::receive(&receiver, req, |message| async move {
+//!                 let message: InboundMessage = message.into_payload();
+//!                 println!("mail from {:?}, {} attachments", message.sender, message.attachments.len());
+//!                 Ok(())
+//!             })
+//!             .await
+//!         }
+//!         _ => return Response::builder()
+//!             .status(StatusCode::NOT_FOUND)
+//!             .body(Full::default())
+//!             .unwrap_or_default(),
+//!     };
+//!     response.into_response()
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let key = std::env::var("MAILGUN_WEBHOOK_SIGNING_KEY")?;
+//!     let receiver = Receiver::new(Verifier::new(SigningKey::new(key)), MemoryReplayStore::new());
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     loop {
+//!         let (stream, _) = listener.accept().await?;
+//!         let receiver = receiver.clone();
+//!         let service = service_fn(move |req| {
+//!             let receiver = receiver.clone();
+//!             async move { Ok::<_, Infallible>(route(receiver, req).await) }
+//!         });
+//!         tokio::spawn(async move {
+//!             // hyper's defaults are not stable: set the limits that matter explicitly.
+//!             let _ = http1::Builder::new()
+//!                 .timer(TokioTimer::new())
+//!                 .header_read_timeout(Duration::from_secs(10))
+//!                 .max_buf_size(64 * 1024)
+//!                 .keep_alive(true)
+//!                 .serve_connection(TokioIo::new(stream), service)
+//!                 .await;
+//!         });
+//!     }
+//! }
+//! ```
+//!
+//! # What each request answers
+//!
+//! | request | status |
+//! |---|---|
+//! | processed: your handler returned `Ok(())`, committed | 200 |
+//! | duplicate of a committed delivery; your handler does not run | 200 |
+//! | same delivery in flight | 409 |
+//! | bad body, missing signature fields, wrong endpoint | 400 |
+//! | signature mismatch, stale or future timestamp | 401 |
+//! | `Content-Length` or body over [`Limits::max_body`](crate::Limits::max_body), or another limit | 413 |
+//! | unsupported `Content-Type`, `Content-Encoding` other than `identity` | 415 |
+//! | your handler returned an error or panicked: released, so Mailgun's retry is processed | 500 |
+//! | your handler returned [`HandlerError::reject`]: committed | 406 |
+//! | replay store unavailable or full | 503 |
+//!
+//! The response body is one short word (`ok`, `duplicate`, or the error's
+//! [`name`](Error::name)), never a message, a key or request bytes; log
+//! [`WebhookResponse::error`] to see why a request failed.
+//!
+//! # Body limits
+//!
+//! A request whose `Content-Length` (or exact body size hint) is over
+//! [`Limits::max_body`](crate::Limits::max_body) is refused before any byte is read; any other
+//! body is read under [`http_body_util::Limited`] at that limit, and answered 413 as soon as it
+//! goes over. A multipart body is parsed while it arrives and is never buffered whole first. The
+//! body must be `Send` (hyper's `Incoming` and axum's `Body` are).
+
+use std::fmt;
+use std::future::Future;
+
+use bytes::{Buf, Bytes};
+use futures_util::StreamExt;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+
+use super::{FromPayload, Handled};
+use crate::{
+    Admission, Admitted, Error, Event, HandlerError, MemoryReplayStore, Receiver, ReplayStore,
+    Verified, parse_stream,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Receives one delivery: parses and verifies `request`, reserves it, runs `handler` on it, then
+/// commits or releases it. Returns the response to answer; see the [module docs](self) for
+/// each status.
+///
+/// `T` is what the endpoint accepts: [`Event`] for tracking webhooks,
+/// [`InboundMessage`](crate::InboundMessage) for a route's `forward()`, or any other
+/// [`FromPayload`] type; it is usually inferred from the handler's use of the payload, else
+/// name it: `receive::<Event, _, _, _, _>(..)`. A body of another kind answers 400.
+pub async fn receive<T, B, S, F, Fut>(
+    receiver: &Receiver<S>,
+    request: Request<B>,
+    handler: F,
+) -> WebhookResponse
+where
+    T: FromPayload,
+    B: Body + Send,
+    B::Error: Into<BoxError>,
+    S: ReplayStore + Clone,
+    F: FnOnce(Verified<T>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    match admit(receiver, request).await {
+        Ok(webhook) => webhook.process(handler).await,
+        Err(rejection) => rejection.into(),
+    }
+}
+
+/// Parses and verifies `request` and reserves it in the replay store, without running a
+/// handler: [`process`](Webhook::process) the returned [`Webhook`] next.
+///
+/// Fails with [`WebhookRejection::Duplicate`] (answer 200, do nothing) for a duplicate of a
+/// committed delivery, and with [`WebhookRejection::Error`] otherwise.
+pub async fn admit<T, B, S>(
+    receiver: &Receiver<S>,
+    request: Request<B>,
+) -> Result<Webhook<T, S>, WebhookRejection>
+where
+    T: FromPayload,
+    B: Body + Send,
+    B::Error: Into<BoxError>,
+    S: ReplayStore + Clone,
+{
+    let limits = receiver.verifier().limits();
+    let headers = request.headers();
+    super::check_content_encoding(
+        headers
+            .get_all(CONTENT_ENCODING)
+            .iter()
+            .map(|v| v.as_bytes()),
+    )?;
+    super::check_content_length(headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()), limits)?;
+    if request.body().size_hint().lower() > limits.max_body() {
+        return Err(super::body_limit(limits).into());
+    }
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+
+    let max = usize::try_from(limits.max_body()).unwrap_or(usize::MAX);
+    let body = Limited::new(request.into_body(), max)
+        .into_data_stream()
+        .map(|chunk| chunk.map(|mut data| data.copy_to_bytes(data.remaining())));
+    let unverified = parse_stream::<_, Bytes, _>(&content_type, body, limits)
+        .await
+        .map_err(|e| {
+            if super::is_length_limit(&e) {
+                super::body_limit(limits)
+            } else {
+                e
+            }
+        })?;
+    let verified = receiver.verifier().verify(unverified)?;
+    let verified = super::convert::<T>(verified)?;
+    match receiver.admit_verified(verified).await? {
+        Admission::Admitted(admitted) => Ok(Webhook { admitted }),
+        Admission::Duplicate(_) => Err(WebhookRejection::Duplicate),
+    }
+}
+
+/// A verified delivery, reserved in the replay store, made by [`admit`]: run your code on it
+/// with [`process`](Self::process).
+///
+/// Its payload is reachable only through `process` (or [`into_admitted`](Self::into_admitted),
+/// to commit or release it yourself), so that nothing acts on a delivery without recording it.
+/// A `Webhook` dropped unprocessed releases its reservation
+/// ([`MemoryReplayStore`] at once, other stores after their pending lifetime).
+#[must_use = "call `process` to run your code and commit the delivery"]
+pub struct Webhook<T = Event, S = MemoryReplayStore>
+where
+    S: ReplayStore,
+{
+    admitted: Admitted<S, T>,
+}
+
+impl<T, S: ReplayStore> Webhook<T, S> {
+    /// Runs `handler` on the delivery, then commits it when the handler returns `Ok(())`, or
+    /// releases it when it returns an error or panics (so that Mailgun's retry is processed).
+    /// Returns the response to answer: 200, 500, 406 for [`HandlerError::reject`], or 503 when
+    /// the commit failed.
+    pub async fn process<F, Fut>(self, handler: F) -> WebhookResponse
+    where
+        F: FnOnce(Verified<T>) -> Fut,
+        Fut: Future<Output = Result<(), HandlerError>>,
+    {
+        WebhookResponse(super::run(self.admitted, handler).await)
+    }
+
+    /// The reserved delivery, for code that commits or releases it itself. Commit it only once
+    /// it is processed; until then (and if it is dropped) Mailgun's retries are not treated as
+    /// duplicates.
+    pub fn into_admitted(self) -> Admitted<S, T> {
+        self.admitted
+    }
+}
+
+impl<T, S: ReplayStore> fmt::Debug for Webhook<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.admitted.verified();
+        f.debug_struct("Webhook")
+            .field("timestamp", &v.timestamp())
+            .field("format", &v.format())
+            .field("matched_key", &v.matched_key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`admit`] did not hand over the delivery.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WebhookRejection {
+    /// Parsing, verification, the endpoint's payload kind or the replay store refused it:
+    /// answer [`Error::status`] (400, 401, 409, 413, 415, 503).
+    Error(Error),
+    /// A duplicate of a delivery already processed and committed: answer 200, so that Mailgun
+    /// stops retrying, and do nothing.
+    Duplicate,
+}
+
+impl WebhookRejection {
+    /// The status to answer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebhookRejection::Error(e) => e.status(),
+            WebhookRejection::Duplicate => StatusCode::OK,
+        }
+    }
+
+    /// The crate error, for [`WebhookRejection::Error`].
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            WebhookRejection::Error(e) => Some(e),
+            WebhookRejection::Duplicate => None,
+        }
+    }
+
+    /// True for [`WebhookRejection::Duplicate`].
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, WebhookRejection::Duplicate)
+    }
+
+    /// The response body: the error's [`name`](Error::name), or `duplicate`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WebhookRejection::Error(e) => e.name(),
+            WebhookRejection::Duplicate => "duplicate",
+        }
+    }
+
+    /// The response to answer, with a `text/plain` body of [`name`](Self::name).
+    pub fn into_response<B: From<&'static str>>(self) -> Response<B> {
+        WebhookResponse::from(self).into_response()
+    }
+}
+
+impl From<Error> for WebhookRejection {
+    fn from(e: Error) -> Self {
+        WebhookRejection::Error(e)
+    }
+}
+
+impl fmt::Display for WebhookRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebhookRejection::Error(e) => fmt::Display::fmt(e, f),
+            WebhookRejection::Duplicate => f.write_str("duplicate of a delivery already processed"),
+        }
+    }
+}
+
+impl std::error::Error for WebhookRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WebhookRejection::Error(e) => Some(e),
+            WebhookRejection::Duplicate => None,
+        }
+    }
+}
+
+/// What happened to a delivery: the status to answer Mailgun with, and why it failed if it did.
+/// Turn it into a response with [`into_response`](Self::into_response).
+#[derive(Debug)]
+#[must_use = "answer with it: its status tells Mailgun whether to retry"]
+pub struct WebhookResponse(Handled);
+
+impl WebhookResponse {
+    /// The status: 200 when processed or a duplicate; otherwise the error's.
+    pub fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    /// Why it failed, if it did.
+    pub fn error(&self) -> Option<&Error> {
+        self.0.error()
+    }
+
+    /// Consumes the response, returning the error if there was one.
+    pub fn into_error(self) -> Option<Error> {
+        self.0.into_error()
+    }
+
+    /// True when the delivery was a duplicate of a committed one and the handler did not run.
+    pub fn is_duplicate(&self) -> bool {
+        self.0.is_duplicate()
+    }
+
+    /// The response body: `ok`, `duplicate`, or the error's [`name`](Error::name).
+    pub fn body(&self) -> &'static str {
+        self.0.body()
+    }
+
+    /// The HTTP response: the status, `Content-Type: text/plain; charset=utf-8`, and the
+    /// [`body`](Self::body). `B` is any body type made from a `&'static str`, such as
+    /// `http_body_util::Full<Bytes>`, `String`, or axum's `Body`.
+    pub fn into_response<B: From<&'static str>>(self) -> Response<B> {
+        let mut response = Response::new(B::from(self.0.body()));
+        *response.status_mut() = self.0.status();
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+}
+
+impl From<WebhookRejection> for WebhookResponse {
+    fn from(rejection: WebhookRejection) -> Self {
+        WebhookResponse(match rejection {
+            WebhookRejection::Error(e) => Handled::failed(e),
+            WebhookRejection::Duplicate => Handled::duplicate(),
+        })
+    }
+}

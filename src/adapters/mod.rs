@@ -1,0 +1,297 @@
+//! Framework adapters: [`axum`](crate::axum), [`actix`](crate::actix) and
+//! [`hyper`](crate::hyper), each behind the feature named after its framework.
+//!
+//! Every adapter is a thin layer over the crate's public API ([`Receiver`](crate::Receiver),
+//! [`parse_stream`](crate::parse_stream), [`Verifier`](crate::Verifier),
+//! [`Admitted`](crate::Admitted)), so that it could move into a crate of its own. The
+//! framework-neutral pieces they share live here, and use only the public API as well.
+
+#[cfg(feature = "actix-web")]
+pub mod actix;
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "hyper")]
+pub mod hyper;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use http::StatusCode;
+
+use crate::{
+    Admitted, Error, ErrorKind, Event, HandlerError, InboundMessage, Limit, Limits, Payload,
+    ReplayStore, Result, StoredMessage, Verified,
+};
+
+/// What an endpoint accepts: the payload type of an adapter's `Webhook<T>` extractor.
+///
+/// A tracking-event endpoint takes `Webhook<Event>`, a route's `forward()` endpoint
+/// `Webhook<InboundMessage>`, a `store(notify=...)` endpoint `Webhook<StoredMessage>`, and an
+/// endpoint that takes anything `Webhook<Payload>`. A body of another kind is refused with
+/// [`WrongEndpoint`](ErrorKind::WrongEndpoint) (400) after it verified and before anything is
+/// written to the replay store: it usually means a Mailgun webhook or route posts to the wrong
+/// URL, and the 400 keeps the delivery queued at Mailgun until that is fixed.
+///
+/// You can implement it for your own type, for example to accept only some events.
+///
+/// ```
+/// use mailgun_webhooks::{Error, ErrorKind, Event, FromPayload, Payload, PayloadKind};
+///
+/// /// Only bounces and failures.
+/// struct Failure(Event);
+///
+/// impl FromPayload for Failure {
+///     fn from_payload(payload: Payload) -> Result<Self, Error> {
+///         match payload.into_event()? {
+///             e @ Event::Failed(_) => Ok(Failure(e)),
+///             _ => Err(ErrorKind::Malformed { what: "expected a failed event".into() }.into()),
+///         }
+///     }
+/// }
+/// ```
+pub trait FromPayload: Sized {
+    /// Takes this endpoint's value out of a verified payload, or fails with the error to answer
+    /// (usually [`WrongEndpoint`](ErrorKind::WrongEndpoint), 400).
+    fn from_payload(payload: Payload) -> Result<Self>;
+}
+
+impl FromPayload for Payload {
+    fn from_payload(payload: Payload) -> Result<Self> {
+        Ok(payload)
+    }
+}
+
+impl FromPayload for Event {
+    fn from_payload(payload: Payload) -> Result<Self> {
+        payload.into_event()
+    }
+}
+
+impl FromPayload for InboundMessage {
+    fn from_payload(payload: Payload) -> Result<Self> {
+        payload.into_inbound()
+    }
+}
+
+impl FromPayload for StoredMessage {
+    fn from_payload(payload: Payload) -> Result<Self> {
+        payload.into_stored()
+    }
+}
+
+/// Converts a verified payload into the endpoint's type, keeping the proof of verification.
+pub(crate) fn convert<T: FromPayload>(verified: Verified<Payload>) -> Result<Verified<T>> {
+    // `Verified::map` is infallible: convert inside it and carry the result out.
+    let mut converted = None;
+    let verified = verified.map(|payload| converted = Some(T::from_payload(payload)));
+    match converted {
+        Some(Ok(value)) => Ok(verified.map(|()| value)),
+        Some(Err(e)) => Err(e),
+        // `map` always calls its closure.
+        None => Err(ErrorKind::Malformed {
+            what: "payload conversion did not run".into(),
+        }
+        .into()),
+    }
+}
+
+/// Refuses a body with a `Content-Encoding` other than `identity` (415): a compressed body
+/// could expand far beyond every limit.
+pub(crate) fn check_content_encoding<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
+    for value in values {
+        let identity = value
+            .split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .all(|coding| coding.is_empty() || coding.eq_ignore_ascii_case(b"identity"));
+        if !identity {
+            return Err(ErrorKind::UnsupportedContentEncoding.into());
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a body whose declared `Content-Length` is over [`Limits::max_body`] (413) before
+/// reading any of it. A missing or unparsable length is left to the counting done while
+/// reading (the HTTP server has already refused an ill-formed one).
+pub(crate) fn check_content_length(value: Option<&[u8]>, limits: &Limits) -> Result<()> {
+    let Some(digits) = value.map(<[u8]>::trim_ascii) else {
+        return Ok(());
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Ok(());
+    }
+    // All digits: a value too long for a u64 is over any limit.
+    let over = std::str::from_utf8(digits)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_none_or(|n| n > limits.max_body());
+    if over {
+        Err(body_limit(limits))
+    } else {
+        Ok(())
+    }
+}
+
+/// The [`LimitExceeded`](ErrorKind::LimitExceeded) error for the whole body.
+pub(crate) fn body_limit(limits: &Limits) -> Error {
+    ErrorKind::LimitExceeded {
+        what: Limit::Body,
+        limit: limits.max_body(),
+    }
+    .into()
+}
+
+/// True when `error`, or an error in its source chain, is `http_body_util::Limited`'s.
+#[cfg(any(feature = "axum", feature = "hyper"))]
+pub(crate) fn is_length_limit(error: &Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(e) = next {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// What happened to a delivery, as the adapters answer it.
+#[derive(Debug)]
+pub(crate) struct Handled {
+    status: StatusCode,
+    error: Option<Error>,
+    duplicate: bool,
+}
+
+impl Handled {
+    pub(crate) fn processed() -> Self {
+        Handled {
+            status: StatusCode::OK,
+            error: None,
+            duplicate: false,
+        }
+    }
+
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn duplicate() -> Self {
+        Handled {
+            status: StatusCode::OK,
+            error: None,
+            duplicate: true,
+        }
+    }
+
+    pub(crate) fn failed(error: Error) -> Self {
+        Handled {
+            status: error.status(),
+            error: Some(error),
+            duplicate: false,
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    pub(crate) fn into_error(self) -> Option<Error> {
+        self.error
+    }
+
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn is_duplicate(&self) -> bool {
+        self.duplicate
+    }
+
+    /// The short response body: `ok`, `duplicate`, or the error's stable name. Never a message,
+    /// the key, or a byte of the request.
+    pub(crate) fn body(&self) -> &'static str {
+        match (&self.error, self.duplicate) {
+            (Some(e), _) => e.name(),
+            (None, true) => "duplicate",
+            (None, false) => "ok",
+        }
+    }
+}
+
+/// Runs `handler` on an admitted delivery, then commits it (success, or an explicit
+/// [`HandlerError::reject`]) or releases it (an error, or a panic), as
+/// [`Receiver::receive`](crate::Receiver::receive) does.
+pub(crate) async fn run<S, T, F, Fut>(admitted: Admitted<S, T>, handler: F) -> Handled
+where
+    S: ReplayStore,
+    F: FnOnce(Verified<T>) -> Fut,
+    Fut: Future<Output = std::result::Result<(), HandlerError>>,
+{
+    let (verified, guard) = admitted.into_parts();
+    // The handler's state is dropped, never observed, after a panic.
+    let ran = AssertUnwindSafe(async move { handler(verified).await })
+        .catch_unwind()
+        .await;
+    match ran {
+        Ok(Ok(())) => match guard.commit().await {
+            Ok(()) => Handled::processed(),
+            // Not recorded: answer the store's error (503) so that Mailgun retries, rather
+            // than 200 for a signature that could then be replayed with another body.
+            Err(e) => Handled::failed(e),
+        },
+        Ok(Err(e)) if e.is_rejection() => match guard.commit().await {
+            Ok(()) => Handled::failed(e.into_error()),
+            Err(store) => Handled::failed(store),
+        },
+        Ok(Err(e)) => {
+            // If the release fails, the reservation expires after the pending lifetime.
+            let _ = guard.release().await;
+            Handled::failed(e.into_error())
+        }
+        Err(panic) => {
+            drop(panic);
+            let _ = guard.release().await;
+            Handled::failed(Error::with_source(
+                ErrorKind::Handler,
+                "the webhook handler panicked",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail by panicking
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_encoding_identity_only() {
+        assert!(check_content_encoding([]).is_ok());
+        assert!(check_content_encoding([&b"identity"[..]]).is_ok());
+        assert!(check_content_encoding([&b" Identity , "[..]]).is_ok());
+        for bad in [&b"gzip"[..], b"identity, gzip", b"br", b"x-identity"] {
+            let e = check_content_encoding([bad]).unwrap_err();
+            assert_eq!(e.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+        assert!(check_content_encoding([&b"identity"[..], b"deflate"]).is_err());
+    }
+
+    #[test]
+    fn content_length_over_the_body_limit() {
+        let limits = Limits::default().body(10);
+        assert!(check_content_length(None, &limits).is_ok());
+        assert!(check_content_length(Some(b"10"), &limits).is_ok());
+        assert!(check_content_length(Some(b"junk"), &limits).is_ok());
+        let e = check_content_length(Some(b"11"), &limits).unwrap_err();
+        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(check_content_length(Some(b"99999999999999999999999"), &limits).is_err());
+    }
+
+    #[test]
+    fn bodies_are_short_names() {
+        assert_eq!(Handled::processed().body(), "ok");
+        assert_eq!(Handled::duplicate().body(), "duplicate");
+        let h = Handled::failed(ErrorKind::SignatureMismatch.into());
+        assert_eq!(h.body(), "signature_mismatch");
+        assert_eq!(h.status(), StatusCode::UNAUTHORIZED);
+    }
+}
