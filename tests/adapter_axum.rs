@@ -1,0 +1,148 @@
+//! The axum extractor behind a real `axum::serve` on 127.0.0.1:0, driven by a real HTTP client.
+#![cfg(feature = "axum")]
+// Tests fail by panicking: unwrap, expect and panic are how they report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod adapters_common;
+
+use adapters_common::{Harness, INBOUND, Recorder, TRACKING};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::routing::post;
+use mailgun_webhooks::axum::{Webhook, WebhookRejection, WebhookResponse};
+use mailgun_webhooks::testing::FormBody;
+use mailgun_webhooks::{Event, InboundMessage, Payload, Receiver};
+
+/// The state: the receiver (taken by the extractor through `FromRef`) and the recorder.
+#[derive(Clone, FromRef)]
+struct AppState {
+    receiver: Receiver,
+    recorder: Recorder,
+}
+
+async fn tracking(State(rec): State<Recorder>, webhook: Webhook<Event>) -> WebhookResponse {
+    webhook
+        .process(|event| async move { rec.event(event).await })
+        .await
+}
+
+async fn inbound(State(rec): State<Recorder>, webhook: Webhook<InboundMessage>) -> WebhookResponse {
+    webhook
+        .process(|message| async move { rec.inbound(message).await })
+        .await
+}
+
+/// Takes any payload, behind a 4 KiB `DefaultBodyLimit`; logs rejections through `Result`.
+async fn small(webhook: Result<Webhook<Payload>, WebhookRejection>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match webhook {
+        Ok(webhook) => webhook.process(|_| async { Ok(()) }).await.into_response(),
+        Err(rejection) => {
+            eprintln!("rejected: {rejection}");
+            rejection.into_response()
+        }
+    }
+}
+
+async fn start() -> Harness {
+    let recorder = Recorder::default();
+    let state = AppState {
+        receiver: adapters_common::receiver(),
+        recorder: recorder.clone(),
+    };
+    let app = Router::new()
+        .route(TRACKING, post(tracking))
+        .route(INBOUND, post(inbound))
+        .route("/small", post(small).layer(DefaultBodyLimit::max(4096)))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Harness::new(addr, recorder)
+}
+
+#[tokio::test]
+async fn valid_json_event_answers_200_and_the_handler_sees_it() {
+    adapters_common::valid_event(&start().await).await;
+}
+
+#[tokio::test]
+async fn the_same_request_again_answers_200_without_running_the_handler() {
+    adapters_common::duplicate(&start().await).await;
+}
+
+#[tokio::test]
+async fn wrong_key_and_stale_timestamp_answer_401() {
+    adapters_common::wrong_key_and_stale(&start().await).await;
+}
+
+#[tokio::test]
+async fn body_over_the_limit_answers_413() {
+    adapters_common::over_limit(&start().await).await;
+}
+
+#[tokio::test]
+async fn inbound_multipart_with_3_attachments_answers_200_with_bytes_intact() {
+    adapters_common::inbound_attachments(&start().await).await;
+}
+
+#[tokio::test]
+async fn concurrent_identical_deliveries_run_the_handler_once() {
+    adapters_common::concurrent(&start().await).await;
+}
+
+#[tokio::test]
+async fn handler_failure_answers_500_and_the_retry_succeeds() {
+    adapters_common::failure_then_retry(&start().await).await;
+}
+
+#[tokio::test]
+async fn handler_panic_answers_500_and_the_retry_succeeds() {
+    adapters_common::panic_then_retry(&start().await).await;
+}
+
+#[tokio::test]
+async fn wrong_endpoint_answers_400_without_reserving() {
+    adapters_common::wrong_endpoint(&start().await).await;
+}
+
+#[tokio::test]
+async fn bad_encoding_type_and_body() {
+    adapters_common::bad_requests(&start().await).await;
+}
+
+#[tokio::test]
+async fn axum_default_body_limit_applies_and_answers_413() {
+    let h = start().await;
+    let token = mailgun_webhooks::testing::token();
+    let form = FormBody::new()
+        .field("recipient", "support@example.com")
+        .field("body-plain", "y".repeat(8192))
+        .sign(
+            &adapters_common::key(),
+            mailgun_webhooks::testing::now(),
+            &token,
+        )
+        .urlencoded();
+    // Under our 128 KiB limit, over the route's 4 KiB DefaultBodyLimit: refused while reading.
+    let reply = h.post_chunked("/small", &form).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.body.as_str()),
+        (413, "limit_exceeded")
+    );
+    let reply = h.post("/small", &form).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.body.as_str()),
+        (413, "limit_exceeded")
+    );
+
+    // A small one passes the same route.
+    let (signed, _) = adapters_common::event("f@example.com");
+    let reply = h.post("/small", &signed).await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "ok"));
+}
+
+#[test]
+fn readme_shows_the_compiled_doc_test() {
+    adapters_common::readme_matches_module_docs("### axum", "src/adapters/axum.rs");
+}
