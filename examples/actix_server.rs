@@ -1,0 +1,189 @@
+//! A Mailgun webhook server on actix-web 4.
+//!
+//! ```text
+//! MAILGUN_WEBHOOK_SIGNING_KEY=... cargo run --example actix_server --features actix-web
+//! ```
+//!
+//! - `POST /webhooks/mailgun`: tracking events (delivered, failed, opened, ...);
+//! - `POST /webhooks/mailgun/inbound`: inbound routes (`forward()`), with attachments.
+//!
+//! Environment:
+//!
+//! - `MAILGUN_WEBHOOK_SIGNING_KEY` (required): the HTTP webhook signing key;
+//! - `PORT` (default 3000): listens on `127.0.0.1:$PORT`;
+//! - `REDIS_URL`: record deliveries in Redis (build with `--features actix-web,redis`), else
+//!   in memory;
+//! - `MAILGUN_WEBHOOK_MAX_AGE` (seconds, default 30600): how old a signature may be. Raise it
+//!   to replay the bundled samples in `examples/payloads/`, which were signed on 2026-01-01.
+//!
+//! It logs one line per delivery, and never the key.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use mailgun_webhooks::actix::{Webhook, WebhookRejection, WebhookResponse};
+use mailgun_webhooks::{
+    Event, InboundMessage, MemoryReplayStore, Receiver, ReplayStore, SigningKey, Verifier,
+};
+
+async fn tracking<S: ReplayStore>(
+    webhook: Result<Webhook<Event, S>, WebhookRejection>,
+) -> Result<WebhookResponse, WebhookRejection> {
+    let response = webhook
+        .map_err(refused)?
+        .process(|event| async move {
+            let event = event.payload();
+            println!(
+                "event {} recipient={} id={}",
+                event.kind(),
+                event.recipient().unwrap_or("-"),
+                event.id().unwrap_or("-"),
+            );
+            // Your code here; return Err(..) to answer 500 and have Mailgun retry.
+            Ok(())
+        })
+        .await;
+    Ok(failed(response))
+}
+
+async fn inbound<S: ReplayStore>(
+    webhook: Result<Webhook<InboundMessage, S>, WebhookRejection>,
+) -> Result<WebhookResponse, WebhookRejection> {
+    let response = webhook
+        .map_err(refused)?
+        .process(|message| async move {
+            let message = message.payload();
+            println!(
+                "inbound from={} to={} subject={:?} attachments={}",
+                message.sender.as_deref().unwrap_or("-"),
+                message.recipient.as_deref().unwrap_or("-"),
+                message.subject.as_deref().unwrap_or(""),
+                message.attachments.len(),
+            );
+            Ok(())
+        })
+        .await;
+    Ok(failed(response))
+}
+
+/// Logs a delivery refused before the handler ran.
+fn refused(rejection: WebhookRejection) -> WebhookRejection {
+    if rejection.is_duplicate() {
+        println!("duplicate of a processed delivery: 200, not run again");
+    } else {
+        eprintln!(
+            "refused {} {}: {rejection}",
+            rejection.status().as_u16(),
+            rejection.name()
+        );
+    }
+    rejection
+}
+
+/// Logs a delivery whose handler or commit failed.
+fn failed(response: WebhookResponse) -> WebhookResponse {
+    if let Some(e) = response.error() {
+        eprintln!("failed {} {}: {e}", response.status().as_u16(), e.name());
+    }
+    response
+}
+
+fn main() -> ExitCode {
+    actix_web::rt::System::new().block_on(async {
+        match config() {
+            Ok((port, verifier)) => serve_with_store("actix_server", port, verifier).await,
+            Err(message) => {
+                eprintln!("actix_server: {message}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
+/// Serves both endpoints with `receiver` until the process is stopped.
+async fn serve<S: ReplayStore + Clone + 'static>(port: u16, receiver: Receiver<S>) -> ExitCode {
+    let max_body = usize::try_from(receiver.verifier().limits().max_body()).unwrap_or(usize::MAX);
+    let receiver = web::Data::new(receiver);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(receiver.clone())
+            .route("/webhooks/mailgun", web::post().to(tracking::<S>))
+            .service(
+                web::resource("/webhooks/mailgun/inbound")
+                    // actix reads at most 256 KiB by default; inbound mail needs up to the
+                    // receiver's limit.
+                    .app_data(web::PayloadConfig::new(max_body))
+                    .route(web::post().to(inbound::<S>)),
+            )
+    })
+    .bind(("127.0.0.1", port));
+    let server = match server {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("actix_server: cannot listen on 127.0.0.1:{port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "listening on http://127.0.0.1:{port} (POST /webhooks/mailgun, /webhooks/mailgun/inbound)"
+    );
+    if let Err(e) = server.run().await {
+        eprintln!("actix_server: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// The port and the verifier, from the environment.
+fn config() -> Result<(u16, Verifier), String> {
+    let key = std::env::var("MAILGUN_WEBHOOK_SIGNING_KEY").map_err(|_| {
+        "MAILGUN_WEBHOOK_SIGNING_KEY is not set: export the HTTP webhook signing key \
+         (Mailgun dashboard: Sending > Webhooks), not the API key"
+            .to_owned()
+    })?;
+    let port = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse()
+            .map_err(|_| format!("PORT is not a port number: {port:?}"))?,
+        Err(_) => 3000,
+    };
+    let mut verifier = Verifier::builder(SigningKey::new(key));
+    if let Ok(secs) = std::env::var("MAILGUN_WEBHOOK_MAX_AGE") {
+        let secs = secs
+            .parse()
+            .map_err(|_| format!("MAILGUN_WEBHOOK_MAX_AGE is not a number of seconds: {secs:?}"))?;
+        verifier = verifier.max_age(Duration::from_secs(secs));
+    }
+    Ok((port, verifier.build()))
+}
+
+/// Serves with Redis as the replay store when `REDIS_URL` is set (and the `redis` feature is
+/// on), else with the in-memory store.
+async fn serve_with_store(name: &str, port: u16, verifier: Verifier) -> ExitCode {
+    match std::env::var("REDIS_URL") {
+        #[cfg(feature = "redis")]
+        Ok(url) => match mailgun_webhooks::RedisReplayStore::connect(&url).await {
+            Ok(store) => {
+                println!("replay store: redis");
+                serve(port, Receiver::new(verifier, store)).await
+            }
+            Err(e) => {
+                eprintln!("{name}: REDIS_URL: {e}");
+                ExitCode::from(2)
+            }
+        },
+        #[cfg(not(feature = "redis"))]
+        Ok(_) => {
+            eprintln!(
+                "{name}: warning: REDIS_URL is set but this example was built without the \
+                 `redis` feature; using the in-memory store, which protects this process only"
+            );
+            serve(port, Receiver::new(verifier, MemoryReplayStore::new())).await
+        }
+        Err(_) => {
+            println!("replay store: memory (this process only)");
+            serve(port, Receiver::new(verifier, MemoryReplayStore::new())).await
+        }
+    }
+}
