@@ -12,17 +12,19 @@
 //!   when it decodes.
 //! - The name must be UTF-8; a filename that is not is decoded lossily.
 
+use std::borrow::Cow;
+
 /// The parameters of one `Content-Disposition` value.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Disposition {
+pub(super) struct Disposition<'a> {
     /// `name`, as raw bytes (checked for UTF-8 by the caller).
-    pub(super) name: Option<Vec<u8>>,
+    pub(super) name: Option<Cow<'a, [u8]>>,
     /// `filename*` if it decodes, else `filename`.
     pub(super) filename: Option<String>,
 }
 
-impl Disposition {
-    pub(super) fn parse(value: &[u8]) -> Disposition {
+impl<'a> Disposition<'a> {
+    pub(super) fn parse(value: &'a [u8]) -> Disposition<'a> {
         let mut out = Disposition::default();
         let mut plain_filename = None;
         let mut extended = None;
@@ -57,8 +59,11 @@ fn trim_start(s: &[u8]) -> &[u8] {
     s.get(n..).unwrap_or_default()
 }
 
-/// Parses `; name=value` at the start of `s`: the name, the unquoted value, and the rest.
-fn next_param(s: &[u8]) -> Option<(&[u8], Vec<u8>, &[u8])> {
+/// A parameter's name, its unquoted value, and the rest of the header after it.
+type Param<'a> = (&'a [u8], Cow<'a, [u8]>, &'a [u8]);
+
+/// Parses `; name=value` at the start of `s`.
+fn next_param(s: &[u8]) -> Option<Param<'_>> {
     let mut s = trim_start(s);
     while let Some(rest) = s.strip_prefix(b";") {
         s = trim_start(rest);
@@ -73,7 +78,7 @@ fn next_param(s: &[u8]) -> Option<(&[u8], Vec<u8>, &[u8])> {
     let (name, rest) = s.split_at(end);
     let name = name.trim_ascii();
     let Some(rest) = rest.strip_prefix(b"=") else {
-        return Some((name, Vec::new(), rest));
+        return Some((name, Cow::Borrowed(&[]), rest));
     };
     let rest = trim_start(rest);
     if let Some(quoted) = rest.strip_prefix(b"\"") {
@@ -82,12 +87,18 @@ fn next_param(s: &[u8]) -> Option<(&[u8], Vec<u8>, &[u8])> {
     }
     let end = find(rest, b';').unwrap_or(rest.len());
     let (value, after) = rest.split_at(end);
-    Some((name, value.trim_ascii().to_vec(), after))
+    Some((name, Cow::Borrowed(value.trim_ascii()), after))
 }
 
 /// Reads a quoted string after its opening quote: the value and the rest after the closing
 /// quote. See the module docs for the escaping rules.
-fn quoted_string(s: &[u8]) -> (Vec<u8>, &[u8]) {
+fn quoted_string(s: &[u8]) -> (Cow<'_, [u8]>, &[u8]) {
+    if let Some(q) = find(s, b'"') {
+        let value = s.get(..q).unwrap_or_default();
+        if !value.contains(&b'\\') {
+            return (Cow::Borrowed(value), s.get(q + 1..).unwrap_or_default());
+        }
+    }
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while let Some(&c) = s.get(i) {
@@ -96,7 +107,7 @@ fn quoted_string(s: &[u8]) -> (Vec<u8>, &[u8]) {
                 out.push(next);
                 i += 2;
             }
-            (b'"', _) => return (out, s.get(i + 1..).unwrap_or_default()),
+            (b'"', _) => return (Cow::Owned(out), s.get(i + 1..).unwrap_or_default()),
             _ => {
                 out.push(c);
                 i += 1;
@@ -106,10 +117,10 @@ fn quoted_string(s: &[u8]) -> (Vec<u8>, &[u8]) {
     // Unterminated with escapes honoured: read literally up to the first quote.
     match find(s, b'"') {
         Some(q) => (
-            s.get(..q).unwrap_or_default().to_vec(),
+            Cow::Borrowed(s.get(..q).unwrap_or_default()),
             s.get(q + 1..).unwrap_or_default(),
         ),
-        None => (s.to_vec(), &[]),
+        None => (Cow::Borrowed(s), &[]),
     }
 }
 
@@ -147,12 +158,16 @@ fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
     fn d(v: &str) -> (Option<String>, Option<String>) {
         let d = Disposition::parse(v.as_bytes());
-        (d.name.map(|n| String::from_utf8(n).unwrap()), d.filename)
+        (
+            d.name.map(|n| String::from_utf8(n.into_owned()).unwrap()),
+            d.filename,
+        )
     }
 
     fn some(a: &str, b: Option<&str>) -> (Option<String>, Option<String>) {
@@ -243,6 +258,6 @@ mod tests {
     #[test]
     fn non_utf8_name_is_kept_as_bytes() {
         let v = Disposition::parse(b"form-data; name=\"\xff\"");
-        assert_eq!(v.name, Some(vec![0xff]));
+        assert_eq!(v.name.as_deref(), Some(&[0xff][..]));
     }
 }

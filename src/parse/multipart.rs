@@ -130,15 +130,18 @@ where
     super::parse(content_type, &collected.finish(), limits)
 }
 
-/// multer's limits, from ours. Text fields and files share multer's per-field limit (the
-/// larger of the two); the smaller one is enforced while reading.
+/// multer's limits, from ours. Its per-field limit is the largest a value may have (a file,
+/// a text field, or `body-mime`, which may use the body limit); the limit of each kind of
+/// value is enforced on every chunk while reading.
 fn constraints(limits: &Limits) -> multer::Constraints {
-    let per_field = limits.max_file().max(limits.max_text_field());
+    let per_field = limits
+        .max_file()
+        .max(limits.max_text_field())
+        .max(limits.max_body());
     multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
             .whole_stream(limits.max_body())
-            .per_field(per_field)
-            .for_field("body-mime", limits.max_body().max(per_field)),
+            .per_field(per_field),
     )
 }
 
@@ -255,7 +258,7 @@ impl Part {
             .ok_or_else(|| malformed("a multipart part has no Content-Disposition header"))?;
         let Disposition { name, filename } = Disposition::parse(disposition.as_bytes());
         let name = name.ok_or_else(|| malformed("a multipart part has no `name` parameter"))?;
-        let name = String::from_utf8(name)
+        let name = String::from_utf8(name.into_owned())
             .map_err(|_| malformed("a multipart field name is not valid UTF-8"))?;
         let content_type = headers
             .get(CONTENT_TYPE)
@@ -360,6 +363,7 @@ fn from_multer(e: multer::Error, limits: &Limits, reading: Option<(Limit, u64)>)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -460,6 +464,28 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[test]
+    fn in_memory_files_are_slices_of_one_buffer() {
+        let one = "A".repeat(1000);
+        let two = "B".repeat(2000);
+        let body = signed(&format!(
+            "--b\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"a\"\r\n\r\n{one}\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"attachment-2\"; filename=\"b\"\r\n\r\n{two}\r\n"
+        ));
+        let msg = parse(B, body.as_bytes(), &Limits::default())
+            .unwrap()
+            .into_payload_unverified()
+            .into_inbound()
+            .unwrap();
+        let (a, b) = (&msg.attachments[0], &msg.attachments[1]);
+        assert_eq!((a.data(), b.data()), (one.as_bytes(), two.as_bytes()));
+        // Same distance apart as in the body: both point into the one buffer multer parsed,
+        // so neither file was copied out of it.
+        let in_body = body.find(&two).unwrap() - body.find(&one).unwrap();
+        let in_memory = b.data().as_ptr() as usize - a.data().as_ptr() as usize;
+        assert_eq!(in_memory, in_body);
     }
 
     #[test]

@@ -43,9 +43,7 @@ const HEADERS_END: &[u8] = b"\r\n\r\n";
 
 #[derive(Debug)]
 pub(super) struct Scanner {
-    /// `--boundary`.
-    first: Vec<u8>,
-    /// `CRLF--boundary`.
+    /// `CRLF--boundary`; the first boundary is `--boundary`, without the CRLF.
     delimiter: Vec<u8>,
     max: u64,
     state: State,
@@ -57,10 +55,8 @@ pub(super) struct Scanner {
 
 impl Scanner {
     pub(super) fn new(boundary: &str, max_part_headers: u64) -> Self {
-        let first = [b"--", boundary.as_bytes()].concat();
-        let delimiter = [b"\r\n", first.as_slice()].concat();
+        let delimiter = [b"\r\n--", boundary.as_bytes()].concat();
         Scanner {
-            first,
             delimiter,
             max: max_part_headers,
             state: State::Preamble,
@@ -169,7 +165,7 @@ impl Scanner {
     /// index into `hay`. When not found, keeps the tail that could start a match.
     fn search(&mut self, hay: &[u8], needle: Needle) -> Option<usize> {
         let needle: &[u8] = match needle {
-            Needle::First => &self.first,
+            Needle::First => self.delimiter.get(2..).unwrap_or_default(),
             Needle::Delimiter => &self.delimiter,
             Needle::HeadersEnd => HEADERS_END,
         };
@@ -221,7 +217,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
     let mut from = 0;
     loop {
-        let p = from + hay.get(from..)?.iter().position(|&b| b == first)?;
+        let p = from + find_byte(hay.get(from..)?, first)?;
         let candidate = hay.get(p + 1..p + needle.len())?;
         if candidate == rest {
             return Some(p);
@@ -230,7 +226,32 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     }
 }
 
+/// The first `b` in `hay`, eight bytes at a time.
+fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO.wrapping_mul(u64::from(b));
+    let mut words = hay.chunks_exact(8);
+    let mut offset = 0;
+    for word in words.by_ref() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes) ^ pattern;
+        // Nonzero when some byte of `x` is zero, that is, equals `b`.
+        if x.wrapping_sub(LO) & !x & HI != 0 {
+            return word.iter().position(|&c| c == b).map(|i| offset + i);
+        }
+        offset += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c == b)
+        .map(|i| offset + i)
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -267,7 +288,7 @@ mod tests {
     #[test]
     fn header_block_limit() {
         let mut body = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n".to_vec();
-        body.extend(std::iter::repeat(b'x').take(100_000));
+        body.extend(std::iter::repeat_n(b'x', 100_000));
         for size in [1, 7, 4096, body.len()] {
             let err = scan_chunks(&body, size, 8192).unwrap_err().into_kind();
             assert_eq!(
@@ -297,6 +318,26 @@ mod tests {
         let lf = scan_chunks(b"--b\nContent-Disposition: x\n\n", 3, 8192).unwrap_err();
         assert!(lf.to_string().contains("bare LF"), "{lf}");
         assert!(scan_chunks(b"--b-x", 1, 8192).is_err());
+    }
+
+    #[test]
+    fn find_byte_matches_position() {
+        let hay: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(37) ^ 0x55).collect();
+        for start in 0..20 {
+            for b in [0u8, 0x55, 0x80, 0xff, b'\r', 13, 200] {
+                let h = &hay[start..];
+                assert_eq!(
+                    find_byte(h, b),
+                    h.iter().position(|&c| c == b),
+                    "{start} {b}"
+                );
+            }
+        }
+        assert_eq!(find_byte(b"", b'x'), None);
+        assert_eq!(
+            find_byte(b"\x80\x80\x80\x80\x80\x80\x80\x80\x00", 0),
+            Some(8)
+        );
     }
 
     #[test]
