@@ -21,7 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 use mailgun_webhooks::{ErrorKind, RedisReplayStore, ReplayOutcome, ReplayStore, Verified};
 use replay_scenarios::*;
 
-const PENDING: Duration = Duration::from_millis(600);
+/// Short enough to keep the tests quick, long enough not to lapse on a loaded machine.
+const PENDING: Duration = Duration::from_millis(1000);
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -472,10 +473,8 @@ async fn redis_stopped_then_restarted() {
         );
         assert_eq!(err.status().as_u16(), 503);
         assert!(err.is_retryable());
-        assert!(
-            took < Duration::from_millis(600),
-            "attempt {i} took {took:?}"
-        );
+        // Fails fast: the command timeout is 250 ms (with slack for a loaded machine).
+        assert!(took < Duration::from_secs(1), "attempt {i} took {took:?}");
         // Duplicates are not answered 200 from a guess either.
         assert!(store.reserve_verified(&before).await.is_err());
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -518,7 +517,7 @@ async fn redis_paused_then_resumed() {
         let took = started.elapsed();
         assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
         assert!(
-            (Duration::from_millis(200)..Duration::from_millis(600)).contains(&took),
+            (Duration::from_millis(200)..Duration::from_secs(1)).contains(&took),
             "a timeout after {took:?}"
         );
         let msg = format!("{}", std::error::Error::source(&err).unwrap());
