@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::time::UNIX_EPOCH;
 
 use futures_util::FutureExt;
 use http::StatusCode;
@@ -412,7 +413,9 @@ impl<S: ReplayStore, P> Admitted<S, P> {
 #[must_use = "a reservation must be committed or released"]
 pub struct ReservationGuard<S: ReplayStore> {
     store: S,
-    reservation: Option<Reservation>,
+    reservation: Reservation,
+    /// Set once the reservation has been handed to the store.
+    settled: bool,
 }
 
 impl<S: ReplayStore> ReservationGuard<S> {
@@ -420,35 +423,40 @@ impl<S: ReplayStore> ReservationGuard<S> {
     pub fn new(store: S, reservation: Reservation) -> Self {
         ReservationGuard {
             store,
-            reservation: Some(reservation),
+            reservation,
+            settled: false,
         }
     }
 
     /// The reservation.
-    pub fn reservation(&self) -> Option<&Reservation> {
-        self.reservation.as_ref()
+    pub fn reservation(&self) -> &Reservation {
+        &self.reservation
     }
 
     /// Commits the reservation: see [`ReplayStore::commit`].
     pub async fn commit(mut self) -> Result<()> {
-        match self.reservation.take() {
-            Some(r) => self.store.commit(r).await,
-            None => Ok(()),
-        }
+        let r = self.settle();
+        self.store.commit(r).await
     }
 
     /// Releases the reservation: see [`ReplayStore::release`].
     pub async fn release(mut self) -> Result<()> {
-        match self.reservation.take() {
-            Some(r) => self.store.release(r).await,
-            None => Ok(()),
-        }
+        let r = self.settle();
+        self.store.release(r).await
+    }
+
+    /// Takes the reservation out, leaving an inert stand-in, so that `Drop` does nothing.
+    fn settle(&mut self) -> Reservation {
+        self.settled = true;
+        let stand_in = Reservation::new(*self.reservation.key(), UNIX_EPOCH, 0);
+        std::mem::replace(&mut self.reservation, stand_in)
     }
 }
 
 impl<S: ReplayStore> Drop for ReservationGuard<S> {
     fn drop(&mut self) {
-        if let Some(r) = self.reservation.take() {
+        if !self.settled {
+            let r = self.settle();
             self.store.abandon(r);
         }
     }
