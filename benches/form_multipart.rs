@@ -1,1 +1,476 @@
-fn main() {}
+//! Legacy form and multipart verify + parse, each beside a baseline measured in the same run
+//! (PERF.md). Run with `cargo bench --bench form_multipart`; the ratios are printed at the end.
+//!
+//! Targets: urlencoded ≤ 1.3× (verify + `serde_urlencoded` pairs + `message-headers` JSON);
+//! multipart with a 50 KiB attachment ≤ 1.25× (verify + multer collecting every part: text
+//! fields with multer's `text()`, the file with `bytes()`). A stricter multipart baseline that
+//! keeps every part as raw `Bytes` (no text decoding) is reported beside it. The baselines
+//! verify with a pre-keyed HMAC clone + hex decode + `subtle` compare.
+//!
+//! criterion measures one function after the other; on a shared machine the load can change
+//! in between, so the ratios are also measured by an interleaved loop (the functions take
+//! turns in short rounds; medians of the rounds), printed last.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput};
+use futures_util::FutureExt;
+use hmac::{Hmac, KeyInit, Mac};
+use mailgun_webhooks::testing::FormBody;
+use mailgun_webhooks::{Event, Limits, Payload, SigningKey, Verified, Verifier, parse_stream};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+#[path = "ratios.rs"]
+mod ratios;
+
+const KEY: &str = "demo-webhook-signing-key";
+const NOW: u64 = 1_767_225_600;
+const TOKEN: &str = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0";
+
+// ----- payloads, hand-written from Mailgun's documented legacy format -----
+
+/// `message-headers` of a legacy post: 13 pairs, one with `[value, {params}]`, one with the
+/// custom variables.
+fn message_headers() -> String {
+    serde_json::json!([
+        ["X-Mailgun-Sending-Ip", "198.61.254.43"],
+        ["X-Mailgun-Sid", "WyIwNzI5MCIsICJhbGljZUBleGFtcGxlLmNvbSIsICI2Il0="],
+        ["Received", "by luna.mailgun.net with SMTP mgrt 8734663311733; Fri, 03 May 2013 18:26:27 +0000 (UTC)"],
+        ["Content-Type", ["multipart/alternative", {"boundary": "eb663d73ae0a4d6c9153cc0aec8b7520"}]],
+        ["Mime-Version", "1.0"],
+        ["Subject", "Your order #80342 from Example Shop has shipped today"],
+        ["From", "Example Shop <orders@shop.example.com>"],
+        ["To", "Alice Liddell <alice@example.com>"],
+        ["Message-Id", "<20130503182626.18666.16540@shop.example.com>"],
+        ["List-Unsubscribe", "<mailto:u+na6tmy3ege4tgnldmyytqojqmfsdembyme3tmy3cha4wcndbgaydqyrgoi6wszdpovrhi5dinfzw63tfmv4gs43uomstimdhnvqws3bomnxw2jtuhusteqjgmq6tm@shop.example.com>"],
+        ["X-Mailgun-Variables", "{\"order_id\": \"80342\", \"customer\": \"c-1180\", \"campaign\": \"spring-sale-newsletter-2013-week-18\"}"],
+        ["Date", "Fri, 03 May 2013 18:26:27 +0000"],
+        ["Dkim-Signature", "v=1; a=rsa-sha256; c=relaxed/relaxed; d=shop.example.com; q=dns/txt; s=mx; t=1367605587; h=Sender: Date: Message-Id: To: From: Subject: Mime-Version: Content-Type; bh=H6ZQmG3VNXh3e2JmmsVQ3R4bWYn9Cp1F6eJ7X/2c0M8=; b=Yp0mV2c1YzRhM2VhZDk4NjQxZjY0ZWJmYzE2ZWQ5NDEwZTc2OGNkNGJlYjE"]
+    ])
+    .to_string()
+}
+
+/// A legacy `delivered` post, urlencoded, with 3 custom variables (about 2.1 KB).
+fn delivered_form() -> Vec<u8> {
+    FormBody::new()
+        .field(
+            "X-Mailgun-Sid",
+            "WyIwNzI5MCIsICJhbGljZUBleGFtcGxlLmNvbSIsICI2Il0=",
+        )
+        .field("domain", "shop.example.com")
+        .field("message-headers", message_headers())
+        .field(
+            "Message-Id",
+            "<20130503182626.18666.16540@shop.example.com>",
+        )
+        .field("recipient", "alice@example.com")
+        .field("event", "delivered")
+        .field("order_id", "80342")
+        .field("customer", "c-1180")
+        .field("campaign", "spring-sale-newsletter-2013-week-18")
+        .field("body-plain", "")
+        .sign(&SigningKey::new(KEY), NOW, TOKEN)
+        .urlencoded()
+        .body
+}
+
+/// The original message a bounce carries: 50 KiB of MIME text.
+fn message_mime() -> Vec<u8> {
+    let mut mime = b"Received: by luna.mailgun.net with SMTP mgrt 8734663311733\r\n\
+        Content-Type: multipart/alternative; boundary=\"eb663d73ae0a4d6c9153cc0aec8b7520\"\r\n\
+        Mime-Version: 1.0\r\nSubject: Your order has shipped\r\n\r\n\
+        --eb663d73ae0a4d6c9153cc0aec8b7520\r\nContent-Type: text/plain; charset=\"ascii\"\r\n\r\n"
+        .to_vec();
+    let line = b"Thank you for your order. Your parcel is on its way and should arrive soon.\r\n";
+    while mime.len() + line.len() <= 50 << 10 {
+        mime.extend_from_slice(line);
+    }
+    mime.resize(50 << 10, b'.');
+    mime
+}
+
+/// A legacy `bounced` post, multipart: 16 fields and a 50 KiB `message.mime` attachment.
+fn bounced_multipart() -> (String, Vec<u8>) {
+    let body = FormBody::new()
+        .field(
+            "Message-Id",
+            "<20130503182626.18666.16540@shop.example.com>",
+        )
+        .field(
+            "X-Mailgun-Sid",
+            "WyIwNzI5MCIsICJhbGljZUBleGFtcGxlLmNvbSIsICI2Il0=",
+        )
+        .field("attachment-count", "1")
+        .field("body-plain", "")
+        .field("code", "550")
+        .field("domain", "shop.example.com")
+        .field(
+            "error",
+            "5.1.1 The email account that you tried to reach does not exist. Please try\r\n\
+             5.1.1 double-checking the recipient's email address for typos or\r\n\
+             5.1.1 unnecessary spaces.",
+        )
+        .field("event", "bounced")
+        .field("message-headers", message_headers())
+        .field("order_id", "80342")
+        .field("customer", "c-1180")
+        .field("notification", "")
+        .field("recipient", "alice@example.com")
+        .file(
+            "attachment-1",
+            "message.mime",
+            "application/octet-stream",
+            message_mime(),
+        )
+        .sign(&SigningKey::new(KEY), NOW, TOKEN)
+        .multipart();
+    (body.content_type, body.body)
+}
+
+// ----- the baselines -----
+
+struct Baseline {
+    mac: Hmac<Sha256>,
+}
+
+impl Baseline {
+    fn new(key: &str) -> Self {
+        Baseline {
+            mac: <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap(),
+        }
+    }
+
+    fn verify(&self, ts: &str, token: &str, sig: &str) -> bool {
+        let mut expected = [0u8; 32];
+        if hex_decode(sig.as_bytes(), &mut expected).is_none() {
+            return false;
+        }
+        let mut mac = self.mac.clone();
+        mac.update(ts.as_bytes());
+        mac.update(token.as_bytes());
+        let tag: [u8; 32] = mac.finalize().into_bytes().into();
+        bool::from(tag.ct_eq(&expected))
+    }
+}
+
+fn hex_decode(s: &[u8], out: &mut [u8; 32]) -> Option<()> {
+    if s.len() != 64 {
+        return None;
+    }
+    let val = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    for (o, p) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = (val(p[0])? << 4) | val(p[1])?;
+    }
+    Some(())
+}
+
+/// The last value of `name`, as Mailgun's signature fields are read.
+fn last<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v)
+}
+
+/// verify + `serde_urlencoded` pairs + `message-headers` JSON.
+fn baseline_form(baseline: &Baseline, body: &[u8]) -> (Vec<(String, String)>, serde_json::Value) {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap();
+    let ok = baseline.verify(
+        last(&pairs, "timestamp"),
+        last(&pairs, "token"),
+        last(&pairs, "signature"),
+    );
+    assert!(ok);
+    let headers = pairs
+        .iter()
+        .find(|(n, _)| n == "message-headers")
+        .map(|(_, v)| serde_json::from_str(v).unwrap())
+        .unwrap();
+    (pairs, headers)
+}
+
+type Part = (Option<String>, Option<String>, Bytes);
+type Collected = (Vec<(Option<String>, String)>, Vec<Part>);
+
+/// multer over the in-memory body, driven synchronously as the crate does.
+fn multer_over(boundary: &str, body: &[u8]) -> multer::Multipart<'static> {
+    let stream = futures_util::stream::iter([Ok::<_, Infallible>(Bytes::copy_from_slice(body))]);
+    multer::Multipart::new(stream, boundary.to_owned())
+}
+
+/// verify + multer collecting every part as an application would: text fields as `String`
+/// (multer's `text()`), files as `Bytes`.
+fn baseline_multipart(baseline: &Baseline, boundary: &str, body: &[u8]) -> Collected {
+    let mut mp = multer_over(boundary, body);
+    let parts = async {
+        let (mut texts, mut files) = (Vec::with_capacity(20), Vec::new());
+        while let Some(field) = mp.next_field().await.unwrap() {
+            let name = field.name().map(str::to_owned);
+            match field.file_name().map(str::to_owned) {
+                Some(file) => files.push((name, Some(file), field.bytes().await.unwrap())),
+                None => texts.push((name, field.text().await.unwrap())),
+            }
+        }
+        (texts, files)
+    }
+    .now_or_never()
+    .unwrap();
+    let field = |name: &str| {
+        let found = parts.0.iter().rev().find(|p| p.0.as_deref() == Some(name));
+        found.unwrap().1.as_str()
+    };
+    assert!(baseline.verify(field("timestamp"), field("token"), field("signature")));
+    parts
+}
+
+/// The stricter baseline: every part kept as raw `Bytes`, nothing decoded.
+fn baseline_multipart_raw(baseline: &Baseline, boundary: &str, body: &[u8]) -> Vec<Part> {
+    let mut mp = multer_over(boundary, body);
+    let parts = async {
+        let mut parts: Vec<Part> = Vec::with_capacity(20);
+        while let Some(field) = mp.next_field().await.unwrap() {
+            let name = field.name().map(str::to_owned);
+            let file = field.file_name().map(str::to_owned);
+            parts.push((name, file, field.bytes().await.unwrap()));
+        }
+        parts
+    }
+    .now_or_never()
+    .unwrap();
+    let field = |name: &str| {
+        let bytes = &parts
+            .iter()
+            .rev()
+            .find(|p| p.0.as_deref() == Some(name))
+            .unwrap()
+            .2;
+        std::str::from_utf8(bytes).unwrap()
+    };
+    assert!(baseline.verify(field("timestamp"), field("token"), field("signature")));
+    parts
+}
+
+// ----- what is measured -----
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The payloads, the verifiers and the functions that are timed.
+struct Setup {
+    verifier: Verifier,
+    baseline: Baseline,
+    now: SystemTime,
+    form: Vec<u8>,
+    content_type: String,
+    boundary: String,
+    multipart: Vec<u8>,
+    chunks: Vec<Bytes>,
+    limits: Limits,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let (content_type, multipart) = bounced_multipart();
+        let boundary = content_type.split("boundary=").nth(1).unwrap().to_owned();
+        let chunks = multipart
+            .chunks(16 << 10)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let s = Setup {
+            verifier: Verifier::builder(SigningKey::new(KEY)).build(),
+            baseline: Baseline::new(KEY),
+            now: UNIX_EPOCH + Duration::from_secs(NOW),
+            form: delivered_form(),
+            content_type,
+            boundary,
+            multipart,
+            chunks,
+            limits: Limits::default(),
+        };
+        s.check();
+        s
+    }
+
+    /// Every function computes what it should.
+    fn check(&self) {
+        assert!(matches!(
+            self.ours_form().payload(),
+            Payload::Event(Event::Delivered(_))
+        ));
+        let bounce = self.ours_multipart();
+        let Payload::Event(Event::Failed(d)) = bounce.payload() else {
+            panic!("not a bounce")
+        };
+        assert_eq!((d.fields.len(), d.attachments[0].size()), (16, 50 << 10));
+        let streamed = self.ours_streamed();
+        assert_eq!(
+            format!("{:?}", streamed.payload()),
+            format!("{:?}", bounce.payload())
+        );
+        let (texts, files) = self.baseline_multipart();
+        assert_eq!((texts.len(), files.len()), (16, 1));
+        assert_eq!(self.baseline_multipart_raw().len(), 17);
+        assert_eq!(self.baseline_form().0.len(), 13);
+    }
+
+    fn baseline_form(&self) -> (Vec<(String, String)>, serde_json::Value) {
+        baseline_form(&self.baseline, black_box(&self.form))
+    }
+
+    fn ours_form(&self) -> Verified {
+        let u = self.verifier.parse(FORM, black_box(&self.form)).unwrap();
+        self.verifier.verify_at(u, self.now).unwrap()
+    }
+
+    fn baseline_multipart(&self) -> Collected {
+        baseline_multipart(&self.baseline, &self.boundary, black_box(&self.multipart))
+    }
+
+    fn baseline_multipart_raw(&self) -> Vec<Part> {
+        baseline_multipart_raw(&self.baseline, &self.boundary, black_box(&self.multipart))
+    }
+
+    fn ours_multipart(&self) -> Verified {
+        let u = self
+            .verifier
+            .parse(&self.content_type, black_box(&self.multipart))
+            .unwrap();
+        self.verifier.verify_at(u, self.now).unwrap()
+    }
+
+    /// The streaming entry point, as a framework adapter uses it (16 KiB chunks).
+    fn ours_streamed(&self) -> Verified {
+        let chunks = self.chunks.iter().cloned().map(Ok::<_, Infallible>);
+        let s = futures_util::stream::iter(chunks);
+        let u = parse_stream(&self.content_type, s, &self.limits)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        self.verifier.verify_at(u, self.now).unwrap()
+    }
+}
+
+// ----- criterion -----
+
+fn bench(c: &mut Criterion, s: &Setup) {
+    let mut g = c.benchmark_group("legacy-form");
+    g.throughput(Throughput::Bytes(s.form.len() as u64));
+    g.bench_function("baseline", |b| b.iter(|| s.baseline_form()));
+    g.bench_function("ours", |b| b.iter(|| s.ours_form()));
+    g.finish();
+
+    let n = s.multipart.len();
+    let mut g = c.benchmark_group("legacy-multipart");
+    g.throughput(Throughput::Bytes(n as u64));
+    g.bench_function("baseline", |b| b.iter(|| s.baseline_multipart()));
+    g.bench_function("baseline-raw", |b| b.iter(|| s.baseline_multipart_raw()));
+    g.bench_function("ours", |b| b.iter(|| s.ours_multipart()));
+    g.bench_function("ours-streamed", |b| b.iter(|| s.ours_streamed()));
+    g.finish();
+}
+
+// ----- interleaved medians -----
+
+/// Medians of `rounds` rounds in which each function runs `per_round` times in turn, so that
+/// a change of machine load affects all of them alike. Nanoseconds per call.
+fn interleaved(fs: &mut [&mut dyn FnMut()], rounds: usize, per_round: u32) -> Vec<f64> {
+    let mut times = vec![Vec::with_capacity(rounds); fs.len()];
+    for _ in 0..rounds {
+        for (f, t) in fs.iter_mut().zip(times.iter_mut()) {
+            let start = Instant::now();
+            for _ in 0..per_round {
+                f();
+            }
+            t.push(start.elapsed().as_nanos() as f64 / f64::from(per_round));
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect()
+}
+
+fn row(label: &str, ours: f64, base: f64, target: f64) {
+    let ratio = ours / base;
+    let verdict = if ratio <= target { "met" } else { "NOT met" };
+    println!("  {label}: {ours:.0} ns / {base:.0} ns = {ratio:.2} ({verdict})");
+}
+
+fn interleaved_report(s: &Setup) {
+    let form = interleaved(
+        &mut [&mut || drop(s.baseline_form()), &mut || drop(s.ours_form())],
+        61,
+        500,
+    );
+    let mp = interleaved(
+        &mut [
+            &mut || drop(s.baseline_multipart()),
+            &mut || drop(s.baseline_multipart_raw()),
+            &mut || drop(s.ours_multipart()),
+            &mut || drop(s.ours_streamed()),
+        ],
+        41,
+        100,
+    );
+    println!("\ninterleaved same-run ratios (medians of rounds):");
+    row(FORM_LABEL, form[1], form[0], 1.3);
+    row(MULTIPART_LABEL, mp[2], mp[0], 1.25);
+    row(RAW_LABEL, mp[2], mp[1], 1.25);
+    row(STREAMED_LABEL, mp[3], mp[0], f64::INFINITY);
+}
+
+const FORM_LABEL: &str = "legacy form: ours / serde_urlencoded + headers JSON (target <= 1.3)";
+const MULTIPART_LABEL: &str =
+    "legacy multipart: ours / multer collecting all parts (target <= 1.25)";
+const RAW_LABEL: &str = "legacy multipart: ours / multer, every part as raw bytes (stricter)";
+const STREAMED_LABEL: &str =
+    "legacy multipart, streamed in 16 KiB chunks: ours / baseline (no target)";
+
+fn main() {
+    let setup = Setup::new();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    bench(&mut c, &setup);
+    c.final_summary();
+    let quick = std::env::args().any(|a| a == "--test" || a == "--list");
+    if quick {
+        return;
+    }
+    ratios::report(&[
+        (FORM_LABEL, "legacy-form/ours", "legacy-form/baseline", 1.3),
+        (
+            MULTIPART_LABEL,
+            "legacy-multipart/ours",
+            "legacy-multipart/baseline",
+            1.25,
+        ),
+        (
+            RAW_LABEL,
+            "legacy-multipart/ours",
+            "legacy-multipart/baseline-raw",
+            1.25,
+        ),
+        (
+            STREAMED_LABEL,
+            "legacy-multipart/ours-streamed",
+            "legacy-multipart/baseline",
+            f64::INFINITY,
+        ),
+    ]);
+    interleaved_report(&setup);
+}

@@ -97,11 +97,12 @@ impl<'de> Visitor<'de> for PairV {
         f.write_str("a [name, value] pair")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Pair, A::Error> {
-        let name = seq.next_element::<Value>()?;
-        let value = seq.next_element::<Value>()?;
+        let name = seq.next_element::<Text>()?;
+        let value = seq.next_element::<Text>()?;
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Pair(match (name, value) {
-            (Some(Value::String(name)), Some(value)) => Some((name, render(value))),
+            (Some(Text::Str(name)), Some(Text::Str(value))) => Some((name, value)),
+            (Some(Text::Str(name)), Some(Text::Other(value))) => Some((name, render(value))),
             _ => None,
         }))
     }
@@ -126,6 +127,57 @@ impl<'de> Visitor<'de> for PairV {
     }
     fn visit_unit<E: de::Error>(self) -> Result<Pair, E> {
         Ok(Pair(None))
+    }
+}
+
+/// A JSON string, without going through [`Value`] (most header names and values), or any
+/// other JSON value.
+enum Text {
+    Str(String),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextV)
+    }
+}
+
+struct TextV;
+
+impl<'de> Visitor<'de> for TextV {
+    type Value = Text;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+        Ok(Text::Str(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+        Ok(Text::Str(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+        Ok(Text::Other(v.into()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+        Ok(Text::Other(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+        Ok(Text::Other(v.into()))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+        Ok(Text::Other(v.into()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
+        Ok(Text::Other(Value::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text, A::Error> {
+        let d = de::value::SeqAccessDeserializer::new(seq);
+        Value::deserialize(d).map(Text::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
+        let d = de::value::MapAccessDeserializer::new(map);
+        Value::deserialize(d).map(Text::Other)
     }
 }
 

@@ -226,7 +226,7 @@ async fn read_parts<'l>(
         let Some(mut field) = next.map_err(|e| from_multer(e, limits, None))? else {
             return Ok(set);
         };
-        let part = Part::from_headers(field.headers())?;
+        let part = Part::from_headers(field.headers(), field.name())?;
         set.admit(&part.name, part.is_file)?;
         let (what, max) = set.value_limit(&part.name, part.is_file);
         let mut data = Collector::default();
@@ -252,11 +252,21 @@ struct Part {
 }
 
 impl Part {
-    fn from_headers(headers: &HeaderMap) -> Result<Part> {
+    /// `parsed_name` is multer's reading of the name, used only when the header is exactly
+    /// `form-data; name="<name>"` (as Mailgun sends every text field), where it cannot differ
+    /// from ours.
+    fn from_headers(headers: &HeaderMap, parsed_name: Option<&str>) -> Result<Part> {
         let disposition = headers
             .get(CONTENT_DISPOSITION)
-            .ok_or_else(|| malformed("a multipart part has no Content-Disposition header"))?;
-        let Disposition { name, filename } = Disposition::parse(disposition.as_bytes());
+            .ok_or_else(|| malformed("a multipart part has no Content-Disposition header"))?
+            .as_bytes();
+        let Disposition { name, filename } = match parsed_name {
+            Some(n) if is_canonical(disposition, n) => Disposition {
+                name: Some(n.as_bytes().into()),
+                filename: None,
+            },
+            _ => Disposition::parse(disposition),
+        };
         let name = name.ok_or_else(|| malformed("a multipart part has no `name` parameter"))?;
         let name = String::from_utf8(name.into_owned())
             .map_err(|_| malformed("a multipart field name is not valid UTF-8"))?;
@@ -291,6 +301,14 @@ impl Part {
         };
         set.push_text(self.name, value, decoded);
     }
+}
+
+/// True when `header` is exactly `form-data; name="<name>"` and the name needs no unescaping.
+fn is_canonical(header: &[u8], name: &str) -> bool {
+    let Some(rest) = header.strip_prefix(b"form-data; name=\"") else {
+        return false;
+    };
+    rest.strip_suffix(b"\"") == Some(name.as_bytes()) && !name.contains(['\\', '"'])
 }
 
 /// Joins a value's chunks under its limit, copying only when there is more than one.
@@ -486,6 +504,29 @@ mod tests {
         let in_body = body.find(&two).unwrap() - body.find(&one).unwrap();
         let in_memory = b.data().as_ptr() as usize - a.data().as_ptr() as usize;
         assert_eq!(in_memory, in_body);
+    }
+
+    #[test]
+    fn canonical_disposition_fast_path_agrees_with_the_parser() {
+        for (header, name) in [
+            (&b"form-data; name=\"token\""[..], "token"),
+            (b"form-data; name=\"a b;c=d\"", "a b;c=d"),
+            (b"form-data; name=\"\"", ""),
+        ] {
+            assert!(is_canonical(header, name));
+            let parsed = Disposition::parse(header);
+            assert_eq!(parsed.name.as_deref(), Some(name.as_bytes()));
+            assert_eq!(parsed.filename, None);
+        }
+        for (header, name) in [
+            (&b"form-data; name=\"a\\\\b\""[..], "a\\\\b"),
+            (b"form-data; name=\"a\"; filename=\"f\"", "a"),
+            (b"form-data; name=\"evil\"", "real"),
+            (b"Form-Data; name=\"a\"", "a"),
+            (b"form-data; NAME=\"a\"", "a"),
+        ] {
+            assert!(!is_canonical(header, name), "{header:?}");
+        }
     }
 
     #[test]
