@@ -16,7 +16,10 @@ fn criterion_dir() -> PathBuf {
 pub fn median_ns(id: &str) -> Option<f64> {
     let mut dir = criterion_dir().join(id);
     if !dir.join("new").is_dir() {
-        let entry = std::fs::read_dir(&dir).ok()?.flatten().find(|e| e.path().join("new").is_dir())?;
+        let entry = std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .find(|e| e.path().join("new").is_dir())?;
         dir = entry.path();
     }
     let text = std::fs::read_to_string(dir.join("new/estimates.json")).ok()?;

@@ -23,7 +23,10 @@ const NOW: u64 = 1_767_225_600;
 
 /// The bundled samples, compacted as Mailgun sends them.
 fn payload(name: &str) -> Vec<u8> {
-    let path = format!("{}/examples/payloads/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/examples/payloads/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let value: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     serde_json::to_vec(&value).unwrap()
 }
@@ -180,7 +183,11 @@ fn bench_verify(c: &mut Criterion) {
         b.iter(|| assert!(baseline.verify(black_box(&ts), black_box(token), black_box(&sig))))
     });
     g.bench_function("ours", |b| {
-        b.iter(|| verifier.check_signature(black_box(&signature), now).unwrap())
+        b.iter(|| {
+            verifier
+                .check_signature(black_box(&signature), now)
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -207,14 +214,18 @@ fn bench_json(c: &mut Criterion) {
                 v
             })
         });
-        g.bench_with_input(BenchmarkId::new("borrowed", body.len()), &body, |b, body| {
-            b.iter(|| {
-                let v: BBody = serde_json::from_slice(black_box(body)).unwrap();
-                let s = &v.signature;
-                assert!(baseline.verify(&s.timestamp, &s.token, &s.signature));
-                black_box(v.event_data.recipient.is_some())
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("borrowed", body.len()),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    let v: BBody = serde_json::from_slice(black_box(body)).unwrap();
+                    let s = &v.signature;
+                    assert!(baseline.verify(&s.timestamp, &s.token, &s.signature));
+                    black_box(v.event_data.recipient.is_some())
+                })
+            },
+        );
         g.bench_with_input(BenchmarkId::new("ours", body.len()), &body, |b, body| {
             b.iter(|| {
                 let u = verifier.parse("application/json", black_box(body)).unwrap();
@@ -239,7 +250,12 @@ fn main() {
     bench_json(&mut c);
     c.final_summary();
     ratios::report(&[
-        ("verify / baseline (target <= 1.2)", "verify/ours", "verify/baseline", 1.2),
+        (
+            "verify / baseline (target <= 1.2)",
+            "verify/ours",
+            "verify/baseline",
+            1.2,
+        ),
         (
             "delivered: ours / borrowed struct (target <= 1.3)",
             "json-delivered/ours",

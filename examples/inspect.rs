@@ -105,9 +105,10 @@ fn inspect(args: &Args, bytes: &[u8]) -> Result<Value, Error> {
         }
     });
     // Only the limits and the clock matter without keys; the key is never used then.
-    let mut builder = Verifier::builder(ring.clone().unwrap_or_else(|| {
-        KeyRing::new(SigningKey::new(b"unused".as_slice()))
-    }));
+    let mut builder = Verifier::builder(
+        ring.clone()
+            .unwrap_or_else(|| KeyRing::new(SigningKey::new(b"unused".as_slice()))),
+    );
     if let Some(secs) = args.max_age {
         builder = builder.max_age(Duration::from_secs(secs));
     }
@@ -128,7 +129,11 @@ fn inspect(args: &Args, bytes: &[u8]) -> Result<Value, Error> {
         };
         (json!(true), matched, v.into_payload())
     } else {
-        (Value::Null, Value::Null, unverified.into_payload_unverified())
+        (
+            Value::Null,
+            Value::Null,
+            unverified.into_payload_unverified(),
+        )
     };
 
     let mut out = json!({
@@ -265,7 +270,9 @@ fn attachment(a: &Attachment) -> Value {
 fn split_request<'a>(given: Option<&str>, bytes: &'a [u8]) -> Result<(String, &'a [u8]), Error> {
     if let Some((headers, body)) = captured_request(bytes) {
         let header = |name: &str| {
-            headers.iter().find_map(|(n, v)| n.eq_ignore_ascii_case(name).then_some(*v))
+            headers
+                .iter()
+                .find_map(|(n, v)| n.eq_ignore_ascii_case(name).then_some(*v))
         };
         if header("content-encoding").is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity")) {
             return Err(ErrorKind::UnsupportedContentEncoding.into());
@@ -293,9 +300,12 @@ fn split_request<'a>(given: Option<&str>, bytes: &'a [u8]) -> Result<(String, &'
     Ok((ct, bytes))
 }
 
+/// Header name and value pairs of a captured request, in order.
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
 /// Splits `REQUEST-LINE CRLF *(HEADER CRLF) CRLF BODY` (LF accepted too). The first line must
 /// look like `METHOD /path HTTP/1.x` (or a capture tool's `HTTP/1.x 200 OK`).
-fn captured_request(bytes: &[u8]) -> Option<(Vec<(&str, &str)>, &[u8])> {
+fn captured_request(bytes: &[u8]) -> Option<(Headers<'_>, &[u8])> {
     let first_end = bytes.iter().position(|&b| b == b'\n')?;
     let first = std::str::from_utf8(&bytes[..first_end]).ok()?.trim_end();
     let is_request = first.starts_with("HTTP/1.")
@@ -309,7 +319,9 @@ fn captured_request(bytes: &[u8]) -> Option<(Vec<(&str, &str)>, &[u8])> {
     let mut pos = first_end + 1;
     loop {
         let len = bytes[pos..].iter().position(|&b| b == b'\n')?;
-        let line = std::str::from_utf8(&bytes[pos..pos + len]).ok()?.trim_end_matches('\r');
+        let line = std::str::from_utf8(&bytes[pos..pos + len])
+            .ok()?
+            .trim_end_matches('\r');
         pos += len + 1;
         if line.is_empty() {
             return Some((headers, &bytes[pos..]));

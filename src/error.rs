@@ -452,10 +452,7 @@ mod tests {
 
     #[test]
     fn error_is_one_pointer_wide() {
-        assert_eq!(
-            std::mem::size_of::<Error>(),
-            std::mem::size_of::<usize>()
-        );
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
     }
 
     #[test]
@@ -487,9 +484,21 @@ mod tests {
             (BadSignatureFormat, 400),
             (SignatureMismatch, 401),
             (Stale { age: 1, max_age: 0 }, 401),
-            (FromFuture { ahead: 1, max_skew: 0 }, 401),
+            (
+                FromFuture {
+                    ahead: 1,
+                    max_skew: 0,
+                },
+                401,
+            ),
             (InFlight, 409),
-            (LimitExceeded { what: Limit::Body, limit: 1 }, 413),
+            (
+                LimitExceeded {
+                    what: Limit::Body,
+                    limit: 1,
+                },
+                413,
+            ),
             (UnsupportedContentType, 415),
             (Rejected, 406),
             (Handler, 500),

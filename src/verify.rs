@@ -448,10 +448,10 @@ impl Verifier {
                 }
             }
         }
-        if let (Some(expected), Some(key)) = (parent, inner.keys.parent_key()) {
-            if bool::from(key.sign_parts(ts, token).ct_eq(&expected)) {
-                return Ok((timestamp, KeyId::Parent, *key.scope()));
-            }
+        if let (Some(expected), Some(key)) = (parent, inner.keys.parent_key())
+            && bool::from(key.sign_parts(ts, token).ct_eq(&expected))
+        {
+            return Ok((timestamp, KeyId::Parent, *key.scope()));
         }
         Err(ErrorKind::SignatureMismatch.into())
     }
@@ -649,7 +649,10 @@ mod tests {
             .build();
         let sig = signed("k", "999999999999", "t");
         assert!(v.check_signature(&sig, UNIX_EPOCH).is_ok());
-        assert!(v.check_signature(&signed("k", "0", "t"), at(MAX_WINDOW_SECS)).is_ok());
+        assert!(
+            v.check_signature(&signed("k", "0", "t"), at(MAX_WINDOW_SECS))
+                .is_ok()
+        );
         let expiry = v
             .verify_at(Unverified::new(sig, Format::Json, ()), UNIX_EPOCH)
             .unwrap()
@@ -686,7 +689,17 @@ mod tests {
     fn syntax_is_checked_before_hmac() {
         let v = Verifier::new(SigningKey::new("k"));
         let good = SigningKey::new("k").sign("1700000000", "t");
-        let bad_ts = ["", "-1", "+1700000000", " 1", "1\n", "1.5", "1e9", "１２", "1234567890123"];
+        let bad_ts = [
+            "",
+            "-1",
+            "+1700000000",
+            " 1",
+            "1\n",
+            "1.5",
+            "1e9",
+            "１２",
+            "1234567890123",
+        ];
         for ts in bad_ts {
             let k = kind(check(&v, Signature::new(ts, "t", &good), NOW));
             assert!(
@@ -697,11 +710,19 @@ mod tests {
         for token in ["a b", "a\tb", "ü", "", &"a".repeat(257)] {
             let k = kind(check(&v, Signature::new("1700000000", token, &good), NOW));
             assert!(
-                matches!(k, ErrorKind::BadToken | ErrorKind::MissingField { field: "token" }),
+                matches!(
+                    k,
+                    ErrorKind::BadToken | ErrorKind::MissingField { field: "token" }
+                ),
                 "{token:?}: {k:?}"
             );
         }
-        for s in [&good[..63], &good[..32], &good.to_uppercase(), "g".repeat(64).as_str()] {
+        for s in [
+            &good[..63],
+            &good[..32],
+            &good.to_uppercase(),
+            "g".repeat(64).as_str(),
+        ] {
             assert_eq!(
                 kind(check(&v, Signature::new("1700000000", "t", s), NOW)),
                 ErrorKind::BadSignatureFormat,

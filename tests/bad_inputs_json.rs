@@ -5,8 +5,8 @@ mod common;
 
 use common::at;
 use mailgun_webhooks::{
-    ErrorKind, KeyId, KeyRing, Limit, Limits, Signature, SigningKey, Unverified, Verifier,
-    Verified, parse,
+    ErrorKind, KeyId, KeyRing, Limit, Limits, Signature, SigningKey, Unverified, Verified,
+    Verifier, parse,
 };
 use serde_json::json;
 
@@ -71,17 +71,36 @@ fn p4_p5_content_types() {
         assert_eq!(err.status(), 415);
     }
     // Case and parameters do not matter.
-    assert!(parse("Application/Json; charset=UTF-8", &good(), &Limits::default()).is_ok());
+    assert!(
+        parse(
+            "Application/Json; charset=UTF-8",
+            &good(),
+            &Limits::default()
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn p1_body_over_the_limit() {
     let limits = Limits::default().json_body(100);
     let err = parse("application/json", &good(), &limits).unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::LimitExceeded { what: Limit::JsonBody, limit: 100 });
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::LimitExceeded {
+            what: Limit::JsonBody,
+            limit: 100
+        }
+    );
     assert_eq!(err.status(), 413);
     let err = parse("application/json", &good(), &Limits::default().body(50)).unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::LimitExceeded { what: Limit::Body, limit: 50 });
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::LimitExceeded {
+            what: Limit::Body,
+            limit: 50
+        }
+    );
 }
 
 #[test]
@@ -90,7 +109,10 @@ fn p7_empty_body() {
     assert!(malformed(&kind), "{kind:?}");
     assert_eq!(status, 400);
     let (kind, status) = reject(b"{}");
-    assert_eq!((kind, status), (ErrorKind::MissingField { field: "signature" }, 400));
+    assert_eq!(
+        (kind, status),
+        (ErrorKind::MissingField { field: "signature" }, 400)
+    );
 }
 
 #[test]
@@ -103,7 +125,11 @@ fn j1_j7_j8_syntax() {
         br#"{"a":1,}"#,
     ] {
         let (kind, status) = reject(bad);
-        assert!(malformed(&kind), "{:?}: {kind:?}", String::from_utf8_lossy(bad));
+        assert!(
+            malformed(&kind),
+            "{:?}: {kind:?}",
+            String::from_utf8_lossy(bad)
+        );
         assert_eq!(status, 400);
     }
 }
@@ -116,7 +142,13 @@ fn j2_too_deep() {
         "]".repeat(129)
     );
     let (kind, status) = reject(deep.as_bytes());
-    assert_eq!(kind, ErrorKind::LimitExceeded { what: Limit::JsonDepth, limit: 128 });
+    assert_eq!(
+        kind,
+        ErrorKind::LimitExceeded {
+            what: Limit::JsonDepth,
+            limit: 128
+        }
+    );
     assert_eq!(status, 413);
 }
 
@@ -127,15 +159,29 @@ fn j3_duplicate_security_fields() {
     let dup_block = format!(
         r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","signature":"{sig}"}},"signature":{{"timestamp":"{ts}","token":"x","signature":"{sig}"}},"event-data":{{}}}}"#
     );
-    assert_eq!(reject(dup_block.as_bytes()), (ErrorKind::DuplicateField { field: "signature" }, 400));
+    assert_eq!(
+        reject(dup_block.as_bytes()),
+        (ErrorKind::DuplicateField { field: "signature" }, 400)
+    );
     let dup_token = format!(
         r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","token":"other","signature":"{sig}"}},"event-data":{{}}}}"#
     );
-    assert_eq!(reject(dup_token.as_bytes()), (ErrorKind::DuplicateField { field: "token" }, 400));
+    assert_eq!(
+        reject(dup_token.as_bytes()),
+        (ErrorKind::DuplicateField { field: "token" }, 400)
+    );
     let dup_data = format!(
         r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","signature":"{sig}"}},"event-data":{{}},"event-data":{{}}}}"#
     );
-    assert_eq!(reject(dup_data.as_bytes()), (ErrorKind::DuplicateField { field: "event-data" }, 400));
+    assert_eq!(
+        reject(dup_data.as_bytes()),
+        (
+            ErrorKind::DuplicateField {
+                field: "event-data"
+            },
+            400
+        )
+    );
 }
 
 #[test]
@@ -155,7 +201,10 @@ fn j5_signature_block_of_the_wrong_shape() {
         assert_eq!(status, 400);
     }
     let b = json!({"signature": null, "event-data": {}}).to_string();
-    assert_eq!(reject(b.as_bytes()), (ErrorKind::MissingField { field: "signature" }, 400));
+    assert_eq!(
+        reject(b.as_bytes()),
+        (ErrorKind::MissingField { field: "signature" }, 400)
+    );
 }
 
 #[test]
@@ -175,15 +224,40 @@ fn missing_and_empty_fields() {
     let ts = NOW.to_string();
     let sig = sign(&ts, TOKEN);
     for (b, field) in [
-        (json!({"signature": {"token": TOKEN, "signature": sig}, "event-data": {}}), "timestamp"),
-        (json!({"signature": {"timestamp": ts, "signature": sig}, "event-data": {}}), "token"),
-        (json!({"signature": {"timestamp": ts, "token": TOKEN}, "event-data": {}}), "signature"),
-        (json!({"signature": {"timestamp": "", "token": TOKEN, "signature": sig}, "event-data": {}}), "timestamp"),
-        (json!({"signature": {"timestamp": ts, "token": "", "signature": sig}, "event-data": {}}), "token"),
-        (json!({"signature": {"timestamp": ts, "token": TOKEN, "signature": ""}, "event-data": {}}), "signature"),
-        (json!({"signature": {"timestamp": ts, "token": TOKEN, "signature": sig}}), "event-data"),
+        (
+            json!({"signature": {"token": TOKEN, "signature": sig}, "event-data": {}}),
+            "timestamp",
+        ),
+        (
+            json!({"signature": {"timestamp": ts, "signature": sig}, "event-data": {}}),
+            "token",
+        ),
+        (
+            json!({"signature": {"timestamp": ts, "token": TOKEN}, "event-data": {}}),
+            "signature",
+        ),
+        (
+            json!({"signature": {"timestamp": "", "token": TOKEN, "signature": sig}, "event-data": {}}),
+            "timestamp",
+        ),
+        (
+            json!({"signature": {"timestamp": ts, "token": "", "signature": sig}, "event-data": {}}),
+            "token",
+        ),
+        (
+            json!({"signature": {"timestamp": ts, "token": TOKEN, "signature": ""}, "event-data": {}}),
+            "signature",
+        ),
+        (
+            json!({"signature": {"timestamp": ts, "token": TOKEN, "signature": sig}}),
+            "event-data",
+        ),
     ] {
-        assert_eq!(reject(b.to_string().as_bytes()), (ErrorKind::MissingField { field }, 400), "{b}");
+        assert_eq!(
+            reject(b.to_string().as_bytes()),
+            (ErrorKind::MissingField { field }, 400),
+            "{b}"
+        );
     }
 }
 
@@ -202,7 +276,11 @@ fn s1_s5_signature_format() {
         sig.to_uppercase(),
     ];
     for s in cases {
-        assert_eq!(reject(&body(json!(ts), TOKEN, &s)), (ErrorKind::BadSignatureFormat, 400), "{s}");
+        assert_eq!(
+            reject(&body(json!(ts), TOKEN, &s)),
+            (ErrorKind::BadSignatureFormat, 400),
+            "{s}"
+        );
     }
 }
 
@@ -229,7 +307,10 @@ fn s6_s9_mismatches() {
         assert_eq!((kind, status), (ErrorKind::SignatureMismatch, 401));
     }
     // S9: timestamp and token swapped is caught by the timestamp grammar first.
-    assert_eq!(reject(&body(json!(TOKEN), &ts, &sig)).0, ErrorKind::BadTimestamp);
+    assert_eq!(
+        reject(&body(json!(TOKEN), &ts, &sig)).0,
+        ErrorKind::BadTimestamp
+    );
 }
 
 #[test]
@@ -252,9 +333,22 @@ fn s10_digit_shift_is_stopped_by_freshness_and_by_the_replay_key() {
     let wide = Verifier::builder(SigningKey::new(KEY))
         .max_age(std::time::Duration::from_secs(NOW))
         .build();
-    let a = wide.verify_at(wide.parse("application/json", &body(json!(ts), &token, &sig)).unwrap(), at(NOW)).unwrap();
+    let a = wide
+        .verify_at(
+            wide.parse("application/json", &body(json!(ts), &token, &sig))
+                .unwrap(),
+            at(NOW),
+        )
+        .unwrap();
     let b = wide
-        .verify_at(wide.parse("application/json", &body(json!(shorter_ts), &longer_token, &sig)).unwrap(), at(NOW))
+        .verify_at(
+            wide.parse(
+                "application/json",
+                &body(json!(shorter_ts), &longer_token, &sig),
+            )
+            .unwrap(),
+            at(NOW),
+        )
         .unwrap();
     assert_eq!(a.replay_key(), b.replay_key());
 }
@@ -270,7 +364,9 @@ fn s11_parent_signature() {
     .to_string();
     let ring = KeyRing::new(SigningKey::new(KEY)).parent(SigningKey::new("parent-key"));
     let v = Verifier::new(ring);
-    let ok = v.verify_at(v.parse("application/json", b.as_bytes()).unwrap(), at(NOW)).unwrap();
+    let ok = v
+        .verify_at(v.parse("application/json", b.as_bytes()).unwrap(), at(NOW))
+        .unwrap();
     assert_eq!(ok.matched_key(), KeyId::Parent);
     // Without a parent key configured, the parent signature is not considered.
     assert_eq!(reject(b.as_bytes()).0, ErrorKind::BadSignatureFormat);
@@ -282,7 +378,10 @@ fn s12_uppercase_hex_is_rejected() {
     // makes authoritative) labels it invalid, as anymail, PHP, Symfony and Python do.
     let ts = NOW.to_string();
     let upper = sign(&ts, TOKEN).to_uppercase();
-    assert_eq!(reject(&body(json!(ts), TOKEN, &upper)), (ErrorKind::BadSignatureFormat, 400));
+    assert_eq!(
+        reject(&body(json!(ts), TOKEN, &upper)),
+        (ErrorKind::BadSignatureFormat, 400)
+    );
 }
 
 #[test]
@@ -313,15 +412,42 @@ fn t6_t9_freshness() {
         .build();
     let check = |ts: u64| {
         let t = ts.to_string();
-        let u = Unverified::new(Signature::new(&t, TOKEN, sign(&t, TOKEN)), mailgun_webhooks::Format::Json, ());
-        v.verify_at(u, at(NOW)).map(|_| ()).map_err(|e| (e.kind().clone(), e.status().as_u16()))
+        let u = Unverified::new(
+            Signature::new(&t, TOKEN, sign(&t, TOKEN)),
+            mailgun_webhooks::Format::Json,
+            (),
+        );
+        v.verify_at(u, at(NOW))
+            .map(|_| ())
+            .map_err(|e| (e.kind().clone(), e.status().as_u16()))
     };
-    assert_eq!(check(NOW - 901), Err((ErrorKind::Stale { age: 901, max_age: 900 }, 401)));
-    assert_eq!(check(NOW + 301), Err((ErrorKind::FromFuture { ahead: 301, max_skew: 300 }, 401)));
+    assert_eq!(
+        check(NOW - 901),
+        Err((
+            ErrorKind::Stale {
+                age: 901,
+                max_age: 900
+            },
+            401
+        ))
+    );
+    assert_eq!(
+        check(NOW + 301),
+        Err((
+            ErrorKind::FromFuture {
+                ahead: 301,
+                max_skew: 300
+            },
+            401
+        ))
+    );
     assert_eq!(check(NOW - 900), Ok(()));
     assert_eq!(check(NOW + 300), Ok(()));
     assert!(matches!(check(0), Err((ErrorKind::Stale { .. }, 401))));
-    assert!(matches!(check(999_999_999_999), Err((ErrorKind::FromFuture { .. }, 401))));
+    assert!(matches!(
+        check(999_999_999_999),
+        Err((ErrorKind::FromFuture { .. }, 401))
+    ));
 }
 
 #[test]
@@ -338,15 +464,25 @@ fn messages_never_echo_the_body_or_key() {
     let secret = "SECRET-IN-BODY-4242";
     let ts = NOW.to_string();
     let bodies = [
-        format!(r#"{{"signature":{{"timestamp":"{secret}","token":"x","signature":"y"}},"event-data":{{}}}}"#),
-        format!(r#"{{"signature":{{"timestamp":"{ts}","token":"{secret}","signature":"{secret}"}},"event-data":{{}}}}"#),
+        format!(
+            r#"{{"signature":{{"timestamp":"{secret}","token":"x","signature":"y"}},"event-data":{{}}}}"#
+        ),
+        format!(
+            r#"{{"signature":{{"timestamp":"{ts}","token":"{secret}","signature":"{secret}"}},"event-data":{{}}}}"#
+        ),
         format!(r#"{{"signature":["{secret}"],"event-data":{{}}}}"#),
         format!(r#"{{"{secret}": tru }}"#),
-        format!(r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","signature":"{}"}},"event-data":{{"event":"{secret}"}},"x":{secret}}}"#, sign(&ts, TOKEN)),
+        format!(
+            r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","signature":"{}"}},"event-data":{{"event":"{secret}"}},"x":{secret}}}"#,
+            sign(&ts, TOKEN)
+        ),
     ];
     for b in bodies {
         let v = Verifier::new(SigningKey::new(KEY));
-        let err = v.parse("application/json", b.as_bytes()).and_then(|u| v.verify_at(u, at(NOW))).unwrap_err();
+        let err = v
+            .parse("application/json", b.as_bytes())
+            .and_then(|u| v.verify_at(u, at(NOW)))
+            .unwrap_err();
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains(secret) && !shown.contains(KEY), "{shown}");
     }

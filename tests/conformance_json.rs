@@ -14,60 +14,233 @@ use mailgun_webhooks::{
 
 /// (file, expected kind, key that verifies it, or None when the key is unknown)
 const ENVELOPES: &[(&str, EventKind, Option<&str>)] = &[
-    ("anymail-django-anymail/json-accepted-delivery-status-null.json", EventKind::Accepted, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-clicked-minimal.json", EventKind::Clicked, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-complained.json", EventKind::Complained, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-delivered-complete.json", EventKind::Delivered, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-failed-permanent-bounce.json", EventKind::Failed, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-failed-temporary-generic-nomx.json", EventKind::Failed, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-failed-temporary-greylisted.json", EventKind::Failed, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-minimal-delivered-bad-signature.json", EventKind::Delivered, Some("wrong signing key")),
-    ("anymail-django-anymail/json-minimal-delivered.json", EventKind::Delivered, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-opened-tags-user-variables.json", EventKind::Opened, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-rejected-no-recipient.json", EventKind::Rejected, Some(ANYMAIL_KEY)),
-    ("anymail-django-anymail/json-unsubscribed.json", EventKind::Unsubscribed, Some(ANYMAIL_KEY)),
-    ("symfony-mailgun-mailer/json-accepted.json", EventKind::Accepted, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-clicks.json", EventKind::Clicked, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-delivered_messages.json", EventKind::Delivered, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-opens.json", EventKind::Opened, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-permanent_failure.json", EventKind::Failed, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-permanent_failure_no_description.json", EventKind::Failed, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-spam_complaints.json", EventKind::Complained, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-suppression_failure.json", EventKind::Failed, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-temporary_failure.json", EventKind::Failed, Some(SYMFONY_KEY)),
-    ("symfony-mailgun-mailer/json-unsubscribes.json", EventKind::Unsubscribed, Some(SYMFONY_KEY)),
-    ("snowplow-enrich/json-clicked-dashboard-test-webhook-2022.json", EventKind::Clicked, None),
-    ("snowplow-enrich/json-delivered-dashboard-test-webhook-2022.json", EventKind::Delivered, None),
-    ("snowplow-enrich/json-opened-dashboard-test-webhook-2022.json", EventKind::Opened, None),
-    ("snowplow-enrich/json-unsubscribed-dashboard-test-webhook-2022.json", EventKind::Unsubscribed, None),
+    (
+        "anymail-django-anymail/json-accepted-delivery-status-null.json",
+        EventKind::Accepted,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-clicked-minimal.json",
+        EventKind::Clicked,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-complained.json",
+        EventKind::Complained,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-delivered-complete.json",
+        EventKind::Delivered,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-failed-permanent-bounce.json",
+        EventKind::Failed,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-failed-temporary-generic-nomx.json",
+        EventKind::Failed,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-failed-temporary-greylisted.json",
+        EventKind::Failed,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-minimal-delivered-bad-signature.json",
+        EventKind::Delivered,
+        Some("wrong signing key"),
+    ),
+    (
+        "anymail-django-anymail/json-minimal-delivered.json",
+        EventKind::Delivered,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-opened-tags-user-variables.json",
+        EventKind::Opened,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-rejected-no-recipient.json",
+        EventKind::Rejected,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "anymail-django-anymail/json-unsubscribed.json",
+        EventKind::Unsubscribed,
+        Some(ANYMAIL_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-accepted.json",
+        EventKind::Accepted,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-clicks.json",
+        EventKind::Clicked,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-delivered_messages.json",
+        EventKind::Delivered,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-opens.json",
+        EventKind::Opened,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-permanent_failure.json",
+        EventKind::Failed,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-permanent_failure_no_description.json",
+        EventKind::Failed,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-spam_complaints.json",
+        EventKind::Complained,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-suppression_failure.json",
+        EventKind::Failed,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-temporary_failure.json",
+        EventKind::Failed,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "symfony-mailgun-mailer/json-unsubscribes.json",
+        EventKind::Unsubscribed,
+        Some(SYMFONY_KEY),
+    ),
+    (
+        "snowplow-enrich/json-clicked-dashboard-test-webhook-2022.json",
+        EventKind::Clicked,
+        None,
+    ),
+    (
+        "snowplow-enrich/json-delivered-dashboard-test-webhook-2022.json",
+        EventKind::Delivered,
+        None,
+    ),
+    (
+        "snowplow-enrich/json-opened-dashboard-test-webhook-2022.json",
+        EventKind::Opened,
+        None,
+    ),
+    (
+        "snowplow-enrich/json-unsubscribed-dashboard-test-webhook-2022.json",
+        EventKind::Unsubscribed,
+        None,
+    ),
 ];
 
 /// Bare `event-data` objects (no signature envelope).
 const EVENT_DATA: &[(&str, EventKind)] = &[
-    ("mailgun-docs-site/webhook-payloads-accepted-event.event-data.json", EventKind::Accepted),
-    ("mailgun-documentation/api-events-rst-event-accepted-routed.json", EventKind::Accepted),
-    ("mailgun-documentation/api-events-rst-event-accepted.json", EventKind::Accepted),
-    ("mailgun-documentation/api-events-rst-event-clicked.repaired.json", EventKind::Clicked),
-    ("mailgun-documentation/api-events-rst-event-complained.repaired.json", EventKind::Complained),
-    ("mailgun-documentation/api-events-rst-event-delivered.json", EventKind::Delivered),
-    ("mailgun-documentation/api-events-rst-event-failed-permanent-delayed-bounce.repaired.json", EventKind::Failed),
-    ("mailgun-documentation/api-events-rst-event-failed-permanent-suppress-bounce.json", EventKind::Failed),
-    ("mailgun-documentation/api-events-rst-event-failed-temporary.json", EventKind::Failed),
-    ("mailgun-documentation/api-events-rst-event-list-member-upload-error.repaired.json", EventKind::ListMemberUploadError),
-    ("mailgun-documentation/api-events-rst-event-list-member-uploaded.json", EventKind::ListMemberUploaded),
-    ("mailgun-documentation/api-events-rst-event-list-uploaded.json", EventKind::ListUploaded),
-    ("mailgun-documentation/api-events-rst-event-opened.repaired.json", EventKind::Opened),
-    ("mailgun-documentation/api-events-rst-event-rejected.repaired.json", EventKind::Rejected),
-    ("mailgun-documentation/api-events-rst-event-stored.json", EventKind::Stored),
-    ("mailgun-documentation/api-events-rst-event-unsubscribed.repaired.json", EventKind::Unsubscribed),
-    ("mailgun-documentation/user-manual-opened-bot-apple.repaired.json", EventKind::Opened),
-    ("mailgun-go/event-data-accepted-minimal.json", EventKind::Accepted),
-    ("mailgun-go/event-data-accepted-nested-user-variables-null-fields.json", EventKind::Accepted),
-    ("mailgun-go/event-data-accepted-timestamp-as-string.json", EventKind::Accepted),
-    ("mailgun-go/event-data-accepted-user-variables-error-string.json", EventKind::Accepted),
-    ("mailgun-go/event-data-delivered-message-attachments.json", EventKind::Delivered),
+    (
+        "mailgun-docs-site/webhook-payloads-accepted-event.event-data.json",
+        EventKind::Accepted,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-accepted-routed.json",
+        EventKind::Accepted,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-accepted.json",
+        EventKind::Accepted,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-clicked.repaired.json",
+        EventKind::Clicked,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-complained.repaired.json",
+        EventKind::Complained,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-delivered.json",
+        EventKind::Delivered,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-failed-permanent-delayed-bounce.repaired.json",
+        EventKind::Failed,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-failed-permanent-suppress-bounce.json",
+        EventKind::Failed,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-failed-temporary.json",
+        EventKind::Failed,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-list-member-upload-error.repaired.json",
+        EventKind::ListMemberUploadError,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-list-member-uploaded.json",
+        EventKind::ListMemberUploaded,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-list-uploaded.json",
+        EventKind::ListUploaded,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-opened.repaired.json",
+        EventKind::Opened,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-rejected.repaired.json",
+        EventKind::Rejected,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-stored.json",
+        EventKind::Stored,
+    ),
+    (
+        "mailgun-documentation/api-events-rst-event-unsubscribed.repaired.json",
+        EventKind::Unsubscribed,
+    ),
+    (
+        "mailgun-documentation/user-manual-opened-bot-apple.repaired.json",
+        EventKind::Opened,
+    ),
+    (
+        "mailgun-go/event-data-accepted-minimal.json",
+        EventKind::Accepted,
+    ),
+    (
+        "mailgun-go/event-data-accepted-nested-user-variables-null-fields.json",
+        EventKind::Accepted,
+    ),
+    (
+        "mailgun-go/event-data-accepted-timestamp-as-string.json",
+        EventKind::Accepted,
+    ),
+    (
+        "mailgun-go/event-data-accepted-user-variables-error-string.json",
+        EventKind::Accepted,
+    ),
+    (
+        "mailgun-go/event-data-delivered-message-attachments.json",
+        EventKind::Delivered,
+    ),
     ("mailgun-go/event-data-stored.json", EventKind::Stored),
-    ("mailgun-go/event-data-unknown-event-name.json", EventKind::Unknown),
+    (
+        "mailgun-go/event-data-unknown-event-name.json",
+        EventKind::Unknown,
+    ),
 ];
 
 fn read(dir: &Path, file: &str) -> Vec<u8> {
@@ -91,7 +264,13 @@ fn envelopes_parse_to_their_kind() {
 #[test]
 fn signed_envelopes_verify_with_their_key_only() {
     let Some(dir) = fixtures() else { return };
-    let all_keys = [ANYMAIL_KEY, SYMFONY_KEY, "wrong signing key", "foo", "key-api-not-signing"];
+    let all_keys = [
+        ANYMAIL_KEY,
+        SYMFONY_KEY,
+        "wrong signing key",
+        "foo",
+        "key-api-not-signing",
+    ];
     let mut verified = 0;
     for &(file, _, key) in ENVELOPES {
         let u = parse("application/json", &read(&dir, file), &Limits::default()).unwrap();
@@ -110,7 +289,8 @@ fn signed_envelopes_verify_with_their_key_only() {
         }
         // A rotated-out key still verifies as a previous key.
         if let Some(key) = key {
-            let ring = KeyRing::new(SigningKey::new("brand-new-key")).previous(SigningKey::new(key));
+            let ring =
+                KeyRing::new(SigningKey::new("brand-new-key")).previous(SigningKey::new(key));
             let ok = Verifier::new(ring).verify_at(u.clone(), at(ts)).unwrap();
             assert_eq!(ok.matched_key(), KeyId::Previous(0), "{file}");
         }
@@ -121,7 +301,10 @@ fn signed_envelopes_verify_with_their_key_only() {
 #[test]
 fn missing_signature_block_is_a_typed_error() {
     let Some(dir) = fixtures() else { return };
-    let body = read(&dir, "anymail-django-anymail/json-minimal-delivered-missing-signature.json");
+    let body = read(
+        &dir,
+        "anymail-django-anymail/json-minimal-delivered-missing-signature.json",
+    );
     let err = parse("application/json", &body, &Limits::default()).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::MissingField { field: "signature" });
     assert_eq!(err.status(), 400);
@@ -145,7 +328,11 @@ fn events_api_page_items_parse() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|item| Event::from_json(item.to_string().as_bytes()).unwrap().kind())
+        .map(|item| {
+            Event::from_json(item.to_string().as_bytes())
+                .unwrap()
+                .kind()
+        })
         .collect();
     assert_eq!(kinds, [EventKind::Accepted, EventKind::Delivered]);
 }
@@ -181,14 +368,24 @@ fn quirks_are_handled() {
     };
 
     // Event time keeps microseconds.
-    let t = env("anymail-django-anymail/json-delivered-complete.json").timestamp().unwrap();
+    let t = env("anymail-django-anymail/json-delivered-complete.json")
+        .timestamp()
+        .unwrap();
     assert_eq!((t.as_secs(), t.subsec_micros()), (1534108637, 153125));
     // A string event timestamp still parses (mailgun-go rejects it).
-    let t = ev("mailgun-go/event-data-accepted-timestamp-as-string.json").timestamp().unwrap();
+    let t = ev("mailgun-go/event-data-accepted-timestamp-as-string.json")
+        .timestamp()
+        .unwrap();
     assert!(t.as_secs() > 1_000_000_000);
     // user-variables as an error string, an empty array, nested JSON.
     let e = ev("mailgun-go/event-data-accepted-user-variables-error-string.json");
-    assert!(e.user_variables().unwrap().load_error().unwrap().contains("Could not load"));
+    assert!(
+        e.user_variables()
+            .unwrap()
+            .load_error()
+            .unwrap()
+            .contains("Could not load")
+    );
     let e = ev("mailgun-docs-site/webhook-payloads-accepted-event.event-data.json");
     assert!(e.user_variables().unwrap().is_empty());
     assert_eq!(e.data().unwrap().method.as_deref(), Some("http"));
@@ -204,16 +401,31 @@ fn quirks_are_handled() {
     assert!(e.recipient().is_none());
     assert!(e.reason().is_some());
     // clicked without url (dashboard test payload).
-    assert!(env("symfony-mailgun-mailer/json-clicks.json").url().is_none());
+    assert!(
+        env("symfony-mailgun-mailer/json-clicks.json")
+            .url()
+            .is_none()
+    );
     // Failure severity, reason and numeric code; `\/` escapes decoded.
     let e = env("symfony-mailgun-mailer/json-suppression_failure.json");
     assert_eq!(e.severity(), Some(&Severity::Permanent));
     assert_eq!(e.reason(), Some("suppress-bounce"));
-    assert_eq!(e.delivery_status().unwrap().code, Some(DeliveryCode::Number(605)));
+    assert_eq!(
+        e.delivery_status().unwrap().code,
+        Some(DeliveryCode::Number(605))
+    );
     let e = env("symfony-mailgun-mailer/json-temporary_failure.json");
     assert_eq!(e.severity(), Some(&Severity::Temporary));
     let e = env("symfony-mailgun-mailer/json-accepted.json");
-    let url = e.data().unwrap().storage.as_ref().unwrap().url.clone().unwrap();
+    let url = e
+        .data()
+        .unwrap()
+        .storage
+        .as_ref()
+        .unwrap()
+        .url
+        .clone()
+        .unwrap();
     assert!(url.starts_with("https://") && !url.contains('\\'), "{url}");
     // Opened with tags, geolocation and client info.
     let e = env("anymail-django-anymail/json-opened-tags-user-variables.json");
@@ -243,7 +455,9 @@ fn docs_signature_blocks_do_not_verify() {
         let body = format!(r#"{{"signature":{block},"event-data":{{"event":"delivered"}}}}"#);
         let u = parse("application/json", body.as_bytes(), &Limits::default()).unwrap();
         let ring = KeyRing::new(SigningKey::new("k")).parent(SigningKey::new("parent"));
-        let err = Verifier::new(ring).verify_at(u, at(1770920772)).unwrap_err();
+        let err = Verifier::new(ring)
+            .verify_at(u, at(1770920772))
+            .unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::SignatureMismatch, "{file}");
     }
 }
@@ -261,9 +475,19 @@ fn signature_vectors_behave_as_labelled() {
             "signature": {"timestamp": ts, "token": token, "signature": sig},
             "event-data": {"event": "delivered"},
         });
-        let u = parse("application/json", body.to_string().as_bytes(), &Limits::default()).unwrap();
+        let u = parse(
+            "application/json",
+            body.to_string().as_bytes(),
+            &Limits::default(),
+        )
+        .unwrap();
         let now = ts.parse().unwrap();
         let result = Verifier::new(SigningKey::new(s("key"))).verify_at(u, at(now));
-        assert_eq!(result.is_ok(), v["valid"].as_bool().unwrap(), "{}: {result:?}", s("source"));
+        assert_eq!(
+            result.is_ok(),
+            v["valid"].as_bool().unwrap(),
+            "{}: {result:?}",
+            s("source")
+        );
     }
 }

@@ -14,8 +14,14 @@ const DEMO_NOW: &str = "1767225600";
 fn inspect_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join(format!("inspect{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing: run `cargo test` (which builds examples)", bin.display());
+    let bin = dir
+        .join("examples")
+        .join(format!("inspect{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test` (which builds examples)",
+        bin.display()
+    );
     // `cargo test --test inspect` alone does not rebuild examples: refuse a stale binary.
     let built = bin.metadata().and_then(|m| m.modified()).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -46,7 +52,11 @@ fn newest_source(dir: &Path) -> std::time::SystemTime {
 
 /// Runs inspect; returns its exit code and the JSON it printed.
 fn inspect(args: &[&str], file: &Path) -> (i32, Value) {
-    let out = Command::new(inspect_bin()).args(args).arg(file).output().unwrap();
+    let out = Command::new(inspect_bin())
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let json = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("{}: not one JSON object ({e}): {stdout}", file.display()));
@@ -55,27 +65,55 @@ fn inspect(args: &[&str], file: &Path) -> (i32, Value) {
 
 fn payloads() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payloads");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.retain(|p| p.is_file() && p.extension().is_some_and(|e| e != "md"));
     files.sort();
     files
 }
 
 const FIELDS: &[&str] = &[
-    "verified", "matched_key", "kind", "format", "event", "severity", "reason", "recipient",
-    "message_id", "timestamp", "token", "tags", "user_variables", "url", "delivery_status_code",
-    "ip", "country", "client_name", "subject", "sender", "attachments",
+    "verified",
+    "matched_key",
+    "kind",
+    "format",
+    "event",
+    "severity",
+    "reason",
+    "recipient",
+    "message_id",
+    "timestamp",
+    "token",
+    "tags",
+    "user_variables",
+    "url",
+    "delivery_status_code",
+    "ip",
+    "country",
+    "client_name",
+    "subject",
+    "sender",
+    "attachments",
 ];
 
 #[test]
 fn every_bundled_payload_verifies_with_the_demo_key() {
     let files = payloads();
-    assert!(files.len() >= 18, "one payload per event type, legacy and route");
+    assert!(
+        files.len() >= 18,
+        "one payload per event type, legacy and route"
+    );
     for file in files {
         let (code, out) = inspect(&["--key", DEMO_KEY, "--now", DEMO_NOW], &file);
         assert_eq!(code, 0, "{}: {out}", file.display());
         for field in FIELDS {
-            assert!(out.get(field).is_some(), "{}: no `{field}` in {out}", file.display());
+            assert!(
+                out.get(field).is_some(),
+                "{}: no `{field}` in {out}",
+                file.display()
+            );
         }
         assert_eq!(out["verified"], true);
         assert_eq!(out["matched_key"], 0);
@@ -88,7 +126,11 @@ fn every_bundled_payload_verifies_with_the_demo_key() {
         };
         assert_eq!(out["format"], format, "{name}");
         if let Some(route) = stem.strip_prefix("route-") {
-            let kind = if route.starts_with("store") { "stored" } else { "inbound" };
+            let kind = if route.starts_with("store") {
+                "stored"
+            } else {
+                "inbound"
+            };
             assert_eq!(out["kind"], kind, "{name}");
             assert_eq!(out["event"], Value::Null);
         } else {
@@ -111,14 +153,25 @@ fn wrong_key_stale_and_parse_only() {
     assert_eq!(code, 1);
     assert_eq!(out["error"]["kind"], "signature_mismatch");
     assert_eq!(out["error"]["status"], 401);
-    assert!(out["error"]["message"].as_str().unwrap().contains("webhook signing key"));
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook signing key")
+    );
     assert!(!out.to_string().contains("not-the-key"));
 
-    let (code, out) = inspect(&["--key", DEMO_KEY, "--now", "1767300000", "--max-age", "60"], &file);
+    let (code, out) = inspect(
+        &["--key", DEMO_KEY, "--now", "1767300000", "--max-age", "60"],
+        &file,
+    );
     assert_eq!((code, out["error"]["kind"].as_str()), (1, Some("stale")));
 
     // A previous key matches with its index in the --key list.
-    let (code, out) = inspect(&["--key", "new-key", "--key", DEMO_KEY, "--now", DEMO_NOW], &file);
+    let (code, out) = inspect(
+        &["--key", "new-key", "--key", DEMO_KEY, "--now", DEMO_NOW],
+        &file,
+    );
     assert_eq!((code, out["matched_key"].clone()), (0, Value::from(1)));
 
     let (code, out) = inspect(&[], &file);
@@ -127,7 +180,10 @@ fn wrong_key_stale_and_parse_only() {
     assert_eq!(out["matched_key"], Value::Null);
     assert_eq!(out["recipient"], "alice@example.com");
     assert_eq!(out["delivery_status_code"], 250);
-    assert_eq!(out["message_id"], "20251231235950.1.ABCDEF0123456789@mg.example.com");
+    assert_eq!(
+        out["message_id"],
+        "20251231235950.1.ABCDEF0123456789@mg.example.com"
+    );
     assert_eq!(out["user_variables"]["order_id"], "10042");
 }
 
@@ -135,7 +191,9 @@ fn wrong_key_stale_and_parse_only() {
 fn captured_http_requests_and_content_types() {
     let dir = std::env::temp_dir().join(format!("inspect-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let body = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payloads/clicked.json")).unwrap();
+    let body =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payloads/clicked.json"))
+            .unwrap();
 
     let mut request = b"POST /webhooks/mailgun HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\nUser-Agent: mailgun/treq-16.12.0\r\n\r\n".to_vec();
     request.extend_from_slice(&body);
@@ -143,17 +201,36 @@ fn captured_http_requests_and_content_types() {
     std::fs::write(&req, &request).unwrap();
     let (code, out) = inspect(&["--key", DEMO_KEY, "--now", DEMO_NOW], &req);
     assert_eq!((code, out["event"].as_str()), (0, Some("clicked")));
-    assert_eq!(out["url"], "https://shop.example.com/orders/10042?utm_source=mailgun");
+    assert_eq!(
+        out["url"],
+        "https://shop.example.com/orders/10042?utm_source=mailgun"
+    );
 
-    let gz = String::from_utf8(request.clone()).unwrap().replace("User-Agent", "Content-Encoding: gzip\r\nX");
+    let gz = String::from_utf8(request.clone())
+        .unwrap()
+        .replace("User-Agent", "Content-Encoding: gzip\r\nX");
     std::fs::write(&req, gz).unwrap();
     let (code, out) = inspect(&[], &req);
-    assert_eq!((code, out["error"]["kind"].as_str(), out["error"]["status"].as_u64()), (1, Some("unsupported_content_encoding"), Some(415)));
+    assert_eq!(
+        (
+            code,
+            out["error"]["kind"].as_str(),
+            out["error"]["status"].as_u64()
+        ),
+        (1, Some("unsupported_content_encoding"), Some(415))
+    );
 
     let raw = dir.join("body.txt");
     std::fs::write(&raw, &body).unwrap();
     let (code, out) = inspect(&["--content-type", "text/plain"], &raw);
-    assert_eq!((code, out["error"]["kind"].as_str(), out["error"]["status"].as_u64()), (1, Some("unsupported_content_type"), Some(415)));
+    assert_eq!(
+        (
+            code,
+            out["error"]["kind"].as_str(),
+            out["error"]["status"].as_u64()
+        ),
+        (1, Some("unsupported_content_type"), Some(415))
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -168,7 +245,9 @@ fn bad_arguments_exit_2() {
 
 #[test]
 fn every_captured_json_fixture() {
-    let Some(dir) = common::fixtures() else { return };
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
     let mut checked = 0;
     for sub in std::fs::read_dir(&dir).unwrap() {
         let sub = sub.unwrap().path();
@@ -184,7 +263,10 @@ fn every_captured_json_fixture() {
             let (code, out) = inspect(&[], &file);
             if parsed.get("event-data").is_some() && parsed.get("signature").is_some() {
                 assert_eq!(code, 0, "{}: {out}", file.display());
-                let sent = parsed["event-data"]["event"].as_str().unwrap().to_lowercase();
+                let sent = parsed["event-data"]["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_lowercase();
                 assert_eq!(out["event"], sent, "{}", file.display());
                 assert_eq!(out["token"], parsed["signature"]["token"]);
                 // With the fixture's own key, at its signed time, it verifies.
@@ -218,7 +300,13 @@ fn bundled_route_and_legacy_samples() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payloads");
     let args = ["--key", DEMO_KEY, "--now", DEMO_NOW];
     let (_, out) = inspect(&args, &dir.join("legacy-bounced.multipart"));
-    assert_eq!((out["severity"].as_str(), out["delivery_status_code"].as_u64()), (Some("permanent"), Some(550)));
+    assert_eq!(
+        (
+            out["severity"].as_str(),
+            out["delivery_status_code"].as_u64()
+        ),
+        (Some("permanent"), Some(550))
+    );
     assert_eq!(out["attachments"][0]["filename"], "message.mime");
     assert_eq!(out["user_variables"]["order_id"], "10042");
     let (_, out) = inspect(&args, &dir.join("route-forward.multipart"));
@@ -226,9 +314,21 @@ fn bundled_route_and_legacy_samples() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["safe_filename"].as_str().unwrap().to_owned(), a["size"].as_u64().unwrap()))
+        .map(|a| {
+            (
+                a["safe_filename"].as_str().unwrap().to_owned(),
+                a["size"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(files, [("invoice.txt".into(), 41), ("receipt.csv".into(), 36), ("logo.png".into(), 70)]);
+    assert_eq!(
+        files,
+        [
+            ("invoice.txt".into(), 41),
+            ("receipt.csv".into(), 36),
+            ("logo.png".into(), 70)
+        ]
+    );
     assert_eq!(out["attachments"][1]["filename"], "..\\..\\receipt.csv");
     let (_, out) = inspect(&args, &dir.join("route-store-notify.form"));
     assert_eq!(out["attachments"][0]["size"], 4821337);
@@ -236,30 +336,112 @@ fn bundled_route_and_legacy_samples() {
 
 #[test]
 fn every_captured_form_multipart_and_http_fixture() {
-    let Some(dir) = common::fixtures() else { return };
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
     // (file, expected kind or error kind, key that verifies it)
     let cases: &[(&str, &str, Option<&str>)] = &[
-        ("anymail-django-anymail/inbound-parsed-basic.multipart", "inbound", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/inbound-parsed-duplicate-content-id-map.multipart", "inbound", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/inbound-parsed-odd-attachment-filenames.multipart", "inbound", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/inbound-parsed-three-attachments-inline-cid.multipart", "inbound", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/inbound-raw-mime.multipart", "inbound", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/inbound-store-notify-attachments-json.multipart", "stored", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/legacy-bounced-550.multipart", "event", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/legacy-clicked-user-variable-name-collisions.multipart", "event", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/legacy-dropped-605-previously-bounced.multipart", "event", Some(common::ANYMAIL_KEY)),
-        ("anymail-django-anymail/legacy-shaped-inbound-no-event.multipart", "inbound", Some(common::ANYMAIL_KEY)),
-        ("multi_mail/inbound-parsed-valid.multipart", "inbound", Some(common::MULTI_MAIL_KEY)),
-        ("multi_mail/inbound-parsed-valid.http.txt", "inbound", Some(common::MULTI_MAIL_KEY)),
-        ("multi_mail/inbound-raw-mime-valid.form", "inbound", Some(common::MULTI_MAIL_KEY)),
-        ("multi_mail/inbound-raw-mime-valid.http.txt", "inbound", Some(common::MULTI_MAIL_KEY)),
+        (
+            "anymail-django-anymail/inbound-parsed-basic.multipart",
+            "inbound",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/inbound-parsed-duplicate-content-id-map.multipart",
+            "inbound",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/inbound-parsed-odd-attachment-filenames.multipart",
+            "inbound",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/inbound-parsed-three-attachments-inline-cid.multipart",
+            "inbound",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/inbound-raw-mime.multipart",
+            "inbound",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/inbound-store-notify-attachments-json.multipart",
+            "stored",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/legacy-bounced-550.multipart",
+            "event",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/legacy-clicked-user-variable-name-collisions.multipart",
+            "event",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/legacy-dropped-605-previously-bounced.multipart",
+            "event",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "anymail-django-anymail/legacy-shaped-inbound-no-event.multipart",
+            "inbound",
+            Some(common::ANYMAIL_KEY),
+        ),
+        (
+            "multi_mail/inbound-parsed-valid.multipart",
+            "inbound",
+            Some(common::MULTI_MAIL_KEY),
+        ),
+        (
+            "multi_mail/inbound-parsed-valid.http.txt",
+            "inbound",
+            Some(common::MULTI_MAIL_KEY),
+        ),
+        (
+            "multi_mail/inbound-raw-mime-valid.form",
+            "inbound",
+            Some(common::MULTI_MAIL_KEY),
+        ),
+        (
+            "multi_mail/inbound-raw-mime-valid.http.txt",
+            "inbound",
+            Some(common::MULTI_MAIL_KEY),
+        ),
         ("multi_mail/inbound-parsed-spam.http.txt", "inbound", None),
-        ("multi_mail/inbound-parsed-missing.http.txt", "missing_field", None),
-        ("cciw/inbound-raw-mime-dashboard-sample-post.form", "inbound", None),
-        ("cciw/legacy-bounced-dashboard-test-webhook.multipart", "event", None),
-        ("learnscripture/legacy-bounced-test-webhook-modified.multipart", "event", None),
-        ("snowplow-enrich/legacy-clicked-test-webhook-2016.form", "event", None),
-        ("snowplow-enrich/legacy-dropped-test-webhook-2017-LF-line-endings.multipart", "malformed", None),
+        (
+            "multi_mail/inbound-parsed-missing.http.txt",
+            "missing_field",
+            None,
+        ),
+        (
+            "cciw/inbound-raw-mime-dashboard-sample-post.form",
+            "inbound",
+            None,
+        ),
+        (
+            "cciw/legacy-bounced-dashboard-test-webhook.multipart",
+            "event",
+            None,
+        ),
+        (
+            "learnscripture/legacy-bounced-test-webhook-modified.multipart",
+            "event",
+            None,
+        ),
+        (
+            "snowplow-enrich/legacy-clicked-test-webhook-2016.form",
+            "event",
+            None,
+        ),
+        (
+            "snowplow-enrich/legacy-dropped-test-webhook-2017-LF-line-endings.multipart",
+            "malformed",
+            None,
+        ),
     ];
     for &(file, expected, key) in cases {
         let path = dir.join(file);
@@ -268,14 +450,23 @@ fn every_captured_form_multipart_and_http_fixture() {
             assert_eq!((code, err["kind"].as_str()), (1, Some(expected)), "{file}");
             continue;
         }
-        assert_eq!((code, out["kind"].as_str()), (0, Some(expected)), "{file}: {out}");
+        assert_eq!(
+            (code, out["kind"].as_str()),
+            (0, Some(expected)),
+            "{file}: {out}"
+        );
         if let Some(key) = key {
             // The fixtures were signed years ago: verify with a window reaching back to them.
             let (code, verified) = inspect(&["--key", key, "--max-age", "4000000000"], &path);
             assert_eq!(code, 0, "{file}: {verified}");
             assert_eq!(verified["verified"], true);
-            let (code, wrong) = inspect(&["--key", "not-the-key", "--max-age", "4000000000"], &path);
-            assert_eq!((code, wrong["error"]["kind"].as_str()), (1, Some("signature_mismatch")), "{file}");
+            let (code, wrong) =
+                inspect(&["--key", "not-the-key", "--max-age", "4000000000"], &path);
+            assert_eq!(
+                (code, wrong["error"]["kind"].as_str()),
+                (1, Some("signature_mismatch")),
+                "{file}"
+            );
         }
     }
 }

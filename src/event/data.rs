@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::lenient;
 use super::user_variables::UserVariables;
@@ -157,7 +157,9 @@ impl EventTime {
 
     /// The time as a [`SystemTime`], if the platform can represent it.
     pub fn to_system_time(self) -> Option<SystemTime> {
-        UNIX_EPOCH.checked_add(Duration::from_secs(self.secs) + Duration::from_micros(u64::from(self.micros)))
+        UNIX_EPOCH.checked_add(
+            Duration::from_secs(self.secs) + Duration::from_micros(u64::from(self.micros)),
+        )
     }
 
     /// Parses decimal seconds exactly (`"1529006854.329574"`); digits past the sixth decimal
@@ -181,7 +183,7 @@ impl EventTime {
     }
 
     fn from_f64(v: f64) -> Option<Self> {
-        if !v.is_finite() || v < 0.0 || v >= 1e15 {
+        if !v.is_finite() || !(0.0..1e15).contains(&v) {
             return None;
         }
         // For timestamps below 2^33 s (year 2242) an f64 is exact to better than 2 µs, so
@@ -695,7 +697,10 @@ mod tests {
             let t: EventTime = serde_json::from_str(json).unwrap();
             assert_eq!((t.as_secs(), t.subsec_micros()), (secs, micros), "{json}");
         }
-        assert_eq!(EventTime::parse_decimal("1.9999995").unwrap(), EventTime::new(2, 0));
+        assert_eq!(
+            EventTime::parse_decimal("1.9999995").unwrap(),
+            EventTime::new(2, 0)
+        );
         assert!(EventTime::parse_decimal("1.2.3").is_none());
         assert!(EventTime::parse_decimal("-1").is_none());
     }

@@ -168,7 +168,7 @@ impl<'de> Visitor<'de> for U64V {
         // Only exact, in-range integers written as floats (`12.0`).
         let ok = v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 18_446_744_073_709_551_616.0;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Ok(ok.then(|| v as u64))
+        Ok(ok.then_some(v as u64))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(v.trim().parse().ok())
@@ -349,7 +349,16 @@ mod tests {
     #[test]
     fn every_shape_is_accepted() {
         let shapes = [
-            "null", "true", "0", "-1", "1.5", "\"s\"", "[]", "[1,[2]]", "{}", "{\"a\":[{}]}",
+            "null",
+            "true",
+            "0",
+            "-1",
+            "1.5",
+            "\"s\"",
+            "[]",
+            "[1,[2]]",
+            "{}",
+            "{\"a\":[{}]}",
         ];
         for v in shapes {
             let json = format!(r#"{{"s":{v},"n":{v},"b":{v},"l":{v},"o":{v}}}"#);

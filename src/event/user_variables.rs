@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -154,12 +154,12 @@ impl UserVariables {
 }
 
 fn decode_json_string(v: &Value) -> Value {
-    if let Value::String(s) = v {
-        if let Ok(decoded) = serde_json::from_str::<Value>(s) {
-            if !decoded.is_string() && !decoded.is_null() {
-                return decoded;
-            }
-        }
+    if let Value::String(s) = v
+        && let Ok(decoded) = serde_json::from_str::<Value>(s)
+        && !decoded.is_string()
+        && !decoded.is_null()
+    {
+        return decoded;
     }
     v.clone()
 }
@@ -202,7 +202,8 @@ mod tests {
     fn shapes() {
         assert!(vars("[]").is_empty());
         assert!(vars("null").is_empty());
-        let v = vars(r#""Could not load user-variables. They were either truncated or invalid JSON""#);
+        let v =
+            vars(r#""Could not load user-variables. They were either truncated or invalid JSON""#);
         assert!(v.is_empty());
         assert!(v.load_error().unwrap().starts_with("Could not load"));
         assert_eq!(vars(r#""{\"a\":1}""#).get::<u32>("a"), Some(1));
@@ -232,7 +233,9 @@ mod tests {
             n: u64,
             s: String,
         }
-        let m: Meta = vars(r#"{"n":"123","s":"text","extra":1}"#).deserialize().unwrap();
+        let m: Meta = vars(r#"{"n":"123","s":"text","extra":1}"#)
+            .deserialize()
+            .unwrap();
         assert_eq!((m.n, m.s.as_str()), (123, "text"));
         let err = vars(r#"{"n":"x"}"#).deserialize::<Meta>().unwrap_err();
         assert_eq!(err.name(), "malformed");

@@ -129,7 +129,12 @@ mod tests {
         ] {
             assert_eq!(ContentType::parse(v).unwrap().media_type(), m, "{v}");
         }
-        for v in ["", "text/plain", "application/jsonx", "multipart/mixed; boundary=x"] {
+        for v in [
+            "",
+            "text/plain",
+            "application/jsonx",
+            "multipart/mixed; boundary=x",
+        ] {
             assert_eq!(
                 ContentType::parse(v).unwrap_err().into_kind(),
                 ErrorKind::UnsupportedContentType,
@@ -141,7 +146,10 @@ mod tests {
     #[test]
     fn boundaries() {
         let b = |v: &str| ContentType::parse(v).unwrap().boundary().map(str::to_owned);
-        assert_eq!(b("multipart/form-data; boundary=BoUnDaRy").unwrap(), "BoUnDaRy");
+        assert_eq!(
+            b("multipart/form-data; boundary=BoUnDaRy").unwrap(),
+            "BoUnDaRy"
+        );
         assert_eq!(b("multipart/form-data; BOUNDARY=\"a b\"").unwrap(), "a b");
         assert!(b("multipart/form-data; boundary=a; boundary=a").is_ok());
         for bad in [

@@ -3,8 +3,8 @@
 use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::{Format, Limits, Payload};
 use crate::error::{ErrorKind, Limit, Result};
@@ -35,16 +35,18 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>>
         .and_then(|env| de.end().map(|()| env))
         .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
 
-    let sig = envelope.signature.ok_or(ErrorKind::MissingField {
-        field: "signature",
-    })?;
-    let timestamp = sig.timestamp.ok_or(ErrorKind::MissingField {
-        field: "timestamp",
-    })?;
-    let token = sig.token.ok_or(ErrorKind::MissingField { field: "token" })?;
-    let signature = sig.signature.ok_or(ErrorKind::MissingField {
-        field: "signature",
-    })?;
+    let sig = envelope
+        .signature
+        .ok_or(ErrorKind::MissingField { field: "signature" })?;
+    let timestamp = sig
+        .timestamp
+        .ok_or(ErrorKind::MissingField { field: "timestamp" })?;
+    let token = sig
+        .token
+        .ok_or(ErrorKind::MissingField { field: "token" })?;
+    let signature = sig
+        .signature
+        .ok_or(ErrorKind::MissingField { field: "signature" })?;
     let mut signature = Signature::new(timestamp, token, signature);
     if let Some(parent) = sig.parent {
         signature = signature.parent_signature(parent);
@@ -53,7 +55,11 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>>
         field: "event-data",
     })?;
     let event = into_event(data, body);
-    Ok(Unverified::new(signature, Format::Json, Payload::Event(event)))
+    Ok(Unverified::new(
+        signature,
+        Format::Json,
+        Payload::Event(event),
+    ))
 }
 
 /// Parses a bare `event-data` object (no signature envelope).
@@ -72,13 +78,15 @@ pub(crate) fn parse_event_data(body: &[u8]) -> Result<Event> {
         .deserialize(&mut de)
         .and_then(|d| de.end().map(|()| d))
         .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
-    Ok(match EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
-        Some(kind) => Event::from_kind(kind, data),
-        None => Event::Unknown {
-            name: data.event.unwrap_or_default(),
-            raw: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+    Ok(
+        match EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
+            Some(kind) => Event::from_kind(kind, data),
+            None => Event::Unknown {
+                name: data.event.unwrap_or_default(),
+                raw: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+            },
         },
-    })
+    )
 }
 
 /// A top-level `event-data` object: anything else is malformed.
@@ -91,9 +99,12 @@ impl<'de> DeserializeSeed<'de> for EventDataSeed<'_> {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<EventData, D::Error> {
         match crate::event::lenient::object(d)? {
             Some(data) => Ok(data),
-            None => Err(fail(self.failure, ErrorKind::Malformed {
-                what: "the JSON body is not an object".into(),
-            })),
+            None => Err(fail(
+                self.failure,
+                ErrorKind::Malformed {
+                    what: "the JSON body is not an object".into(),
+                },
+            )),
         }
     }
 }
@@ -229,9 +240,10 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
             match key {
                 Key::Signature => {
                     if env.signature.is_some() {
-                        return Err(fail(self.failure, ErrorKind::DuplicateField {
-                            field: "signature",
-                        }));
+                        return Err(fail(
+                            self.failure,
+                            ErrorKind::DuplicateField { field: "signature" },
+                        ));
                     }
                     env.signature = Some(map.next_value_seed(BlockSeed {
                         failure: self.failure,
@@ -239,9 +251,12 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                 }
                 Key::EventData => {
                     if env.event_data.is_some() {
-                        return Err(fail(self.failure, ErrorKind::DuplicateField {
-                            field: "event-data",
-                        }));
+                        return Err(fail(
+                            self.failure,
+                            ErrorKind::DuplicateField {
+                                field: "event-data",
+                            },
+                        ));
                     }
                     let LenientEventData(data) = map.next_value()?;
                     env.event_data = Some(data.unwrap_or_default());
@@ -279,9 +294,12 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
 
 impl EnvelopeSeed<'_> {
     fn not_object<E: de::Error>(&self) -> E {
-        fail(self.failure, ErrorKind::Malformed {
-            what: "the JSON body is not an object".into(),
-        })
+        fail(
+            self.failure,
+            ErrorKind::Malformed {
+                what: "the JSON body is not an object".into(),
+            },
+        )
     }
 }
 
@@ -399,17 +417,21 @@ impl<'de> Visitor<'de> for BlockSeed<'_> {
         Err(self.not_object())
     }
     fn visit_unit<E: de::Error>(self) -> std::result::Result<SignatureBlock, E> {
-        Err(fail(self.failure, ErrorKind::MissingField {
-            field: "signature",
-        }))
+        Err(fail(
+            self.failure,
+            ErrorKind::MissingField { field: "signature" },
+        ))
     }
 }
 
 impl BlockSeed<'_> {
     fn not_object<E: de::Error>(&self) -> E {
-        fail(self.failure, ErrorKind::Malformed {
-            what: "`signature` is not an object".into(),
-        })
+        fail(
+            self.failure,
+            ErrorKind::Malformed {
+                what: "`signature` is not an object".into(),
+            },
+        )
     }
 }
 
@@ -496,7 +518,10 @@ mod tests {
 
     #[test]
     fn minimal() {
-        let u = parse_str(&format!(r#"{{{SIG},"event-data":{{"event":"DELIVERED"}}}}"#)).unwrap();
+        let u = parse_str(&format!(
+            r#"{{{SIG},"event-data":{{"event":"DELIVERED"}}}}"#
+        ))
+        .unwrap();
         assert_eq!(u.signature().timestamp(), "1");
         let Payload::Event(e) = u.into_payload_unverified() else {
             panic!()
@@ -523,8 +548,10 @@ mod tests {
 
     #[test]
     fn unknown_event_keeps_raw() {
-        let u = parse_str(&format!(r#"{{"event-data":{{"event":"Exploded","x":[1]}},{SIG}}}"#))
-            .unwrap();
+        let u = parse_str(&format!(
+            r#"{{"event-data":{{"event":"Exploded","x":[1]}},{SIG}}}"#
+        ))
+        .unwrap();
         match u.into_payload_unverified() {
             Payload::Event(Event::Unknown { name, raw }) => {
                 assert_eq!(name, "Exploded");
@@ -536,15 +563,22 @@ mod tests {
 
     #[test]
     fn structural_errors() {
-        assert_eq!(err("[]"), ErrorKind::Malformed {
-            what: "the JSON body is not an object".into()
-        });
-        assert_eq!(err(r#"{"event-data":{}}"#), ErrorKind::MissingField {
-            field: "signature"
-        });
-        assert_eq!(err(&format!("{{{SIG}}}")), ErrorKind::MissingField {
-            field: "event-data"
-        });
+        assert_eq!(
+            err("[]"),
+            ErrorKind::Malformed {
+                what: "the JSON body is not an object".into()
+            }
+        );
+        assert_eq!(
+            err(r#"{"event-data":{}}"#),
+            ErrorKind::MissingField { field: "signature" }
+        );
+        assert_eq!(
+            err(&format!("{{{SIG}}}")),
+            ErrorKind::MissingField {
+                field: "event-data"
+            }
+        );
         assert_eq!(
             err(&format!(r#"{{{SIG},{SIG},"event-data":{{}}}}"#)),
             ErrorKind::DuplicateField { field: "signature" }
@@ -553,8 +587,14 @@ mod tests {
             err(r#"{"signature":{"token":"a","token":"b"},"event-data":{}}"#),
             ErrorKind::DuplicateField { field: "token" }
         );
-        assert_eq!(err(r#"{"signature":"x","event-data":{}}"#).to_string(), "malformed body: `signature` is not an object");
-        assert_eq!(err(&format!(r#"{{{SIG},"event-data":{{}}}} x"#)).to_string(), "malformed body: invalid JSON at line 1, column 77");
+        assert_eq!(
+            err(r#"{"signature":"x","event-data":{}}"#).to_string(),
+            "malformed body: `signature` is not an object"
+        );
+        assert_eq!(
+            err(&format!(r#"{{{SIG},"event-data":{{}}}} x"#)).to_string(),
+            "malformed body: invalid JSON at line 1, column 77"
+        );
     }
 
     #[test]
@@ -576,10 +616,13 @@ mod tests {
             "[".repeat(200),
             "]".repeat(200)
         );
-        assert_eq!(err(&deep), ErrorKind::LimitExceeded {
-            what: Limit::JsonDepth,
-            limit: 128
-        });
+        assert_eq!(
+            err(&deep),
+            ErrorKind::LimitExceeded {
+                what: Limit::JsonDepth,
+                limit: 128
+            }
+        );
         let limits = Limits::default().json_depth(4);
         let nested = format!(r#"{{{SIG},"event-data":{{"a":{{"b":[["\"[[["]]}}}}}}"#);
         assert_eq!(

@@ -9,14 +9,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// When it is missing, the test fails if `CI=true` (CI always has it) and is otherwise skipped
 /// with a notice, so that the crate's tests still run from a copy without `shared/`.
 pub fn fixtures() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/captured"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/captured"
+    ));
     if dir.is_dir() {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the captured fixtures are missing at {}", dir.display());
+        panic!(
+            "CI=true but the captured fixtures are missing at {}",
+            dir.display()
+        );
     }
-    eprintln!("notice: {} is missing; skipping fixture tests", dir.display());
+    eprintln!(
+        "notice: {} is missing; skipping fixture tests",
+        dir.display()
+    );
     None
 }
 
