@@ -20,7 +20,7 @@ const SWEEP_INTERVAL_MS: u64 = 60_000;
 /// **It protects one process only.** Each process has its own records, so a replay that
 /// reaches another replica, or this one after a restart, is not recognised. If you run several
 /// instances behind a load balancer, or restart within the freshness window (8.5 hours by
-/// default), use a shared store such as [`RedisReplayStore`](crate::RedisReplayStore).
+/// default), use a shared store such as `RedisReplayStore` (feature `redis`).
 ///
 /// ```
 /// use std::time::Duration;

@@ -70,7 +70,7 @@ pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
 /// | record lifetime | signed timestamp + `max_age` + 60 s | outlives the signature; the minute absorbs clock differences between hosts sharing a store |
 /// | pending lifetime | 60 s | longer than a webhook handler should run; a crashed handler blocks the retry for at most a minute, and Mailgun's first retry comes 5 to 10 minutes later |
 /// | [`MemoryReplayStore`] capacity | 1,000,000 records | about 32 deliveries per second sustained over the 8.5-hour window, in about 103 MB when full |
-/// | [`RedisReplayStore`](crate::RedisReplayStore) timeouts | connect 1 s, command 250 ms | fail fast into a 503 that Mailgun retries |
+/// | `RedisReplayStore` (feature `redis`) timeouts | connect 1 s, command 250 ms | fail fast into a 503 that Mailgun retries |
 ///
 /// # Does Mailgun resend the original signature on a retry?
 ///
@@ -88,7 +88,7 @@ pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
 /// # Choosing a store
 ///
 /// - [`MemoryReplayStore`]: bounded, fast, **protects one process only**.
-/// - [`RedisReplayStore`](crate::RedisReplayStore) (feature `redis`): shared by every process
+/// - `RedisReplayStore` (feature `redis`): shared by every process
 ///   and replica that uses the same Redis and prefix.
 /// - [`NoReplayCheck`]: no protection at all, for deployments that deduplicate elsewhere.
 /// - Your own: implement [`ReplayStore`] (for example on a SQL table with a unique key).
@@ -390,7 +390,7 @@ impl<S: ReplayStore> DynReplayStore for S {
     }
 }
 
-impl ReplayStore for dyn DynReplayStore {
+impl<'a> ReplayStore for dyn DynReplayStore + 'a {
     async fn reserve(&self, key: &ReplayKey, expires_at: SystemTime) -> Result<ReplayOutcome> {
         self.reserve_dyn(key, expires_at).await
     }
