@@ -10,7 +10,6 @@
 //! criterion measures one function after the other; on a shared machine the load can change
 //! in between, so the ratios are also measured by an interleaved loop (the functions take
 //! turns in short rounds; medians of the rounds), printed last.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::convert::Infallible;
 use std::hint::black_box;

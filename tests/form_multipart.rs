@@ -1,6 +1,5 @@
 //! Form and multipart bodies: every captured legacy and inbound fixture, and every multipart
 //! (M*), form (F*), filename (N*) and transport (P*) case of RELIABILITY.md §4.2.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

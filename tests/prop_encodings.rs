@@ -1,7 +1,6 @@
 //! Property tests: a body signed and encoded by `mailgun_webhooks::testing` (JSON, urlencoded
 //! or multipart) parses and verifies back without losing a field, a filename or a byte, also
 //! when it arrives in arbitrary chunks.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, UNIX_EPOCH};
 

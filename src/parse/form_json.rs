@@ -260,7 +260,6 @@ impl<'de> Visitor<'de> for ObjectPairsV {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -303,7 +303,6 @@ fn message_headers(all: Vec<(String, String)>, message_id: Option<String>) -> Me
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

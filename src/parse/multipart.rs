@@ -381,7 +381,6 @@ fn from_multer(e: multer::Error, limits: &Limits, reading: Option<(Limit, u64)>)
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

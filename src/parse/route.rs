@@ -118,7 +118,6 @@ fn check_attachment_count(texts: &[(String, String)], files: usize) -> Result<()
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

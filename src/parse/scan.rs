@@ -251,7 +251,6 @@ fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
