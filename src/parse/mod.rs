@@ -5,13 +5,13 @@
 //! bounded by [`Limits`] before anything beyond them is buffered, and no input makes it panic.
 
 mod content_type;
-pub(crate) mod form;
-pub(crate) mod json;
-pub(crate) mod multipart;
 mod disposition;
 mod fields;
+pub(crate) mod form;
 mod form_json;
+pub(crate) mod json;
 mod legacy;
+pub(crate) mod multipart;
 mod route;
 mod scan;
 
