@@ -88,7 +88,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod error;
 mod event;
@@ -104,16 +107,16 @@ mod verify;
 
 pub use error::{Error, ErrorKind, Limit, PayloadKind, Result, Stage};
 pub use event::{
-    AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event,
-    EventData, EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
+    AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event, EventData,
+    EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
     MessageHeaders, NameObject, Reject, Severity, Storage, UserVariables,
 };
 pub use inbound::{Attachment, InboundMessage, StoredAttachment, StoredMessage};
 pub use key::{KeyId, KeyRing, SigningKey};
-pub use parse::{parse, ContentType, Format, Limits, MediaType, Payload};
+pub use parse::{ContentType, Format, Limits, MediaType, Payload, parse};
 pub use verify::{
-    Clock, ReplayKey, Signature, SystemClock, Unverified, Verified, Verifier, VerifierBuilder,
-    DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW,
+    Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, ReplayKey, Signature, SystemClock, Unverified,
+    Verified, Verifier, VerifierBuilder,
 };
 
 // ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----

@@ -19,7 +19,6 @@ use std::fmt;
 
 pub use content_type::{ContentType, MediaType};
 
-
 use crate::error::{Error, ErrorKind, PayloadKind, Result};
 use crate::event::Event;
 use crate::inbound::{InboundMessage, StoredMessage};
