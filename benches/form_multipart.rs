@@ -13,19 +13,18 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use futures_util::FutureExt;
-use hmac::{Hmac, KeyInit, Mac};
 use mailgun_webhooks::testing::FormBody;
 use mailgun_webhooks::{Event, Limits, Payload, SigningKey, Verified, Verifier, parse_stream};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
-#[path = "ratios.rs"]
-mod ratios;
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{Baseline, interleaved, row};
 
 const KEY: &str = "demo-webhook-signing-key";
 const NOW: u64 = 1_767_225_600;
@@ -132,46 +131,6 @@ fn bounced_multipart() -> (String, Vec<u8>) {
 }
 
 // ----- the baselines -----
-
-struct Baseline {
-    mac: Hmac<Sha256>,
-}
-
-impl Baseline {
-    fn new(key: &str) -> Self {
-        Baseline {
-            mac: <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap(),
-        }
-    }
-
-    fn verify(&self, ts: &str, token: &str, sig: &str) -> bool {
-        let mut expected = [0u8; 32];
-        if hex_decode(sig.as_bytes(), &mut expected).is_none() {
-            return false;
-        }
-        let mut mac = self.mac.clone();
-        mac.update(ts.as_bytes());
-        mac.update(token.as_bytes());
-        let tag: [u8; 32] = mac.finalize().into_bytes().into();
-        bool::from(tag.ct_eq(&expected))
-    }
-}
-
-fn hex_decode(s: &[u8], out: &mut [u8; 32]) -> Option<()> {
-    if s.len() != 64 {
-        return None;
-    }
-    let val = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    for (o, p) in out.iter_mut().zip(s.chunks_exact(2)) {
-        *o = (val(p[0])? << 4) | val(p[1])?;
-    }
-    Some(())
-}
 
 /// The last value of `name`, as Mailgun's signature fields are read.
 fn last<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
@@ -380,34 +339,6 @@ fn bench(c: &mut Criterion, s: &Setup) {
 
 // ----- interleaved medians -----
 
-/// Medians of `rounds` rounds in which each function runs `per_round` times in turn, so that
-/// a change of machine load affects all of them alike. Nanoseconds per call.
-fn interleaved(fs: &mut [&mut dyn FnMut()], rounds: usize, per_round: u32) -> Vec<f64> {
-    let mut times = vec![Vec::with_capacity(rounds); fs.len()];
-    for _ in 0..rounds {
-        for (f, t) in fs.iter_mut().zip(times.iter_mut()) {
-            let start = Instant::now();
-            for _ in 0..per_round {
-                f();
-            }
-            t.push(start.elapsed().as_nanos() as f64 / f64::from(per_round));
-        }
-    }
-    times
-        .into_iter()
-        .map(|mut t| {
-            t.sort_by(f64::total_cmp);
-            t[t.len() / 2]
-        })
-        .collect()
-}
-
-fn row(label: &str, ours: f64, base: f64, target: f64) {
-    let ratio = ours / base;
-    let verdict = if ratio <= target { "met" } else { "NOT met" };
-    println!("  {label}: {ours:.0} ns / {base:.0} ns = {ratio:.2} ({verdict})");
-}
-
 fn interleaved_report(s: &Setup) {
     let form = interleaved(
         &mut [&mut || drop(s.baseline_form()), &mut || drop(s.ours_form())],
@@ -450,7 +381,7 @@ fn main() {
     if quick {
         return;
     }
-    ratios::report(&[
+    support::report(&[
         (FORM_LABEL, "legacy-form/ours", "legacy-form/baseline", 1.3),
         (
             MULTIPART_LABEL,

@@ -9,14 +9,13 @@ use std::hint::black_box;
 use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::Criterion;
-use hmac::{Hmac, KeyInit, Mac};
 use mailgun_webhooks::{Format, Signature, SigningKey, Unverified, Verifier};
 use serde::Deserialize;
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
-#[path = "ratios.rs"]
-mod ratios;
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{Baseline, interleaved, row};
 
 const KEY: &str = "demo-webhook-signing-key";
 const NOW: u64 = 1_767_225_600;
@@ -29,48 +28,6 @@ fn payload(name: &str) -> Vec<u8> {
     );
     let value: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     serde_json::to_vec(&value).unwrap()
-}
-
-// ----- the baseline verifier: pre-keyed HMAC clone + hex decode + subtle compare -----
-
-struct Baseline {
-    mac: Hmac<Sha256>,
-}
-
-impl Baseline {
-    fn new(key: &str) -> Self {
-        Baseline {
-            mac: <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap(),
-        }
-    }
-
-    fn verify(&self, ts: &str, token: &str, sig: &str) -> bool {
-        let mut expected = [0u8; 32];
-        if hex_decode(sig.as_bytes(), &mut expected).is_none() {
-            return false;
-        }
-        let mut mac = self.mac.clone();
-        mac.update(ts.as_bytes());
-        mac.update(token.as_bytes());
-        let tag: [u8; 32] = mac.finalize().into_bytes().into();
-        bool::from(tag.ct_eq(&expected))
-    }
-}
-
-fn hex_decode(s: &[u8], out: &mut [u8; 32]) -> Option<()> {
-    if s.len() != 64 {
-        return None;
-    }
-    let val = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    for (o, p) in out.iter_mut().zip(s.chunks_exact(2)) {
-        *o = (val(p[0])? << 4) | val(p[1])?;
-    }
-    Some(())
 }
 
 // ----- the borrowed-struct baseline: the same fields our typed Event reads -----
@@ -202,25 +159,10 @@ fn bench_json(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("json-{name}"));
         g.throughput(criterion::Throughput::Bytes(body.len() as u64));
         g.bench_with_input("value", &body, |b, body| {
-            b.iter(|| {
-                let v: serde_json::Value = serde_json::from_slice(black_box(body)).unwrap();
-                let s = &v["signature"];
-                let ok = baseline.verify(
-                    s["timestamp"].as_str().unwrap(),
-                    s["token"].as_str().unwrap(),
-                    s["signature"].as_str().unwrap(),
-                );
-                assert!(ok);
-                v
-            })
+            b.iter(|| value_baseline(&baseline, black_box(body)))
         });
         g.bench_with_input("borrowed", &body, |b, body| {
-            b.iter(|| {
-                let v: BBody = serde_json::from_slice(black_box(body)).unwrap();
-                let s = &v.signature;
-                assert!(baseline.verify(&s.timestamp, &s.token, &s.signature));
-                black_box(v.event_data.recipient.is_some())
-            })
+            b.iter(|| borrowed_baseline(&baseline, black_box(body)))
         });
         g.bench_with_input("ours", &body, |b, body| {
             b.iter(|| {
@@ -237,6 +179,85 @@ fn bench_json(c: &mut Criterion) {
     );
 }
 
+/// The same comparisons as an interleaved loop: each round runs every function in turn, so a
+/// drift in machine load (other tenants of a VM) affects all of them alike.
+fn interleaved_report() {
+    let verifier = Verifier::builder(SigningKey::new(KEY)).build();
+    let baseline = Baseline::new(KEY);
+    let now = UNIX_EPOCH + Duration::from_secs(NOW);
+    let ts = NOW.to_string();
+    let token = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0";
+    let sig = SigningKey::new(KEY).sign(&ts, token);
+    let signature = Signature::new(ts.clone(), token, sig.clone());
+    let v = interleaved(
+        &mut [
+            &mut || assert!(baseline.verify(black_box(&ts), black_box(token), black_box(&sig))),
+            &mut || {
+                black_box(
+                    verifier
+                        .check_signature(black_box(&signature), now)
+                        .unwrap(),
+                );
+            },
+        ],
+        101,
+        2000,
+    );
+    println!("\ninterleaved same-run ratios (medians of rounds):");
+    row("verify / baseline (target <= 1.2)", v[1], v[0], 1.2);
+    for name in ["delivered", "clicked"] {
+        let body = payload(name);
+        let t = interleaved(
+            &mut [
+                &mut || drop(value_baseline(&baseline, black_box(&body))),
+                &mut || {
+                    black_box(borrowed_baseline(&baseline, black_box(&body)));
+                },
+                &mut || {
+                    let u = verifier
+                        .parse("application/json", black_box(&body))
+                        .unwrap();
+                    drop(verifier.verify_at(u, now).unwrap());
+                },
+            ],
+            101,
+            200,
+        );
+        let (value, borrowed, ours) = (t[0], t[1], t[2]);
+        row(
+            &format!("{name}: ours / borrowed struct (target <= 1.3)"),
+            ours,
+            borrowed,
+            1.3,
+        );
+        row(
+            &format!("{name}: ours / Value (target <= 0.8)"),
+            ours,
+            value,
+            0.8,
+        );
+    }
+}
+
+fn value_baseline(baseline: &Baseline, body: &[u8]) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let s = &v["signature"];
+    let ok = baseline.verify(
+        s["timestamp"].as_str().unwrap(),
+        s["token"].as_str().unwrap(),
+        s["signature"].as_str().unwrap(),
+    );
+    assert!(ok);
+    v
+}
+
+fn borrowed_baseline(baseline: &Baseline, body: &[u8]) -> bool {
+    let v: BBody = serde_json::from_slice(body).unwrap();
+    let s = &v.signature;
+    assert!(baseline.verify(&s.timestamp, &s.token, &s.signature));
+    v.event_data.recipient.is_some()
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -245,7 +266,7 @@ fn main() {
     bench_verify(&mut c);
     bench_json(&mut c);
     c.final_summary();
-    ratios::report(&[
+    support::report(&[
         (
             "verify / baseline (target <= 1.2)",
             "verify/ours",
@@ -277,4 +298,7 @@ fn main() {
             0.8,
         ),
     ]);
+    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        interleaved_report();
+    }
 }
