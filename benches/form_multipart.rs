@@ -370,6 +370,7 @@ const STREAMED_LABEL: &str =
     "legacy multipart, streamed in 16 KiB chunks: ours / baseline (no target)";
 
 fn main() {
+    support::start_run();
     let setup = Setup::new();
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))

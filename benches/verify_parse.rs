@@ -259,6 +259,7 @@ fn borrowed_baseline(baseline: &Baseline, body: &[u8]) -> bool {
 }
 
 fn main() {
+    support::start_run();
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))

@@ -89,6 +89,14 @@ fn criterion_dir() -> PathBuf {
 
 /// The median, in nanoseconds, that criterion saved for `group/function` in this run. The
 /// directory of a parameterised benchmark (`group/function/param`) is found by prefix.
+/// Estimates older than this were written by an earlier run and are ignored.
+static RUN_START: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
+/// Marks the start of this run: call first in `main`.
+pub fn start_run() {
+    RUN_START.get_or_init(std::time::SystemTime::now);
+}
+
 pub fn median_ns(id: &str) -> Option<f64> {
     let mut dir = criterion_dir().join(id);
     if !dir.join("new").is_dir() {
@@ -98,7 +106,12 @@ pub fn median_ns(id: &str) -> Option<f64> {
             .find(|e| e.path().join("new").is_dir())?;
         dir = entry.path();
     }
-    let text = std::fs::read_to_string(dir.join("new/estimates.json")).ok()?;
+    let file = dir.join("new/estimates.json");
+    let written = std::fs::metadata(&file).and_then(|m| m.modified()).ok()?;
+    if RUN_START.get().is_none_or(|start| written < *start) {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["median"]["point_estimate"].as_f64()
 }
