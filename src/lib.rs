@@ -14,27 +14,68 @@
 //!
 //! # Quick start
 //!
-//! Inside an existing handler, given the request's content type and body bytes:
+//! A [`Receiver`] runs the whole pipeline inside your existing handler: parse, verify, check
+//! the replay store, run your code, then commit the delivery (or release it if your code
+//! failed, so that Mailgun's retry is processed):
 //!
 //! ```
-//! use mailgun_webhooks::{Event, Payload, SigningKey, Verifier};
+//! use mailgun_webhooks::{
+//!     Event, HandlerError, MemoryReplayStore, Payload, Receiver, SigningKey, Verifier,
+//! };
 //!
-//! fn handle(verifier: &Verifier, content_type: &str, body: &[u8]) -> http::StatusCode {
-//!     let verified = match verifier.parse_and_verify(content_type, body) {
-//!         Ok(v) => v,
-//!         // The error knows the right status: 400, 401, 413, 415, ...
-//!         Err(e) => return e.status(),
-//!     };
-//!     // Check the replay store here (see "Security model"), then act on the payload:
-//!     if let Payload::Event(Event::Delivered(data)) = verified.payload() {
-//!         println!("delivered to {:?}", data.recipient);
+//! async fn webhook(receiver: &Receiver, content_type: &str, body: &[u8]) -> http::StatusCode {
+//!     let result = receiver
+//!         .receive(content_type, body, |verified| async move {
+//!             match verified.payload() {
+//!                 Payload::Event(Event::Delivered(data)) => {
+//!                     println!("delivered to {:?}", data.recipient)
+//!                 }
+//!                 Payload::Event(Event::Failed(data)) => {
+//!                     println!("failed: {:?} {:?}", data.severity, data.reason)
+//!                 }
+//!                 Payload::Event(other) => println!("{} for {:?}", other.kind(), other.recipient()),
+//!                 _ => return Err(HandlerError::reject("not a tracking event")),
+//!             }
+//!             Ok(())
+//!         })
+//!         .await;
+//!     // The right status for Mailgun, whatever happened (see the table below).
+//!     match result {
+//!         Ok(outcome) => outcome.status(),
+//!         Err(e) => e.status(),
 //!     }
-//!     http::StatusCode::OK
 //! }
 //!
-//! let verifier = Verifier::new(SigningKey::new("your-webhook-signing-key"));
-//! # let _ = handle(&verifier, "application/json", b"{}");
+//! // One receiver per process, shared by every request.
+//! let receiver = Receiver::new(
+//!     Verifier::new(SigningKey::new("your-webhook-signing-key")),
+//!     MemoryReplayStore::new(),
+//! );
+//! # let _ = webhook(&receiver, "application/json", b"{}");
 //! ```
+//!
+//! With axum, actix-web or hyper, the [adapters](#frameworks) do this in an extractor. Each
+//! stage also stands alone: [`parse()`] gives an [`Unverified`] payload,
+//! [`Verifier::verify`] (or [`Verifier::verify_at`], for queues and tests) a [`Verified`] one,
+//! and a [`ReplayStore`] records it. Only a [`Verifier`] can make a [`Verified`] value.
+//!
+//! # Frameworks
+//!
+//! Each adapter is one module behind a feature named after its framework, built only on this
+//! crate's public API. Its `Webhook<T>` extractor verifies and reserves the delivery, and its
+//! `process` method runs your code and commits (success) or releases (failure) the
+//! reservation; a duplicate of a committed delivery answers 200 without running your code.
+//!
+//! | feature | module | what it adds |
+//! |---|---|---|
+//! | `axum` | `axum` | `FromRequest` extractor, configuration from state through `FromRef` |
+//! | `actix-web` | `actix` | `FromRequest` extractor, configuration from `app_data` |
+//! | `hyper` | `hyper` | functions over any `http_body::Body`: hyper 1.x and tower services |
+//! | `redis` | | `RedisReplayStore`, a replay store shared by several processes |
+//! | `test-util` | `testing` | sign payloads and build signed bodies in all three encodings |
+//!
+//! The default build parses all three encodings, verifies and types them; no feature is needed
+//! for a framework-agnostic receiver.
 //!
 //! # Security model
 //!
@@ -79,12 +120,23 @@
 //! bytes + content type
 //!   └─ parse (bounded by Limits; hostile input)        -> Unverified<Payload>
 //!       └─ verify (sync, pure)                          -> Verified<Payload>
-//!           └─ admit (async, ReplayStore)               -> admitted: commit or release
+//!           └─ admit (async, ReplayStore)               -> Admitted: commit or release
 //!               └─ payload                              -> Event / InboundMessage / StoredMessage
 //! ```
 //!
-//! Each stage can be used alone: [`parse()`], [`Verifier::verify`] / [`Verifier::verify_at`].
-//! A [`Verified`] value can only be made by a [`Verifier`].
+//! Bodies that arrive in chunks can be parsed as they stream in with [`parse_stream`], so a
+//! large inbound message is never buffered twice.
+//!
+//! # Defaults
+//!
+//! | setting | default | why |
+//! |---|---|---|
+//! | `max_age` | 8 h 30 min | Mailgun retries for about 8 hours, possibly with the original signature |
+//! | `max_skew` | 5 min | clock differences between Mailgun and this host |
+//! | replay record lifetime | signed timestamp + `max_age` + 60 s | outlives the signature |
+//! | pending reservation | 60 s | a crashed handler blocks Mailgun's retry for at most a minute |
+//! | [`MemoryReplayStore`] capacity | 1,000,000 records (~100 MB) | about 32 events/s over the window; fails closed when full |
+//! | [`Limits`] | 32 MiB body, 1 MiB JSON, 25 MiB file, 100 files, 1,000 fields | see [`Limits`] |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
