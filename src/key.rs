@@ -29,11 +29,16 @@ const BLOCK: usize = 64;
 #[derive(Clone)]
 pub struct SigningKey {
     mac: HmacSha256,
-    scope: [u8; 16],
+    empty: bool,
 }
 
 impl SigningKey {
     /// Creates a key from its exact bytes, as shown in the Mailgun dashboard.
+    ///
+    /// An empty or all-whitespace key (an unset environment variable, say) is accepted here but
+    /// never verifies a signature: a [`Verifier`](crate::Verifier) without a usable key answers
+    /// every request with [`NotConfigured`](crate::ErrorKind::NotConfigured) (500), because
+    /// anyone can compute an HMAC under an empty key.
     pub fn new(key: impl AsRef<[u8]>) -> Self {
         let key = key.as_ref();
         // HMAC (RFC 2104): a key longer than the block is replaced by its hash, and the result
@@ -45,17 +50,10 @@ impl SigningKey {
         } else {
             block[..key.len()].copy_from_slice(key);
         }
-        let mac = HmacSha256::new(&block.into());
-        // A stable, non-reversible fingerprint of the key that scopes replay records, so that
-        // records survive key rotation (unlike a position in the key ring).
-        let scope_mac = mac
-            .clone()
-            .chain_update(b"mailgun-webhooks replay scope v1")
-            .finalize()
-            .into_bytes();
-        let mut scope = [0u8; 16];
-        scope.copy_from_slice(&scope_mac[..16]);
-        SigningKey { mac, scope }
+        SigningKey {
+            mac: HmacSha256::new(&block.into()),
+            empty: key.trim_ascii().is_empty(),
+        }
     }
 
     /// HMAC-SHA256 of `timestamp ‖ token` under this key.
@@ -67,9 +65,10 @@ impl SigningKey {
         mac.finalize().into_bytes().into()
     }
 
-    /// The replay scope of this key: 16 bytes derived from the key, never the key itself.
-    pub(crate) fn scope(&self) -> &[u8; 16] {
-        &self.scope
+    /// True for an empty (or all-whitespace) key, which anyone could sign with: such a key
+    /// never verifies anything (a misconfigured environment variable must fail closed).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.empty
     }
 
     /// Computes the lowercase hex signature Mailgun would send for `timestamp` and `token`.
@@ -187,18 +186,26 @@ impl KeyRing {
         }
     }
 
-    /// The primary key, then the previous keys, with their ids.
+    /// The usable primary and previous keys, with their ids (empty keys are skipped).
     pub(crate) fn signature_keys(&self) -> impl Iterator<Item = (KeyId, &SigningKey)> {
-        std::iter::once((KeyId::Primary, &self.primary)).chain(
-            self.previous
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (KeyId::Previous(i), k)),
-        )
+        std::iter::once((KeyId::Primary, &self.primary))
+            .chain(
+                self.previous
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (KeyId::Previous(i), k)),
+            )
+            .filter(|(_, k)| !k.is_empty())
     }
 
+    /// The parent key, if configured and usable.
     pub(crate) fn parent_key(&self) -> Option<&SigningKey> {
-        self.parent.as_ref()
+        self.parent.as_ref().filter(|k| !k.is_empty())
+    }
+
+    /// True when at least one key can verify something.
+    pub(crate) fn is_usable(&self) -> bool {
+        self.signature_keys().next().is_some() || self.parent_key().is_some()
     }
 }
 
@@ -258,9 +265,10 @@ mod tests {
     }
 
     #[test]
-    fn scopes_differ_per_key_and_are_stable() {
-        assert_eq!(SigningKey::new("a").scope(), SigningKey::new("a").scope());
-        assert_ne!(SigningKey::new("a").scope(), SigningKey::new("b").scope());
+    fn empty_keys_are_flagged() {
+        assert!(SigningKey::new("").is_empty());
+        assert!(SigningKey::new(" \n").is_empty());
+        assert!(!SigningKey::new("k").is_empty());
     }
 
     #[test]

@@ -85,8 +85,9 @@
 //! while the timestamp is fresh. What binds a triple to one body is that it is **accepted only
 //! once**, so replay protection is part of verification, not an extra:
 //!
-//! - the replay store is keyed by the exact signed string `timestamp ‖ token` (hashed, and
-//!   scoped by the key that matched), which also catches digit-shift variants;
+//! - the replay store is keyed by the exact signed string `timestamp ‖ token` (hashed),
+//!   whichever key verified it, which also catches digit-shift variants and a replay that
+//!   keeps a sub-account's `parent-signature` but garbles its `signature`;
 //! - nothing is written to the store before the signature verified;
 //! - a delivery is reserved, then committed when the handler succeeds or released when it
 //!   fails, so that Mailgun's retry of a failed delivery is processed rather than refused;

@@ -178,7 +178,6 @@ pub struct Verified<P = Payload> {
     payload: P,
     timestamp: u64,
     key: KeyId,
-    scope: [u8; 16],
     expires_at: u64,
 }
 
@@ -226,20 +225,22 @@ impl<P> Verified<P> {
             payload: f(self.payload),
             timestamp: self.timestamp,
             key: self.key,
-            scope: self.scope,
             expires_at: self.expires_at,
         }
     }
 
     /// The key under which a [`ReplayStore`](crate::ReplayStore) records this delivery.
     ///
-    /// It is the SHA-256 of the exact signed string `timestamp ‖ token`, scoped by a
-    /// fingerprint of the key that matched. Keying on the signed string rather than on the token
-    /// alone also catches digit-shift variants (`"142059145" + "2e4…"` signs the same as
-    /// `"1420591452" + "e4…"`).
+    /// It is the SHA-256 of the exact signed string `timestamp ‖ token` (after a fixed domain
+    /// tag). Keying on the signed string rather than on the token alone also catches
+    /// digit-shift variants (`"142059145" + "2e4…"` signs the same as `"1420591452" + "e4…"`).
+    ///
+    /// It does not depend on which key verified the delivery: a sub-account delivery carries
+    /// both `signature` and `parent-signature`, and a replay that keeps the parent signature
+    /// but garbles the other must still find the record of the original.
     pub fn replay_key(&self) -> ReplayKey {
         let mut h = Sha256::new();
-        h.update(self.scope);
+        h.update(b"mailgun-webhooks replay v1\0");
         h.update(self.signature.timestamp.as_bytes());
         h.update(self.signature.token.as_bytes());
         ReplayKey(h.finalize().into())
@@ -376,7 +377,7 @@ impl Verifier {
 
     /// Verifies as if the current time were `now`.
     pub fn verify_at<P>(&self, unverified: Unverified<P>, now: SystemTime) -> Result<Verified<P>> {
-        let (timestamp, key, scope) = self.check(&unverified.signature, unix_secs(now))?;
+        let (timestamp, key) = self.check(&unverified.signature, unix_secs(now))?;
         let expires_at = timestamp
             .saturating_add(self.inner.max_age)
             .saturating_add(REPLAY_MARGIN_SECS);
@@ -386,7 +387,6 @@ impl Verifier {
             payload: unverified.payload,
             timestamp,
             key,
-            scope,
             expires_at,
         })
     }
@@ -396,11 +396,17 @@ impl Verifier {
     /// This does no replay check and gives no [`Verified`] value; prefer
     /// [`verify`](Self::verify).
     pub fn check_signature(&self, signature: &Signature, now: SystemTime) -> Result<KeyId> {
-        self.check(signature, unix_secs(now)).map(|(_, key, _)| key)
+        self.check(signature, unix_secs(now)).map(|(_, key)| key)
     }
 
-    fn check(&self, sig: &Signature, now: u64) -> Result<(u64, KeyId, [u8; 16])> {
+    fn check(&self, sig: &Signature, now: u64) -> Result<(u64, KeyId)> {
         let inner = &*self.inner;
+        if !inner.keys.is_usable() {
+            return Err(ErrorKind::NotConfigured {
+                what: "the signing key is empty",
+            }
+            .into());
+        }
         // 1. Syntax, before any HMAC.
         let timestamp = parse_timestamp(&sig.timestamp)?;
         check_token(&sig.token)?;
@@ -444,14 +450,14 @@ impl Verifier {
         if let Ok(expected) = main {
             for (id, key) in inner.keys.signature_keys() {
                 if bool::from(key.sign_parts(ts, token).ct_eq(&expected)) {
-                    return Ok((timestamp, id, *key.scope()));
+                    return Ok((timestamp, id));
                 }
             }
         }
         if let (Some(expected), Some(key)) = (parent, inner.keys.parent_key())
             && bool::from(key.sign_parts(ts, token).ct_eq(&expected))
         {
-            return Ok((timestamp, KeyId::Parent, *key.scope()));
+            return Ok((timestamp, KeyId::Parent));
         }
         Err(ErrorKind::SignatureMismatch.into())
     }
@@ -736,30 +742,52 @@ mod tests {
     }
 
     #[test]
-    fn replay_key_covers_the_signed_string_and_scope() {
-        let v = Verifier::builder(SigningKey::new("k"))
+    fn replay_key_covers_the_signed_string_whichever_key_matched() {
+        let ring = KeyRing::new(SigningKey::new("sub")).parent(SigningKey::new("parent"));
+        let v = Verifier::builder(ring)
             .max_age(Duration::from_secs(NOW))
             .build();
-        let a = v
-            .verify_at(
-                Unverified::new(signed("k", "1700000000", "9abc"), Format::Json, ()),
-                at(NOW),
-            )
-            .unwrap();
-        // Digit shift: same signed string, same signature, same replay key.
-        let shifted = Signature::new("170000000", "09abc", a.signature().signature());
-        let b = v
-            .verify_at(Unverified::new(shifted, Format::Json, ()), at(NOW))
-            .unwrap();
+        let sub_sig = SigningKey::new("sub").sign("1700000000", "9abc");
+        let parent_sig = SigningKey::new("parent").sign("1700000000", "9abc");
+        let verify = |sig: Signature| {
+            v.verify_at(Unverified::new(sig, Format::Json, ()), at(NOW))
+                .unwrap()
+        };
+        let a =
+            verify(Signature::new("1700000000", "9abc", &sub_sig).parent_signature(&parent_sig));
+        assert_eq!(a.matched_key(), KeyId::Primary);
+        // The same delivery with the signature garbled verifies through the parent key, and
+        // must map to the same record, or the replay would be accepted with another body.
+        let garbled = "0".repeat(64);
+        let b =
+            verify(Signature::new("1700000000", "9abc", &garbled).parent_signature(&parent_sig));
+        assert_eq!(b.matched_key(), KeyId::Parent);
         assert_eq!(a.replay_key(), b.replay_key());
-        let other = Verifier::new(SigningKey::new("other"));
-        let c = other
-            .verify_at(
-                Unverified::new(signed("other", "1700000000", "9abc"), Format::Json, ()),
-                at(NOW),
-            )
-            .unwrap();
-        assert_ne!(a.replay_key(), c.replay_key());
+        // Digit shift: same signed string, same signature, same replay key.
+        let c = verify(Signature::new("170000000", "09abc", &sub_sig));
+        assert_eq!(a.replay_key(), c.replay_key());
+        // Another delivery, another key.
+        let d = verify(signed("sub", "1700000000", "9abd"));
+        assert_ne!(a.replay_key(), d.replay_key());
         assert_eq!(a.replay_expires_at_secs(), 2 * NOW + 60);
+    }
+
+    #[test]
+    fn empty_keys_fail_closed() {
+        let v = Verifier::new(SigningKey::new(""));
+        let sig = signed("", "1700000000", "t");
+        assert_eq!(
+            kind(check(&v, sig.clone(), NOW)),
+            ErrorKind::NotConfigured {
+                what: "the signing key is empty"
+            }
+        );
+        // An empty previous or parent key is skipped, never matched.
+        let v = Verifier::new(KeyRing::new(SigningKey::new("k")).previous(SigningKey::new("")));
+        assert_eq!(kind(check(&v, sig, NOW)), ErrorKind::SignatureMismatch);
+        let v = Verifier::new(KeyRing::new(SigningKey::new("k")).parent(SigningKey::new(" ")));
+        let p = SigningKey::new(" ").sign("1700000000", "t");
+        let sig = Signature::new("1700000000", "t", "x").parent_signature(p);
+        assert_eq!(kind(check(&v, sig, NOW)), ErrorKind::BadSignatureFormat);
     }
 }

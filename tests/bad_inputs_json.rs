@@ -487,3 +487,67 @@ fn messages_never_echo_the_body_or_key() {
         assert!(!shown.contains(secret) && !shown.contains(KEY), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn parent_signature_replay_with_another_body_is_a_duplicate() {
+    use mailgun_webhooks::{HandlerError, MemoryReplayStore, Outcome, Receiver};
+    // A sub-account delivery carries both signatures; the receiver knows both keys.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let sub = SigningKey::new("sub-account-key");
+    let parent = SigningKey::new("parent-key");
+    let ring = KeyRing::new(sub.clone()).parent(parent.clone());
+    let receiver = Receiver::new(Verifier::new(ring), MemoryReplayStore::new());
+    let body = |signature: &str, recipient: &str| {
+        json!({
+            "signature": {"timestamp": now, "token": TOKEN, "signature": signature,
+                          "parent-signature": parent.sign(&now, TOKEN)},
+            "event-data": {"event": "delivered", "recipient": recipient},
+        })
+        .to_string()
+    };
+    let run = |b: String| {
+        let receiver = &receiver;
+        async move {
+            receiver
+                .receive("application/json", b.as_bytes(), |v| async move {
+                    Ok::<_, HandlerError>(
+                        v.into_payload()
+                            .into_event()
+                            .unwrap()
+                            .recipient()
+                            .map(str::to_owned),
+                    )
+                })
+                .await
+        }
+    };
+    let first = run(body(&sub.sign(&now, TOKEN), "real@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.into_processed().flatten().as_deref(),
+        Some("real@example.com")
+    );
+    // The attacker keeps the parent signature, garbles the other, and swaps the body.
+    let replay = run(body(&"0".repeat(64), "attacker@example.com"))
+        .await
+        .unwrap();
+    assert!(matches!(replay, Outcome::Duplicate), "{replay:?}");
+}
+
+#[test]
+fn an_empty_key_never_verifies() {
+    // An unset environment variable must not turn into "anyone can sign".
+    let v = Verifier::new(SigningKey::new(""));
+    let ts = NOW.to_string();
+    let b = body(json!(ts), TOKEN, &SigningKey::new("").sign(&ts, TOKEN));
+    let err = v
+        .verify_at(v.parse("application/json", &b).unwrap(), at(NOW))
+        .unwrap_err();
+    assert_eq!(err.name(), "not_configured");
+    assert_eq!(err.status(), 500);
+}

@@ -50,7 +50,7 @@ pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
 /// crashes between reserve and commit blocks the delivery for at most that long.
 ///
 /// The key is [`Verified::replay_key`]: the SHA-256 of the exact signed string
-/// `timestamp ‖ token`, scoped by the key that matched. Keying on the signed string instead of
+/// `timestamp ‖ token`, whichever key verified it. Keying on the signed string instead of
 /// the token alone also catches digit-shift variants of a seen delivery
 /// (`"177092077" + "2…"` signs the same as `"1770920772" + "…"`). The expiry is
 /// [`Verified::replay_expires_at`]: the *signed* timestamp plus `max_age` plus a minute, so a
