@@ -103,9 +103,14 @@ impl InboundMessage {
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct StoredMessage {
-    /// Where to fetch (or delete) the stored message.
+    /// Where to fetch (or delete) the stored message, with your API key.
+    ///
+    /// Only an `https` URL on a `mailgun.net` host is taken: the email's sender can add a
+    /// `message-url` header, which Mailgun posts as a field too, and it must not receive your
+    /// API key. The raw values stay in the message's `fields`.
     pub message_url: Option<String>,
-    /// The stored attachments.
+    /// The stored attachments: the first `attachments` list whose every URL is an `https` URL
+    /// on a `mailgun.net` host (for the reason given at [`message_url`](Self::message_url)).
     pub attachments: Vec<StoredAttachment>,
     /// The message fields that came with the notification (no file attachments).
     pub message: InboundMessage,

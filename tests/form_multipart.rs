@@ -1625,12 +1625,29 @@ fn payloads_at_the_wrong_endpoint_are_clear_errors() {
     );
     let stored = parse(
         FORM,
-        format!("message-url=https%3A%2F%2Fx&{SIGNED}").as_bytes(),
+        format!("message-url=https%3A%2F%2Fse.api.mailgun.net%2Fv3%2Fm&{SIGNED}").as_bytes(),
         &Limits::default(),
     )
     .unwrap();
     let s = stored.into_payload_unverified().into_stored().unwrap();
-    assert_eq!(s.message_url.as_deref(), Some("https://x"));
+    assert_eq!(
+        s.message_url.as_deref(),
+        Some("https://se.api.mailgun.net/v3/m")
+    );
+}
+
+#[test]
+fn headers_the_email_sender_controls_do_not_reclassify_a_route_post() {
+    // Mailgun posts every MIME header of the email as a field: an `event` or `message-url`
+    // header must not turn a forward() post into a tracking event or a store notification.
+    let body = format!(
+        "recipient=support%40mg.example.com&sender=bob%40example.net&event=delivered\
+         &message-url=https%3A%2F%2Fevil.example%2Fsteal&{SIGNED}"
+    );
+    let u = parse(FORM, body.as_bytes(), &Limits::default()).unwrap();
+    let m = u.into_payload_unverified().into_inbound().unwrap();
+    assert_eq!(m.field("event"), Some("delivered"));
+    assert_eq!(m.field("message-url"), Some("https://evil.example/steal"));
 }
 
 #[test]

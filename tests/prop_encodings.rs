@@ -219,7 +219,9 @@ proptest! {
     ) {
         let tok = token();
         let mut all = vec![("event".to_owned(), event.to_owned())];
-        all.extend(sent);
+        // A `sender` field marks a route post (whose MIME headers could include `event`), so a
+        // legacy event with a custom variable of that name is read as inbound: documented.
+        all.extend(sent.into_iter().filter(|(n, _)| n != "sender"));
         let body = form(&all, &[], &tok);
         let body = if multipart { body.multipart() } else { body.urlencoded() };
         let (_, payload) = verify(&body);

@@ -18,8 +18,12 @@
 //!
 //! # Which payload a form is
 //!
-//! A field `event` makes it a legacy tracking event. Otherwise a `message-url` field, or an
-//! `attachments` field holding a JSON list, makes it a `store()` notification. Anything else
+//! A field `event` without a field `sender` makes it a legacy tracking event. Route posts
+//! always carry Mailgun's `sender` field, and every MIME header of the email as a field of its
+//! own, so an `event` header written by the email's sender cannot turn a route post into a
+//! tracking event (the price: a legacy event whose custom variable is named `sender` is read as
+//! a route post). Otherwise a `message-url` that is an `https` URL on a `mailgun.net` host, or
+//! an `attachments` field holding a JSON list, makes it a `store()` notification. Anything else
 //! is an inbound message (`forward()`), parsed or raw MIME (`body-mime`).
 
 use super::{Format, Limits, Payload, legacy, route};
@@ -112,10 +116,16 @@ impl<'l> FieldSet<'l> {
     pub(super) fn finish(self, format: Format) -> Result<Unverified<Payload>> {
         let signature = self.signature()?;
         let used: Vec<usize> = self.last.iter().flatten().map(|(i, _)| *i).collect();
-        let payload = if self.has("event") {
+        // A route post carries Mailgun's `sender` field and every MIME header of the email as
+        // a field, so an `event` header added by the email's sender must not turn it into a
+        // tracking event; legacy tracking posts never have `sender`.
+        let payload = if self.has("event") && !self.has("sender") {
             let timestamp = signature.timestamp();
             Payload::Event(legacy::event(self.texts, self.files, &used, timestamp))
-        } else if self.has("message-url")
+        } else if self
+            .texts
+            .iter()
+            .any(|(n, v)| n == "message-url" && route::is_mailgun_url(v))
             || self
                 .first("attachments")
                 .is_some_and(super::form_json::is_json_list)

@@ -26,20 +26,50 @@ pub(super) fn inbound(
 }
 
 /// A `store(notify=...)` notification.
+///
+/// The application fetches `message-url` and the attachment URLs with its Mailgun API key, and
+/// the email's sender can add a header of the same name (Mailgun posts every MIME header as a
+/// field). So only `https` URLs on a `mailgun.net` host are taken: the first such `message-url`,
+/// and the first `attachments` list whose every URL is one.
 pub(super) fn stored(texts: Vec<(String, String)>, files: Vec<Attachment>) -> StoredMessage {
-    let first = |name: &str| {
+    let values = |name: &'static str| {
         texts
             .iter()
-            .find(|(n, _)| n == name)
+            .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     };
-    let message_url = first("message-url").map(str::to_owned);
-    let attachments = first("attachments").map_or_else(Vec::new, form_json::stored_attachments);
+    let message_url = values("message-url")
+        .find(|v| is_mailgun_url(v))
+        .map(str::to_owned);
+    let attachments = values("attachments")
+        .map(form_json::stored_attachments)
+        .find(|list| {
+            list.iter()
+                .all(|a| a.url.as_deref().is_some_and(is_mailgun_url))
+        })
+        .unwrap_or_default();
     StoredMessage {
         message_url,
         attachments,
         message: message(texts, files),
     }
+}
+
+/// An `https` URL whose host is `mailgun.net` or a subdomain of it, with no user info.
+pub(super) fn is_mailgun_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = authority
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    host == "mailgun.net" || host.ends_with(".mailgun.net")
 }
 
 fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessage {
@@ -119,6 +149,60 @@ fn check_attachment_count(texts: &[(String, String)], files: usize) -> Result<()
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn stored_urls_must_be_mailgun_https() {
+        for good in [
+            "https://storage-us-east4.api.mailgun.net/v3/domains/x/messages/AB",
+            "https://se.api.mailgun.net/v3/domains/x/messages/AB",
+            "https://storage-europe-west1.api.eu.mailgun.net:443/v3/x",
+        ] {
+            assert!(is_mailgun_url(good), "{good}");
+        }
+        for bad in [
+            "http://storage.api.mailgun.net/x",
+            "https://evil.example/x.mailgun.net",
+            "https://mailgun.net.evil.example/x",
+            "https://user@storage.api.mailgun.net/x",
+            "https://api.mailgun.net@evil.example/",
+            "https://evilmailgun.net/",
+            "javascript:alert(1)",
+        ] {
+            assert!(!is_mailgun_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_senders_message_url_header_is_not_taken() {
+        let real = "https://storage-us-east4.api.mailgun.net/v3/domains/d/messages/M";
+        let evil_list = r#"[{"url":"https://evil.example/a","name":"a.pdf"}]"#;
+        let real_list =
+            r#"[{"url":"https://storage-us-east4.api.mailgun.net/v3/a/0","name":"a.pdf"}]"#;
+        let s = stored(
+            texts(&[
+                ("message-url", "https://evil.example/steal"),
+                ("attachments", evil_list),
+                ("message-url", real),
+                ("attachments", real_list),
+            ]),
+            Vec::new(),
+        );
+        assert_eq!(s.message_url.as_deref(), Some(real));
+        assert_eq!(s.attachments.len(), 1);
+        assert!(
+            s.attachments[0]
+                .url
+                .as_deref()
+                .unwrap()
+                .contains("mailgun.net")
+        );
+        let s = stored(
+            texts(&[("message-url", "https://evil.example/steal")]),
+            Vec::new(),
+        );
+        assert_eq!(s.message_url, None);
+    }
+
     use super::*;
 
     fn texts(f: &[(&str, &str)]) -> Vec<(String, String)> {
