@@ -83,13 +83,19 @@ impl Signature {
     }
 }
 
+/// Prints the timestamp and token but never the signatures: a logged valid triple could be
+/// replayed with another body once its reservation is released.
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
         f.debug_struct("Signature")
             .field("timestamp", &self.timestamp)
             .field("token", &self.token)
-            .field("signature", &self.signature)
-            .field("parent_signature", &self.parent_signature)
+            .field("signature", &redacted(&self.signature))
+            .field(
+                "parent_signature",
+                &self.parent_signature.as_deref().map(redacted),
+            )
             .finish()
     }
 }
@@ -610,6 +616,20 @@ mod tests {
 
     fn kind(r: Result<KeyId>) -> ErrorKind {
         r.unwrap_err().into_kind()
+    }
+
+    #[test]
+    fn debug_never_prints_a_signature() {
+        let sig = signed("k", "1700000000", "tok").parent_signature("beef");
+        let shown = format!("{sig:?}");
+        assert!(
+            shown.contains("tok") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(sig.signature()) && !shown.contains("beef"),
+            "{shown}"
+        );
     }
 
     #[test]

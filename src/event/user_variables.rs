@@ -107,22 +107,19 @@ impl UserVariables {
     /// value that holds JSON (a number, boolean, object or array) decoded. A string that merely
     /// looks like a number stays available as a string to `String` fields in the first attempt.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
-        let first = match T::deserialize(&self.map) {
-            Ok(t) => return Ok(t),
-            Err(e) => e,
-        };
+        if let Ok(t) = T::deserialize(&self.map) {
+            return Ok(t);
+        }
         let decoded: Map<String, Value> = self
             .map
             .iter()
             .map(|(k, v)| (k.clone(), decode_json_string(v)))
             .collect();
+        // serde's message can quote a variable's value, so it is not kept as the source.
         T::deserialize(&decoded).map_err(|_| {
-            Error::with_source(
-                ErrorKind::Malformed {
-                    what: "user variables do not match the requested type".into(),
-                },
-                first,
-            )
+            Error::new(ErrorKind::Malformed {
+                what: "user variables do not match the requested type".into(),
+            })
         })
     }
 

@@ -32,11 +32,11 @@ end
 return 3
 ";
 
-/// Writes the committed marker with an absolute expiry (PEXPIREAT works on every Redis with
-/// scripting; a time in the past deletes the key at once).
+/// Writes the committed marker and its absolute expiry in one command (`PXAT`, Redis 6.2 or
+/// later), so no failure can leave a record without an expiry; a time in the past deletes the
+/// key at once.
 const COMMIT: &str = r"
-redis.call('SET', KEYS[1], 'done')
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], 'done', 'PXAT', ARGV[1])
 return 1
 ";
 
@@ -49,7 +49,7 @@ return 0
 ";
 
 /// A replay store on Redis, shared by every process, replica and [`Receiver`](crate::Receiver)
-/// that uses the same server and key prefix.
+/// that uses the same server and key prefix. It needs Redis 6.2 or later (`SET ... PXAT`).
 ///
 /// ```no_run
 /// # async fn run() -> mailgun_webhooks::Result<()> {
@@ -69,7 +69,7 @@ return 0
 ///   exists, its value tells a committed delivery (`done`: duplicate) from a pending one
 ///   (in flight). The nonce is unique to this reservation (128 bits: a per-store random seed and
 ///   a counter).
-/// - **commit**: `SET <key> done` with `PEXPIREAT` at the delivery's expiry (signed timestamp +
+/// - **commit**: `SET <key> done PXAT <expiry>`, at the delivery's expiry (signed timestamp +
 ///   `max_age` + 60 s). The expiry is absolute and derived from signed data only, so every
 ///   process writes the same one whatever its clock.
 /// - **release**: deletes the key only if it still holds this reservation's
@@ -235,7 +235,7 @@ impl RedisReplayStore {
 
     async fn commit_reservation(&self, reservation: Reservation) -> Result<()> {
         let redis_key = self.redis_key(reservation.key());
-        // PEXPIREAT needs a positive time; 1 ms after 1970 deletes the key like any past time.
+        // PXAT needs a positive time; 1 ms after 1970 deletes the key like any past time.
         let at = unix_ms(reservation.expires_at()).max(1);
         let mut conn = self.inner.conn.clone();
         let script = &self.inner.commit;
