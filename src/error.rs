@@ -75,11 +75,15 @@ impl Error {
     }
 
     /// True when a later attempt of the same delivery can succeed without any change on either
-    /// side (the replay store was unavailable or full, or the delivery is still in flight).
+    /// side: the replay store was unavailable or full, the delivery is still in flight, or the
+    /// handler failed (its reservation was released, so Mailgun's retry runs it again).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.inner.kind,
-            ErrorKind::InFlight | ErrorKind::StoreUnavailable | ErrorKind::StoreFull
+            ErrorKind::InFlight
+                | ErrorKind::StoreUnavailable
+                | ErrorKind::StoreFull
+                | ErrorKind::Handler
         )
     }
 

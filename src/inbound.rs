@@ -315,7 +315,7 @@ fn is_windows_device(name: &str) -> bool {
         upper.as_str(),
         "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
     ) || ((upper.starts_with("COM") || upper.starts_with("LPT"))
-        && upper.len() == 4
+        && upper.chars().count() == 4
         && upper
             .chars()
             .nth(3)
@@ -348,6 +348,7 @@ mod tests {
         assert_eq!(safe("CON"), "_CON");
         assert_eq!(safe("nul.txt"), "_nul.txt");
         assert_eq!(safe("COM1"), "_COM1");
+        assert_eq!(safe("com\u{b9}.txt"), "_com\u{b9}.txt");
         assert_eq!(safe("console.txt"), "console.txt");
         assert_eq!(safe(".bashrc"), "bashrc");
         assert_eq!(safe("evil\u{202E}txt.exe"), "eviltxt.exe");

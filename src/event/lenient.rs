@@ -301,9 +301,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectListV<T> {
         Ok(out)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Ok(T::deserialize(MapAccessDeserializer::new(map))
-            .map(|t| vec![t])
-            .unwrap_or_default())
+        T::deserialize(MapAccessDeserializer::new(map)).map(|t| vec![t])
     }
     absent!(unit, bool, num, str);
 }

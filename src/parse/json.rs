@@ -54,7 +54,14 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>>
     let data = envelope.event_data.ok_or(ErrorKind::MissingField {
         field: "event-data",
     })?;
-    let event = into_event(data, body);
+    let event = into_event(data, || {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(rename = "event-data")]
+            event_data: serde_json::Value,
+        }
+        serde_json::from_slice::<Raw>(body).map(|r| r.event_data)
+    });
     Ok(Unverified::new(
         signature,
         Format::Json,
@@ -78,15 +85,7 @@ pub(crate) fn parse_event_data(body: &[u8]) -> Result<Event> {
         .deserialize(&mut de)
         .and_then(|d| de.end().map(|()| d))
         .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
-    Ok(
-        match EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
-            Some(kind) => Event::from_kind(kind, data),
-            None => Event::Unknown {
-                name: data.event.unwrap_or_default(),
-                raw: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
-            },
-        },
-    )
+    Ok(into_event(data, || serde_json::from_slice(body)))
 }
 
 /// A top-level `event-data` object: anything else is malformed.
@@ -109,31 +108,23 @@ impl<'de> DeserializeSeed<'de> for EventDataSeed<'_> {
     }
 }
 
-/// Maps a parsed `event-data` to its variant. An unknown name keeps the raw object, which is
-/// re-read from the body: that second pass happens only for unknown events.
-fn into_event(data: EventData, body: &[u8]) -> Event {
-    let name = data.event.as_deref().unwrap_or_default();
-    match EventKind::from_name(name) {
-        Some(kind) => Event::from_kind(kind, data),
-        None => {
-            #[derive(Deserialize)]
-            struct Raw {
-                #[serde(rename = "event-data")]
-                event_data: serde_json::Value,
-            }
-            let raw = serde_json::from_slice::<Raw>(body)
-                .map(|r| r.event_data)
-                .unwrap_or(serde_json::Value::Null);
-            let name = match &raw {
-                serde_json::Value::Object(m) => m
-                    .get("event")
-                    .and_then(serde_json::Value::as_str)
-                    .map_or_else(|| name.to_owned(), str::to_owned),
-                _ => name.to_owned(),
-            };
-            Event::Unknown { name, raw }
-        }
+/// Maps a parsed `event-data` to its variant. An unknown event keeps the raw object, read
+/// again by `raw` (a second pass that happens only for unknown events), and its name as sent.
+fn into_event(
+    data: EventData,
+    raw: impl FnOnce() -> serde_json::Result<serde_json::Value>,
+) -> Event {
+    if let Some(kind) = EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
+        return Event::from_kind(kind, data);
     }
+    let raw = raw().unwrap_or(serde_json::Value::Null);
+    let name = raw
+        .get("event")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .or(data.event)
+        .unwrap_or_default();
+    Event::Unknown { name, raw }
 }
 
 /// A safe description of a serde_json error: its category and position, never its message
@@ -373,18 +364,20 @@ impl<'de> Visitor<'de> for BlockSeed<'_> {
         mut map: A,
     ) -> std::result::Result<SignatureBlock, A::Error> {
         let mut block = SignatureBlock::default();
+        // Seen, not merely set: `{"token": null, "token": "x"}` is a duplicate too.
+        let mut seen = [false; 4];
         while let Some(key) = map.next_key::<Key>()? {
-            let (slot, field) = match key {
-                Key::Timestamp => (&mut block.timestamp, "timestamp"),
-                Key::Token => (&mut block.token, "token"),
-                Key::Signature => (&mut block.signature, "signature"),
-                Key::Parent => (&mut block.parent, "parent-signature"),
+            let (slot, field, i) = match key {
+                Key::Timestamp => (&mut block.timestamp, "timestamp", 0),
+                Key::Token => (&mut block.token, "token", 1),
+                Key::Signature => (&mut block.signature, "signature", 2),
+                Key::Parent => (&mut block.parent, "parent-signature", 3),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
             };
-            if slot.is_some() {
+            if seen.get_mut(i).is_some_and(|s| std::mem::replace(s, true)) {
                 return Err(fail(self.failure, ErrorKind::DuplicateField { field }));
             }
             *slot = map.next_value_seed(FieldSeed {
@@ -586,6 +579,10 @@ mod tests {
         assert_eq!(
             err(r#"{"signature":{"token":"a","token":"b"},"event-data":{}}"#),
             ErrorKind::DuplicateField { field: "token" }
+        );
+        assert_eq!(
+            err(r#"{"signature":{"timestamp":null,"timestamp":"1"},"event-data":{}}"#),
+            ErrorKind::DuplicateField { field: "timestamp" }
         );
         assert_eq!(
             err(r#"{"signature":"x","event-data":{}}"#).to_string(),
