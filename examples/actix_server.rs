@@ -108,14 +108,11 @@ async fn serve<S: ReplayStore + Clone + 'static>(port: u16, receiver: Receiver<S
     let server = HttpServer::new(move || {
         App::new()
             .app_data(receiver.clone())
+            // actix reads at most 256 KiB by default; inbound mail, and a legacy bounce carrying
+            // the original message, need up to the receiver's own limit.
+            .app_data(web::PayloadConfig::new(max_body))
             .route("/webhooks/mailgun", web::post().to(tracking::<S>))
-            .service(
-                web::resource("/webhooks/mailgun/inbound")
-                    // actix reads at most 256 KiB by default; inbound mail needs up to the
-                    // receiver's limit.
-                    .app_data(web::PayloadConfig::new(max_body))
-                    .route(web::post().to(inbound::<S>)),
-            )
+            .route("/webhooks/mailgun/inbound", web::post().to(inbound::<S>))
     })
     .bind(("127.0.0.1", port));
     let server = match server {

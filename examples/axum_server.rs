@@ -114,11 +114,10 @@ async fn serve<S: ReplayStore + Clone + 'static>(port: u16, receiver: Receiver<S
     let max_body = usize::try_from(receiver.verifier().limits().max_body()).unwrap_or(usize::MAX);
     let app = Router::new()
         .route("/webhooks/mailgun", post(tracking::<S>))
-        // axum reads at most 2 MiB by default; inbound mail needs up to the receiver's limit.
-        .route(
-            "/webhooks/mailgun/inbound",
-            post(inbound::<S>).layer(DefaultBodyLimit::max(max_body)),
-        )
+        .route("/webhooks/mailgun/inbound", post(inbound::<S>))
+        // axum reads at most 2 MiB by default; inbound mail, and a legacy bounce carrying the
+        // original message, need up to the receiver's own limit.
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(receiver);
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(listener) => listener,

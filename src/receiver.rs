@@ -200,6 +200,7 @@ impl<S: ReplayStore> Receiver<S> {
 /// What [`Receiver::receive`] did with a delivery. Both answer 200.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub enum Outcome<T> {
     /// The handler ran and succeeded, and the delivery is committed. Holds the handler's value.
     Processed(T),
@@ -333,6 +334,7 @@ impl std::error::Error for HandlerPanicked {}
 /// What [`Receiver::admit`] found.
 #[derive(Debug)]
 #[must_use = "an admitted delivery must be committed or released"]
+#[non_exhaustive]
 pub enum Admission<S: ReplayStore, P = Payload> {
     /// First time: process it, then commit or release it.
     Admitted(Admitted<S, P>),

@@ -496,6 +496,7 @@ proptest! {
                         }
                         Ok(ReplayOutcome::Duplicate) => Answer::Duplicate,
                         Ok(ReplayOutcome::InFlight) => Answer::InFlight,
+                        Ok(other) => panic!("an outcome this test does not know: {other:?}"),
                         Err(e) => {
                             prop_assert_eq!(e.kind(), &ErrorKind::StoreFull);
                             Answer::Full

@@ -99,9 +99,10 @@
 //! # Body limits: `PayloadConfig`
 //!
 //! The body is read with actix's `web::Bytes` extractor, so actix's `web::PayloadConfig`
-//! applies: **256 KiB by default**, enough for tracking events (a few KiB) but not for
-//! inbound routes, whose messages and attachments reach 25 MB. Raise it where inbound mail
-//! arrives, for the app, a scope or one resource as above:
+//! applies: **256 KiB by default**, enough for current JSON tracking events (a few KiB) but
+//! not for inbound routes, whose messages and attachments reach 25 MB, nor for legacy bounce
+//! webhooks that attach the original message. Raise it where such bodies arrive, for the app,
+//! a scope or one resource as above:
 //! `.app_data(web::PayloadConfig::new(32 << 20))`. A body over it answers 413
 //! ([`WebhookRejection::Body`]). The receiver's [`Limits`](crate::Limits) apply as well: a
 //! `Content-Length` over [`Limits::max_body`](crate::Limits::max_body) is refused before any

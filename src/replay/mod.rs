@@ -181,6 +181,7 @@ pub trait ReplayStore: Send + Sync {
 /// What [`ReplayStore::reserve`] found.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a fresh reservation must be committed or released"]
+#[non_exhaustive]
 pub enum ReplayOutcome {
     /// First time: the delivery is now reserved for this caller. Process it, then
     /// [`commit`](ReplayStore::commit) or [`release`](ReplayStore::release) the reservation.

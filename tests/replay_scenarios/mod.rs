@@ -137,6 +137,7 @@ pub fn seen(o: &ReplayOutcome) -> Seen {
         ReplayOutcome::Fresh(_) => Seen::Fresh,
         ReplayOutcome::Duplicate => Seen::Duplicate,
         ReplayOutcome::InFlight => Seen::InFlight,
+        other => panic!("an outcome this test does not know: {other:?}"),
     }
 }
 
@@ -172,6 +173,7 @@ where
             ReplayOutcome::Fresh(r) => fresh.push(r),
             ReplayOutcome::InFlight => in_flight += 1,
             ReplayOutcome::Duplicate => panic!("nothing was committed yet"),
+            other => panic!("an outcome this test does not know: {other:?}"),
         }
     }
     assert_eq!(fresh.len(), 1, "exactly one task reserves the delivery");
