@@ -133,37 +133,15 @@ impl<S: ReplayStore> Receiver<S> {
         Fut: Future<Output = std::result::Result<T, E>>,
         E: Into<HandlerError>,
     {
-        let guard = match self.store.reserve_verified(&verified).await? {
-            ReplayOutcome::Fresh(reservation) => ReservationGuard::new(&self.store, reservation),
+        let admitted = match self.store.reserve_verified(&verified).await? {
+            ReplayOutcome::Fresh(reservation) => Admitted {
+                verified,
+                guard: ReservationGuard::new(&self.store, reservation),
+            },
             ReplayOutcome::Duplicate => return Ok(Outcome::Duplicate),
             ReplayOutcome::InFlight => return Err(ErrorKind::InFlight.into()),
         };
-        // The handler's state is dropped, never observed, after a panic.
-        let ran = AssertUnwindSafe(async move { handler(verified).await })
-            .catch_unwind()
-            .await;
-        match ran {
-            Ok(Ok(value)) => {
-                guard.commit().await?;
-                Ok(Outcome::Processed(value))
-            }
-            Ok(Err(e)) => {
-                let e = e.into();
-                if e.is_rejection() {
-                    // Recorded, so that Mailgun's retries and replays of it are duplicates.
-                    guard.commit().await?;
-                } else {
-                    // If the release fails, the reservation expires after the pending lifetime.
-                    let _ = guard.release().await;
-                }
-                Err(e.into_error())
-            }
-            Err(panic) => {
-                drop(panic);
-                let _ = guard.release().await;
-                Err(Error::with_source(ErrorKind::Handler, HandlerPanicked))
-            }
-        }
+        admitted.process(handler).await.map(Outcome::Processed)
     }
 
     /// Parses, verifies and reserves a request, and returns it for you to process and then
@@ -407,6 +385,50 @@ impl<S: ReplayStore, P> Admitted<S, P> {
     /// Deletes the reservation so that Mailgun's retry is processed.
     pub async fn release(self) -> Result<()> {
         self.guard.release().await
+    }
+
+    /// Runs `handler` on the delivery, then settles the reservation by the result, as
+    /// [`Receiver::receive`] does:
+    ///
+    /// - `Ok(value)`: committed, then `Ok(value)` (or the store's error, 503, if the commit
+    ///   failed: Mailgun retries rather than getting a 200 for an unrecorded signature);
+    /// - an error made with [`HandlerError::reject`]: committed, then [`ErrorKind::Rejected`]
+    ///   (406), which stops Mailgun's retries;
+    /// - any other error, or a panic (caught): released, then [`ErrorKind::Handler`] (500), so
+    ///   that Mailgun's retry is processed.
+    pub async fn process<F, Fut, T, E>(self, handler: F) -> Result<T>
+    where
+        F: FnOnce(Verified<P>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+        E: Into<HandlerError>,
+    {
+        let (verified, guard) = self.into_parts();
+        // The handler's state is dropped, never observed, after a panic.
+        let ran = AssertUnwindSafe(async move { handler(verified).await })
+            .catch_unwind()
+            .await;
+        match ran {
+            Ok(Ok(value)) => {
+                guard.commit().await?;
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                let e = e.into();
+                if e.is_rejection() {
+                    // Recorded, so that Mailgun's retries and replays of it are duplicates.
+                    guard.commit().await?;
+                } else {
+                    // If the release fails, the reservation expires after the pending lifetime.
+                    let _ = guard.release().await;
+                }
+                Err(e.into_error())
+            }
+            Err(panic) => {
+                drop(panic);
+                let _ = guard.release().await;
+                Err(Error::with_source(ErrorKind::Handler, HandlerPanicked))
+            }
+        }
     }
 }
 

@@ -14,9 +14,7 @@ pub mod axum;
 pub mod hyper;
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 
-use futures_util::FutureExt;
 use http::StatusCode;
 
 use crate::{
@@ -217,44 +215,17 @@ impl Handled {
     }
 }
 
-/// Runs `handler` on an admitted delivery, then commits it (success, or an explicit
-/// [`HandlerError::reject`]) or releases it (an error, or a panic), as
-/// [`Receiver::receive`](crate::Receiver::receive) does.
+/// Runs `handler` on an admitted delivery and settles its reservation
+/// ([`Admitted::process`]), as the response to answer.
 pub(crate) async fn run<S, T, F, Fut>(admitted: Admitted<S, T>, handler: F) -> Handled
 where
     S: ReplayStore,
     F: FnOnce(Verified<T>) -> Fut,
     Fut: Future<Output = std::result::Result<(), HandlerError>>,
 {
-    let (verified, guard) = admitted.into_parts();
-    // The handler's state is dropped, never observed, after a panic.
-    let ran = AssertUnwindSafe(async move { handler(verified).await })
-        .catch_unwind()
-        .await;
-    match ran {
-        Ok(Ok(())) => match guard.commit().await {
-            Ok(()) => Handled::processed(),
-            // Not recorded: answer the store's error (503) so that Mailgun retries, rather
-            // than 200 for a signature that could then be replayed with another body.
-            Err(e) => Handled::failed(e),
-        },
-        Ok(Err(e)) if e.is_rejection() => match guard.commit().await {
-            Ok(()) => Handled::failed(e.into_error()),
-            Err(store) => Handled::failed(store),
-        },
-        Ok(Err(e)) => {
-            // If the release fails, the reservation expires after the pending lifetime.
-            let _ = guard.release().await;
-            Handled::failed(e.into_error())
-        }
-        Err(panic) => {
-            drop(panic);
-            let _ = guard.release().await;
-            Handled::failed(Error::with_source(
-                ErrorKind::Handler,
-                "the webhook handler panicked",
-            ))
-        }
+    match admitted.process(handler).await {
+        Ok(()) => Handled::processed(),
+        Err(e) => Handled::failed(e),
     }
 }
 
