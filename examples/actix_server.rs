@@ -19,13 +19,13 @@
 //! It logs one line per delivery, and never the key.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
+#[path = "support/mod.rs"]
+mod support;
+
 use mailgun_webhooks::actix::{Webhook, WebhookRejection, WebhookResponse};
-use mailgun_webhooks::{
-    Event, InboundMessage, MemoryReplayStore, Receiver, ReplayStore, SigningKey, Verifier,
-};
+use mailgun_webhooks::{Event, InboundMessage, Receiver, ReplayStore};
 
 async fn tracking<S: ReplayStore>(
     webhook: Result<Webhook<Event, S>, WebhookRejection>,
@@ -91,8 +91,8 @@ fn failed(response: WebhookResponse) -> WebhookResponse {
 
 fn main() -> ExitCode {
     actix_web::rt::System::new().block_on(async {
-        match config() {
-            Ok((port, verifier)) => serve_with_store("actix_server", port, verifier).await,
+        match support::config("actix_server").await {
+            Ok((port, receiver)) => serve(port, receiver).await,
             Err(message) => {
                 eprintln!("actix_server: {message}");
                 ExitCode::from(2)
@@ -130,57 +130,4 @@ async fn serve<S: ReplayStore + Clone + 'static>(port: u16, receiver: Receiver<S
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
-}
-
-/// The port and the verifier, from the environment.
-fn config() -> Result<(u16, Verifier), String> {
-    let key = std::env::var("MAILGUN_WEBHOOK_SIGNING_KEY").map_err(|_| {
-        "MAILGUN_WEBHOOK_SIGNING_KEY is not set: export the HTTP webhook signing key \
-         (Mailgun dashboard: Sending > Webhooks), not the API key"
-            .to_owned()
-    })?;
-    let port = match std::env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .map_err(|_| format!("PORT is not a port number: {port:?}"))?,
-        Err(_) => 3000,
-    };
-    let mut verifier = Verifier::builder(SigningKey::new(key));
-    if let Ok(secs) = std::env::var("MAILGUN_WEBHOOK_MAX_AGE") {
-        let secs = secs
-            .parse()
-            .map_err(|_| format!("MAILGUN_WEBHOOK_MAX_AGE is not a number of seconds: {secs:?}"))?;
-        verifier = verifier.max_age(Duration::from_secs(secs));
-    }
-    Ok((port, verifier.build()))
-}
-
-/// Serves with Redis as the replay store when `REDIS_URL` is set (and the `redis` feature is
-/// on), else with the in-memory store.
-async fn serve_with_store(name: &str, port: u16, verifier: Verifier) -> ExitCode {
-    match std::env::var("REDIS_URL") {
-        #[cfg(feature = "redis")]
-        Ok(url) => match mailgun_webhooks::RedisReplayStore::connect(&url).await {
-            Ok(store) => {
-                println!("replay store: redis");
-                serve(port, Receiver::new(verifier, store)).await
-            }
-            Err(e) => {
-                eprintln!("{name}: REDIS_URL: {e}");
-                ExitCode::from(2)
-            }
-        },
-        #[cfg(not(feature = "redis"))]
-        Ok(_) => {
-            eprintln!(
-                "{name}: warning: REDIS_URL is set but this example was built without the \
-                 `redis` feature; using the in-memory store, which protects this process only"
-            );
-            serve(port, Receiver::new(verifier, MemoryReplayStore::new())).await
-        }
-        Err(_) => {
-            println!("replay store: memory (this process only)");
-            serve(port, Receiver::new(verifier, MemoryReplayStore::new())).await
-        }
-    }
 }
