@@ -62,7 +62,7 @@
 //! | replay store unavailable | extraction, or the commit in `process` | 503 |
 //! | your code returned `Ok(())` | `process`: committed | 200 |
 //! | your code returned an error or panicked | `process`: released, so Mailgun's retry is processed | 500 |
-//! | your code returned [`HandlerError::reject`] | `process`: committed | 406 |
+//! | your code returned [`HandlerError::reject`](crate::HandlerError::reject) | `process`: committed | 406 |
 //!
 //! Response bodies are one short word (`ok`, `duplicate`, or the error's
 //! [`name`](Error::name), such as `signature_mismatch`): never a message, a key or request
@@ -75,11 +75,11 @@
 //!   enforces this for every [`FromRequest`] extractor).
 //! - **Act on the delivery only inside [`process`](Webhook::process).** The payload is not
 //!   reachable any other way, except through [`into_admitted`](Webhook::into_admitted), which
-//!   hands you the reservation to [`commit`](Admitted::commit) or
-//!   [`release`](Admitted::release) yourself. A `Webhook` dropped without either releases the
+//!   hands you the reservation to [`commit`](crate::Admitted::commit) or
+//!   [`release`](crate::Admitted::release) yourself. A `Webhook` dropped without either releases the
 //!   reservation ([`MemoryReplayStore`](crate::MemoryReplayStore) at once, other stores after
 //!   their pending lifetime), so Mailgun's retry is processed.
-//! - **Say which payload the endpoint takes** with `T`: [`Event`] (the default) for tracking
+//! - **Say which payload the endpoint takes** with `T`: [`Event`](crate::Event) (the default) for tracking
 //!   webhooks, [`InboundMessage`](crate::InboundMessage) for a route's `forward()`,
 //!   [`StoredMessage`](crate::StoredMessage) for `store(notify=...)`, or
 //!   [`Payload`](crate::Payload) for any. Another kind answers 400
@@ -100,7 +100,6 @@
 //! [`DefaultBodyLimit`]: https://docs.rs/axum/0.8/axum/extract/struct.DefaultBodyLimit.html
 
 use std::fmt;
-use std::future::Future;
 
 use axum_core::RequestExt;
 use axum_core::extract::{FromRef, FromRequest, Request};
@@ -108,58 +107,9 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 
-use super::{FromPayload, Handled};
-use crate::{
-    Admission, Admitted, Error, Event, HandlerError, MemoryReplayStore, Receiver, ReplayStore,
-    Verified, parse_stream,
-};
-
-/// A verified delivery, reserved in the replay store, for a handler to
-/// [`process`](Self::process): see the [module docs](self).
-///
-/// `T` is what the endpoint accepts ([`Event`] by default; see [`FromPayload`]), `S` the store
-/// type of the [`Receiver`] in the router's state.
-#[must_use = "call `process` to run your code and commit the delivery"]
-pub struct Webhook<T = Event, S = MemoryReplayStore>
-where
-    S: ReplayStore,
-{
-    admitted: Admitted<S, T>,
-}
-
-impl<T, S: ReplayStore> Webhook<T, S> {
-    /// Runs `handler` on the delivery, then commits it when the handler returns `Ok(())`, or
-    /// releases it when it returns an error or panics (so that Mailgun's retry is processed).
-    /// Returns the response to answer: 200, 500, 406 for [`HandlerError::reject`], or 503 when
-    /// the commit failed.
-    ///
-    /// Errors convert into [`HandlerError`] with `?`.
-    pub async fn process<F, Fut>(self, handler: F) -> WebhookResponse
-    where
-        F: FnOnce(Verified<T>) -> Fut,
-        Fut: Future<Output = Result<(), HandlerError>>,
-    {
-        WebhookResponse(super::run(self.admitted, handler).await)
-    }
-
-    /// The reserved delivery, for a handler that commits or releases it itself. Commit it only
-    /// once it is processed; until then (and if it is dropped) Mailgun's retries are not
-    /// treated as duplicates.
-    pub fn into_admitted(self) -> Admitted<S, T> {
-        self.admitted
-    }
-}
-
-impl<T, S: ReplayStore> fmt::Debug for Webhook<T, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.admitted.verified();
-        f.debug_struct("Webhook")
-            .field("timestamp", &v.timestamp())
-            .field("format", &v.format())
-            .field("matched_key", &v.matched_key())
-            .finish_non_exhaustive()
-    }
-}
+use super::FromPayload;
+pub use super::{Webhook, WebhookResponse};
+use crate::{Admission, Error, Receiver, ReplayStore, parse_stream};
 
 impl<St, T, S> FromRequest<St> for Webhook<T, S>
 where
@@ -200,7 +150,7 @@ where
         let verified = receiver.verifier().verify(unverified)?;
         let verified = super::convert::<T>(verified)?;
         match receiver.admit_verified(verified).await? {
-            Admission::Admitted(admitted) => Ok(Webhook { admitted }),
+            Admission::Admitted(admitted) => Ok(Webhook::new(admitted)),
             Admission::Duplicate(_) => Err(WebhookRejection::Duplicate),
         }
     }
@@ -290,34 +240,8 @@ impl IntoResponse for WebhookRejection {
     }
 }
 
-/// What [`Webhook::process`] did: the response to answer Mailgun with. Implements
-/// [`IntoResponse`].
-#[derive(Debug)]
-#[must_use = "return it from the handler: its status tells Mailgun whether to retry"]
-pub struct WebhookResponse(Handled);
-
-impl WebhookResponse {
-    /// The status: 200 when processed and committed; otherwise the error's (500 when the
-    /// handler failed, 406 when it rejected the delivery, 503 when the commit failed).
-    pub fn status(&self) -> StatusCode {
-        self.0.status()
-    }
-
-    /// Why it failed, if it did: [`ErrorKind::Handler`](crate::ErrorKind::Handler) (the
-    /// handler's error is its [`source`](std::error::Error::source)),
-    /// [`Rejected`](crate::ErrorKind::Rejected), or a store error.
-    pub fn error(&self) -> Option<&Error> {
-        self.0.error()
-    }
-
-    /// Consumes the response, returning the error if there was one.
-    pub fn into_error(self) -> Option<Error> {
-        self.0.into_error()
-    }
-}
-
 impl IntoResponse for WebhookResponse {
     fn into_response(self) -> Response {
-        (self.0.status(), self.0.body()).into_response()
+        (self.status(), self.body()).into_response()
     }
 }

@@ -88,7 +88,7 @@
 //! | `Content-Length` or body over [`Limits::max_body`](crate::Limits::max_body), or another limit | 413 |
 //! | unsupported `Content-Type`, `Content-Encoding` other than `identity` | 415 |
 //! | your handler returned an error or panicked: released, so Mailgun's retry is processed | 500 |
-//! | your handler returned [`HandlerError::reject`]: committed | 406 |
+//! | your handler returned [`HandlerError::reject`](crate::HandlerError::reject): committed | 406 |
 //! | replay store unavailable or full | 503 |
 //!
 //! The response body is one short word (`ok`, `duplicate`, or the error's
@@ -113,11 +113,9 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 
-use super::{FromPayload, Handled};
-use crate::{
-    Admission, Admitted, Error, Event, HandlerError, MemoryReplayStore, Receiver, ReplayStore,
-    Verified, parse_stream,
-};
+use super::FromPayload;
+pub use super::{Webhook, WebhookResponse};
+use crate::{Admission, Error, HandlerError, Receiver, ReplayStore, Verified, parse_stream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -125,7 +123,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// commits or releases it. Returns the response to answer; see the [module docs](self) for
 /// each status.
 ///
-/// `T` is what the endpoint accepts: [`Event`] for tracking webhooks,
+/// `T` is what the endpoint accepts: [`Event`](crate::Event) for tracking webhooks,
 /// [`InboundMessage`](crate::InboundMessage) for a route's `forward()`, or any other
 /// [`FromPayload`] type; it is usually inferred from the handler's use of the payload, else
 /// name it: `receive::<Event, _, _, _, _>(..)`. A body of another kind answers 400.
@@ -197,55 +195,8 @@ where
     let verified = receiver.verifier().verify(unverified)?;
     let verified = super::convert::<T>(verified)?;
     match receiver.admit_verified(verified).await? {
-        Admission::Admitted(admitted) => Ok(Webhook { admitted }),
+        Admission::Admitted(admitted) => Ok(Webhook::new(admitted)),
         Admission::Duplicate(_) => Err(WebhookRejection::Duplicate),
-    }
-}
-
-/// A verified delivery, reserved in the replay store, made by [`admit`]: run your code on it
-/// with [`process`](Self::process).
-///
-/// Its payload is reachable only through `process` (or [`into_admitted`](Self::into_admitted),
-/// to commit or release it yourself), so that nothing acts on a delivery without recording it.
-/// A `Webhook` dropped unprocessed releases its reservation
-/// ([`MemoryReplayStore`] at once, other stores after their pending lifetime).
-#[must_use = "call `process` to run your code and commit the delivery"]
-pub struct Webhook<T = Event, S = MemoryReplayStore>
-where
-    S: ReplayStore,
-{
-    admitted: Admitted<S, T>,
-}
-
-impl<T, S: ReplayStore> Webhook<T, S> {
-    /// Runs `handler` on the delivery, then commits it when the handler returns `Ok(())`, or
-    /// releases it when it returns an error or panics (so that Mailgun's retry is processed).
-    /// Returns the response to answer: 200, 500, 406 for [`HandlerError::reject`], or 503 when
-    /// the commit failed.
-    pub async fn process<F, Fut>(self, handler: F) -> WebhookResponse
-    where
-        F: FnOnce(Verified<T>) -> Fut,
-        Fut: Future<Output = Result<(), HandlerError>>,
-    {
-        WebhookResponse(super::run(self.admitted, handler).await)
-    }
-
-    /// The reserved delivery, for code that commits or releases it itself. Commit it only once
-    /// it is processed; until then (and if it is dropped) Mailgun's retries are not treated as
-    /// duplicates.
-    pub fn into_admitted(self) -> Admitted<S, T> {
-        self.admitted
-    }
-}
-
-impl<T, S: ReplayStore> fmt::Debug for Webhook<T, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.admitted.verified();
-        f.debug_struct("Webhook")
-            .field("timestamp", &v.timestamp())
-            .field("format", &v.format())
-            .field("matched_key", &v.matched_key())
-            .finish_non_exhaustive()
     }
 }
 
@@ -321,44 +272,13 @@ impl std::error::Error for WebhookRejection {
     }
 }
 
-/// What happened to a delivery: the status to answer Mailgun with, and why it failed if it did.
-/// Turn it into a response with [`into_response`](Self::into_response).
-#[derive(Debug)]
-#[must_use = "answer with it: its status tells Mailgun whether to retry"]
-pub struct WebhookResponse(Handled);
-
 impl WebhookResponse {
-    /// The status: 200 when processed or a duplicate; otherwise the error's.
-    pub fn status(&self) -> StatusCode {
-        self.0.status()
-    }
-
-    /// Why it failed, if it did.
-    pub fn error(&self) -> Option<&Error> {
-        self.0.error()
-    }
-
-    /// Consumes the response, returning the error if there was one.
-    pub fn into_error(self) -> Option<Error> {
-        self.0.into_error()
-    }
-
-    /// True when the delivery was a duplicate of a committed one and the handler did not run.
-    pub fn is_duplicate(&self) -> bool {
-        self.0.is_duplicate()
-    }
-
-    /// The response body: `ok`, `duplicate`, or the error's [`name`](Error::name).
-    pub fn body(&self) -> &'static str {
-        self.0.body()
-    }
-
     /// The HTTP response: the status, `Content-Type: text/plain; charset=utf-8`, and the
     /// [`body`](Self::body). `B` is any body type made from a `&'static str`, such as
     /// `http_body_util::Full<Bytes>`, `String`, or axum's `Body`.
     pub fn into_response<B: From<&'static str>>(self) -> Response<B> {
-        let mut response = Response::new(B::from(self.0.body()));
-        *response.status_mut() = self.0.status();
+        let mut response = Response::new(B::from(self.body()));
+        *response.status_mut() = self.status();
         response.headers_mut().insert(
             CONTENT_TYPE,
             http::HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -369,9 +289,9 @@ impl WebhookResponse {
 
 impl From<WebhookRejection> for WebhookResponse {
     fn from(rejection: WebhookRejection) -> Self {
-        WebhookResponse(match rejection {
-            WebhookRejection::Error(e) => Handled::failed(e),
-            WebhookRejection::Duplicate => Handled::duplicate(),
-        })
+        match rejection {
+            WebhookRejection::Error(e) => WebhookResponse::failed(e),
+            WebhookRejection::Duplicate => WebhookResponse::duplicate(),
+        }
     }
 }

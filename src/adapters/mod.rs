@@ -13,13 +13,14 @@ pub mod axum;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 
+use std::fmt;
 use std::future::Future;
 
 use http::StatusCode;
 
 use crate::{
-    Admitted, Error, ErrorKind, Event, HandlerError, InboundMessage, Limit, Limits, Payload,
-    ReplayStore, Result, StoredMessage, Verified,
+    Admitted, Error, ErrorKind, Event, HandlerError, InboundMessage, Limit, Limits,
+    MemoryReplayStore, Payload, ReplayStore, Result, StoredMessage, Verified,
 };
 
 /// What an endpoint accepts: the payload type of an adapter's `Webhook<T>` extractor.
@@ -153,17 +154,84 @@ pub(crate) fn is_length_limit(error: &Error) -> bool {
     false
 }
 
-/// What happened to a delivery, as the adapters answer it.
+/// A verified delivery, reserved in the replay store, for a handler to
+/// [`process`](Self::process). Each adapter's extractor (or the hyper adapter's `admit`) makes
+/// one; see the crate docs' [frameworks](crate#frameworks) section.
+///
+/// `T` is what the endpoint accepts ([`Event`] by default; see [`FromPayload`]), `S` the store
+/// type of the [`Receiver`](crate::Receiver). Its payload is reachable only through `process`
+/// (or [`into_admitted`](Self::into_admitted), to commit or release it yourself), so that
+/// nothing acts on a delivery without recording it. A `Webhook` dropped unprocessed releases
+/// its reservation ([`MemoryReplayStore`] at once, other stores after their pending lifetime).
+#[must_use = "call `process` to run your code and commit the delivery"]
+pub struct Webhook<T = Event, S = MemoryReplayStore>
+where
+    S: ReplayStore,
+{
+    admitted: Admitted<S, T>,
+}
+
+impl<T, S: ReplayStore> Webhook<T, S> {
+    #[cfg_attr(
+        not(any(feature = "axum", feature = "actix-web", feature = "hyper")),
+        allow(dead_code)
+    )]
+    pub(crate) fn new(admitted: Admitted<S, T>) -> Self {
+        Webhook { admitted }
+    }
+
+    /// Runs `handler` on the delivery, then commits it when the handler returns `Ok(())`, or
+    /// releases it when it returns an error or panics (so that Mailgun's retry is processed):
+    /// see [`Admitted::process`]. Returns the response to answer: 200, 500, 406 for
+    /// [`HandlerError::reject`], or 503 when the commit failed.
+    ///
+    /// Errors convert into [`HandlerError`] with `?`.
+    pub async fn process<F, Fut>(self, handler: F) -> WebhookResponse
+    where
+        F: FnOnce(Verified<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), HandlerError>>,
+    {
+        match self.admitted.process(handler).await {
+            Ok(()) => WebhookResponse::processed(),
+            Err(e) => WebhookResponse::failed(e),
+        }
+    }
+
+    /// The reserved delivery, for code that commits or releases it itself. Commit it only once
+    /// it is processed; until then (and if it is dropped) Mailgun's retries are not treated as
+    /// duplicates.
+    pub fn into_admitted(self) -> Admitted<S, T> {
+        self.admitted
+    }
+}
+
+impl<T, S: ReplayStore> fmt::Debug for Webhook<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.admitted.verified();
+        f.debug_struct("Webhook")
+            .field("timestamp", &v.timestamp())
+            .field("format", &v.format())
+            .field("matched_key", &v.matched_key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened to a delivery: the status to answer Mailgun with, and why it failed if it did.
+///
+/// Return it from an axum handler (`IntoResponse`) or an actix-web handler (`Responder`), or
+/// turn it into an `http::Response` with the hyper adapter's `into_response`. The body is
+/// short and leaks nothing: `ok`, `duplicate`, or the error's [`name`](Error::name).
 #[derive(Debug)]
-pub(crate) struct Handled {
+#[must_use = "answer with it: its status tells Mailgun whether to retry"]
+pub struct WebhookResponse {
     status: StatusCode,
     error: Option<Error>,
     duplicate: bool,
 }
 
-impl Handled {
+impl WebhookResponse {
     pub(crate) fn processed() -> Self {
-        Handled {
+        WebhookResponse {
             status: StatusCode::OK,
             error: None,
             duplicate: false,
@@ -172,7 +240,7 @@ impl Handled {
 
     #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
     pub(crate) fn duplicate() -> Self {
-        Handled {
+        WebhookResponse {
             status: StatusCode::OK,
             error: None,
             duplicate: true,
@@ -180,52 +248,43 @@ impl Handled {
     }
 
     pub(crate) fn failed(error: Error) -> Self {
-        Handled {
+        WebhookResponse {
             status: error.status(),
             error: Some(error),
             duplicate: false,
         }
     }
 
-    pub(crate) fn status(&self) -> StatusCode {
+    /// The status: 200 when processed or a duplicate; otherwise the error's (500 when the
+    /// handler failed, 406 when it rejected the delivery, 503 when the commit failed, ...).
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
-    pub(crate) fn error(&self) -> Option<&Error> {
+    /// Why it failed, if it did: [`ErrorKind::Handler`] (the handler's error is its
+    /// [`source`](std::error::Error::source)), [`ErrorKind::Rejected`], or a store error.
+    pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
     }
 
-    pub(crate) fn into_error(self) -> Option<Error> {
+    /// Consumes the response, returning the error if there was one.
+    pub fn into_error(self) -> Option<Error> {
         self.error
     }
 
-    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
-    pub(crate) fn is_duplicate(&self) -> bool {
+    /// True when the delivery was a duplicate of a committed one and the handler did not run.
+    pub fn is_duplicate(&self) -> bool {
         self.duplicate
     }
 
-    /// The short response body: `ok`, `duplicate`, or the error's stable name. Never a message,
-    /// the key, or a byte of the request.
-    pub(crate) fn body(&self) -> &'static str {
+    /// The response body: `ok`, `duplicate`, or the error's stable [`name`](Error::name).
+    /// Never a message, the key, or a byte of the request.
+    pub fn body(&self) -> &'static str {
         match (&self.error, self.duplicate) {
             (Some(e), _) => e.name(),
             (None, true) => "duplicate",
             (None, false) => "ok",
         }
-    }
-}
-
-/// Runs `handler` on an admitted delivery and settles its reservation
-/// ([`Admitted::process`]), as the response to answer.
-pub(crate) async fn run<S, T, F, Fut>(admitted: Admitted<S, T>, handler: F) -> Handled
-where
-    S: ReplayStore,
-    F: FnOnce(Verified<T>) -> Fut,
-    Fut: Future<Output = std::result::Result<(), HandlerError>>,
-{
-    match admitted.process(handler).await {
-        Ok(()) => Handled::processed(),
-        Err(e) => Handled::failed(e),
     }
 }
 
@@ -259,9 +318,9 @@ mod tests {
 
     #[test]
     fn bodies_are_short_names() {
-        assert_eq!(Handled::processed().body(), "ok");
-        assert_eq!(Handled::duplicate().body(), "duplicate");
-        let h = Handled::failed(ErrorKind::SignatureMismatch.into());
+        assert_eq!(WebhookResponse::processed().body(), "ok");
+        assert_eq!(WebhookResponse::duplicate().body(), "duplicate");
+        let h = WebhookResponse::failed(ErrorKind::SignatureMismatch.into());
         assert_eq!(h.body(), "signature_mismatch");
         assert_eq!(h.status(), StatusCode::UNAUTHORIZED);
     }
