@@ -123,7 +123,7 @@ use http::StatusCode;
 
 use super::FromPayload;
 pub use super::{Webhook, WebhookResponse};
-use crate::{Admission, Error, ErrorKind, Receiver, ReplayStore};
+use crate::{Error, ErrorKind, Receiver, ReplayStore};
 
 type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, WebhookRejection>>>>;
 
@@ -174,11 +174,9 @@ where
                 .verifier()
                 .parse_and_verify(&content_type, &bytes)?;
             drop(bytes);
-            let verified = super::convert::<T>(verified)?;
-            match receiver.admit_verified(verified).await? {
-                Admission::Admitted(admitted) => Ok(Webhook::new(admitted)),
-                Admission::Duplicate(_) => Err(WebhookRejection::Duplicate),
-            }
+            super::reserve(&receiver, verified)
+                .await?
+                .ok_or(WebhookRejection::Duplicate)
         })
     }
 }

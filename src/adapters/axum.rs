@@ -109,7 +109,7 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 
 use super::FromPayload;
 pub use super::{Webhook, WebhookResponse};
-use crate::{Admission, Error, Receiver, ReplayStore, parse_stream};
+use crate::{Error, Receiver, ReplayStore, parse_stream};
 
 impl<St, T, S> FromRequest<St> for Webhook<T, S>
 where
@@ -148,11 +148,9 @@ where
                 }
             })?;
         let verified = receiver.verifier().verify(unverified)?;
-        let verified = super::convert::<T>(verified)?;
-        match receiver.admit_verified(verified).await? {
-            Admission::Admitted(admitted) => Ok(Webhook::new(admitted)),
-            Admission::Duplicate(_) => Err(WebhookRejection::Duplicate),
-        }
+        super::reserve(&receiver, verified)
+            .await?
+            .ok_or(WebhookRejection::Duplicate)
     }
 }
 

@@ -115,7 +115,7 @@ use http_body_util::{BodyExt, Limited};
 
 use super::FromPayload;
 pub use super::{Webhook, WebhookResponse};
-use crate::{Admission, Error, HandlerError, Receiver, ReplayStore, Verified, parse_stream};
+use crate::{Error, HandlerError, Receiver, ReplayStore, Verified, parse_stream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -193,11 +193,9 @@ where
             }
         })?;
     let verified = receiver.verifier().verify(unverified)?;
-    let verified = super::convert::<T>(verified)?;
-    match receiver.admit_verified(verified).await? {
-        Admission::Admitted(admitted) => Ok(Webhook::new(admitted)),
-        Admission::Duplicate(_) => Err(WebhookRejection::Duplicate),
-    }
+    super::reserve(receiver, verified)
+        .await?
+        .ok_or(WebhookRejection::Duplicate)
 }
 
 /// Why [`admit`] did not hand over the delivery.

@@ -19,8 +19,8 @@ use std::future::Future;
 use http::StatusCode;
 
 use crate::{
-    Admitted, Error, ErrorKind, Event, HandlerError, InboundMessage, Limit, Limits,
-    MemoryReplayStore, Payload, ReplayStore, Result, StoredMessage, Verified,
+    Admission, Admitted, Error, ErrorKind, Event, HandlerError, InboundMessage, Limit, Limits,
+    MemoryReplayStore, Payload, Receiver, ReplayStore, Result, StoredMessage, Verified,
 };
 
 /// What an endpoint accepts: the payload type of an adapter's `Webhook<T>` extractor.
@@ -154,6 +154,19 @@ pub(crate) fn is_length_limit(error: &Error) -> bool {
     false
 }
 
+/// Takes the endpoint's payload out of a verified delivery and reserves it: `Ok(None)` for a
+/// duplicate of a committed delivery (answer 200 without running the handler).
+pub(crate) async fn reserve<T: FromPayload, S: ReplayStore + Clone>(
+    receiver: &Receiver<S>,
+    verified: Verified<Payload>,
+) -> Result<Option<Webhook<T, S>>> {
+    let verified = convert::<T>(verified)?;
+    Ok(match receiver.admit_verified(verified).await? {
+        Admission::Admitted(admitted) => Some(Webhook { admitted }),
+        Admission::Duplicate(_) => None,
+    })
+}
+
 /// A verified delivery, reserved in the replay store, for a handler to
 /// [`process`](Self::process). Each adapter's extractor (or the hyper adapter's `admit`) makes
 /// one; see the crate docs' [frameworks](crate#frameworks) section.
@@ -176,10 +189,6 @@ impl<T, S: ReplayStore> Webhook<T, S> {
         not(any(feature = "axum", feature = "actix-web", feature = "hyper")),
         allow(dead_code)
     )]
-    pub(crate) fn new(admitted: Admitted<S, T>) -> Self {
-        Webhook { admitted }
-    }
-
     /// Runs `handler` on the delivery, then commits it when the handler returns `Ok(())`, or
     /// releases it when it returns an error or panics (so that Mailgun's retry is processed):
     /// see [`Admitted::process`]. Returns the response to answer: 200, 500, 406 for
