@@ -73,6 +73,8 @@
 //! | `hyper` | `hyper` | functions over any `http_body::Body`: hyper 1.x and tower services |
 //! | `redis` | | `RedisReplayStore`, a replay store shared by several processes |
 //! | `test-util` | `testing` | sign payloads and build signed bodies in all three encodings |
+//! | `api` | `api` | async Mailgun API client: webhooks, stored messages, events, sending variables |
+//! | `cli` | | the `mailgun-webhooks` command-line tool (`cargo install mailgun-webhooks --features cli`) |
 //!
 //! The default build parses all three encodings, verifies and types them; no feature is needed
 //! for a framework-agnostic receiver.
@@ -153,6 +155,9 @@ mod key;
 mod parse;
 mod receiver;
 mod replay;
+// The strict host check of stored-message URLs; used by the `api` client.
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
+mod store_url;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
@@ -186,6 +191,12 @@ pub use replay::{RedisReplayStore, RedisReplayStoreBuilder};
 // ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----
 pub use parse::multipart::parse_stream;
 // ----- end form -----
+
+// ----- Mailgun API client (src/api/) -----
+#[cfg(feature = "api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
+pub mod api;
+// ----- end api -----
 
 // ----- framework adapters (src/adapters/) -----
 #[cfg(any(feature = "axum", feature = "actix-web", feature = "hyper"))]

@@ -50,6 +50,16 @@ pub struct SignedBody {
     pub body: Vec<u8>,
 }
 
+impl SignedBody {
+    /// A body with its content type.
+    pub fn new(content_type: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        SignedBody {
+            content_type: content_type.into(),
+            body: body.into(),
+        }
+    }
+}
+
 /// A fresh 50-character token, unique within the process, like the ones Mailgun sends.
 pub fn token() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -310,6 +320,379 @@ impl Clock for ManualClock {
             .checked_add(Duration::from_secs(self.secs()))
             .unwrap_or(UNIX_EPOCH)
     }
+}
+
+// ----- sample payloads by event kind and encoding (used by the CLI's `send`) -----
+
+/// How a sample payload is encoded: the three ways Mailgun posts tracking events and the three
+/// kinds of route posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SampleEncoding {
+    /// A current JSON webhook (`application/json`).
+    Json,
+    /// A legacy (pre-2018) webhook as `application/x-www-form-urlencoded`.
+    LegacyForm,
+    /// A legacy webhook as `multipart/form-data`, with the original message attached as
+    /// `attachment-1` (`message.mime`).
+    LegacyMultipart,
+    /// A route's `forward()` post: the parsed message with two attachments (multipart).
+    InboundParsed,
+    /// A route's `forward()` post to a URL ending in `mime`: the raw message in `body-mime`.
+    InboundRawMime,
+    /// A route's `store(notify=...)` notification, with the message and attachment URLs.
+    StoreNotify,
+}
+
+/// The event names [`sample`] can build, in the current JSON format.
+pub const SAMPLE_EVENTS: [&str; 14] = [
+    "accepted",
+    "rejected",
+    "delivered",
+    "failed",
+    "permanent_fail",
+    "temporary_fail",
+    "opened",
+    "clicked",
+    "unsubscribed",
+    "complained",
+    "stored",
+    "list_member_uploaded",
+    "list_member_upload_error",
+    "list_uploaded",
+];
+
+/// The event names that existed as legacy webhooks (`failed`/`permanent_fail` are posted as
+/// a legacy `bounced`, `temporary_fail` as a legacy `dropped`).
+const LEGACY_EVENTS: [&str; 8] = [
+    "delivered",
+    "failed",
+    "permanent_fail",
+    "temporary_fail",
+    "opened",
+    "clicked",
+    "unsubscribed",
+    "complained",
+];
+
+impl SampleEncoding {
+    /// Every encoding.
+    pub const ALL: [SampleEncoding; 6] = [
+        SampleEncoding::Json,
+        SampleEncoding::LegacyForm,
+        SampleEncoding::LegacyMultipart,
+        SampleEncoding::InboundParsed,
+        SampleEncoding::InboundRawMime,
+        SampleEncoding::StoreNotify,
+    ];
+
+    /// `json`, `legacy-form`, `legacy-multipart`, `inbound`, `raw-mime` or `store`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleEncoding::Json => "json",
+            SampleEncoding::LegacyForm => "legacy-form",
+            SampleEncoding::LegacyMultipart => "legacy-multipart",
+            SampleEncoding::InboundParsed => "inbound",
+            SampleEncoding::InboundRawMime => "raw-mime",
+            SampleEncoding::StoreNotify => "store",
+        }
+    }
+
+    /// The encoding named by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<SampleEncoding> {
+        SampleEncoding::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
+    /// Whether this is a route post rather than a tracking event.
+    pub fn is_route(self) -> bool {
+        matches!(
+            self,
+            SampleEncoding::InboundParsed
+                | SampleEncoding::InboundRawMime
+                | SampleEncoding::StoreNotify
+        )
+    }
+
+    /// The event names this encoding can carry; a route encoding carries one sample, named
+    /// like the encoding.
+    pub fn events(self) -> &'static [&'static str] {
+        match self {
+            SampleEncoding::Json => &SAMPLE_EVENTS,
+            SampleEncoding::LegacyForm | SampleEncoding::LegacyMultipart => &LEGACY_EVENTS,
+            SampleEncoding::InboundParsed => &["inbound"],
+            SampleEncoding::InboundRawMime => &["raw-mime"],
+            SampleEncoding::StoreNotify => &["store"],
+        }
+    }
+}
+
+/// A realistic `event-data` object for `event` (one of [`SAMPLE_EVENTS`]) at `timestamp`, with
+/// a fresh id, or `None` for another name.
+///
+/// Every sample carries the recipient `alice@example.com`, the tag `orders` and the user
+/// variable `order_id` (`"10042"`).
+pub fn sample_event_data(event: &str, timestamp: u64) -> Option<serde_json::Value> {
+    use serde_json::json;
+    let mut id = token();
+    id.truncate(22);
+    let (name, extra) = match event {
+        "accepted" => ("accepted", json!({"method": "HTTP"})),
+        "rejected" => (
+            "rejected",
+            json!({"reject": {"reason": "Sandbox subdomains are for test purposes only",
+                              "description": ""}}),
+        ),
+        "delivered" => (
+            "delivered",
+            json!({"delivery-status": {"code": 250, "message": "OK", "description": "",
+                                       "attempt-no": 1, "tls": true, "mx-host": "mx.example.com"}}),
+        ),
+        "failed" | "permanent_fail" => (
+            "failed",
+            json!({"severity": "permanent", "reason": "bounce",
+                   "delivery-status": {"code": 550, "attempt-no": 1,
+                       "message": "5.1.1 The email account that you tried to reach does not exist",
+                       "description": ""}}),
+        ),
+        "temporary_fail" => (
+            "failed",
+            json!({"severity": "temporary", "reason": "generic",
+                   "delivery-status": {"code": 452, "attempt-no": 1, "retry-seconds": 600,
+                       "message": "4.2.2 The email account that you tried to reach is over quota",
+                       "description": ""}}),
+        ),
+        "opened" => (
+            "opened",
+            json!({"ip": "203.0.113.9", "geolocation": {"country": "US", "region": "CA",
+                   "city": "San Francisco"},
+                   "client-info": {"client-name": "Thunderbird", "client-type": "mobile browser",
+                                   "client-os": "iOS", "device-type": "mobile",
+                                   "user-agent": "Mozilla/5.0"}}),
+        ),
+        "clicked" => (
+            "clicked",
+            json!({"url": "https://shop.example.com/orders/10042", "ip": "203.0.113.9",
+                   "geolocation": {"country": "US", "region": "CA", "city": "San Francisco"},
+                   "client-info": {"client-name": "Firefox", "client-type": "browser",
+                                   "client-os": "Linux", "device-type": "desktop",
+                                   "user-agent": "Mozilla/5.0"}}),
+        ),
+        "unsubscribed" => ("unsubscribed", json!({"ip": "203.0.113.9"})),
+        "complained" => ("complained", json!({})),
+        "stored" => (
+            "stored",
+            json!({"storage": {"key": "AgEASDQ", "region": "us-east4",
+                   "url": "https://storage-us-east4.api.mailgun.net/v3/domains/mg.example.com/messages/AgEASDQ"}}),
+        ),
+        "list_member_uploaded" => (
+            "list_member_uploaded",
+            json!({"mailing-list": {"address": "news@mg.example.com", "list-id": "news"},
+                   "member": {"address": "alice@example.com", "name": "Alice",
+                              "subscribed": true, "vars": {}}}),
+        ),
+        "list_member_upload_error" => (
+            "list_member_upload_error",
+            json!({"mailing-list": {"address": "news@mg.example.com", "list-id": "news"},
+                   "task-id": "4321", "format": "csv", "upsert": "yes",
+                   "member-description": "alice@example.com", "error": "invalid address"}),
+        ),
+        "list_uploaded" => (
+            "list_uploaded",
+            json!({"mailing-list": {"address": "news@mg.example.com", "list-id": "news"},
+                   "is-upsert": true, "format": "csv", "task-id": "4321"}),
+        ),
+        _ => return None,
+    };
+    let mut data = json!({
+        "id": id,
+        "event": name,
+        "timestamp": timestamp as f64 + 0.123456,
+        "log-level": "info",
+        "recipient": "alice@example.com",
+        "recipient-domain": "example.com",
+        "tags": ["orders"],
+        "user-variables": {"order_id": "10042"},
+        "envelope": {"sender": "bounce@mg.example.com", "targets": "alice@example.com",
+                     "transport": "smtp"},
+        "message": {"headers": {"to": "Alice <alice@example.com>",
+                                "message-id": format!("{timestamp}.1.SAMPLE@mg.example.com"),
+                                "from": "Shop <shop@mg.example.com>",
+                                "subject": "Your order has shipped"},
+                    "attachments": [], "size": 2150},
+    });
+    if let (Some(map), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    Some(data)
+}
+
+/// A signed sample body: event `event` in `encoding`, or the route sample of a route
+/// encoding (`event` is then ignored). `None` when the encoding cannot carry the event (see
+/// [`SampleEncoding::events`]).
+///
+/// ```
+/// use mailgun_webhooks::testing::{now, sample, token, SampleEncoding};
+/// use mailgun_webhooks::{SigningKey, Verifier};
+///
+/// let key = SigningKey::new("test-key");
+/// for encoding in SampleEncoding::ALL {
+///     for event in encoding.events() {
+///         let body = sample(event, encoding, &key, now(), &token()).unwrap();
+///         Verifier::new(key.clone()).parse_and_verify(&body.content_type, &body.body)?;
+///     }
+/// }
+/// # Ok::<(), mailgun_webhooks::Error>(())
+/// ```
+pub fn sample(
+    event: &str,
+    encoding: SampleEncoding,
+    key: &SigningKey,
+    timestamp: u64,
+    token: &str,
+) -> Option<SignedBody> {
+    match encoding {
+        SampleEncoding::Json => Some(json_body(
+            key,
+            timestamp,
+            token,
+            sample_event_data(event, timestamp)?,
+        )),
+        SampleEncoding::LegacyForm => Some(
+            legacy_form(event, timestamp)?
+                .sign(key, timestamp, token)
+                .urlencoded(),
+        ),
+        SampleEncoding::LegacyMultipart => Some(
+            legacy_form(event, timestamp)?
+                .field("attachment-count", "1")
+                .file(
+                    "attachment-1",
+                    "message.mime",
+                    "application/octet-stream",
+                    SAMPLE_MIME.as_bytes().to_vec(),
+                )
+                .sign(key, timestamp, token)
+                .multipart(),
+        ),
+        SampleEncoding::InboundParsed => Some(
+            route_fields(FormBody::new())
+                .field("body-plain", "Hello there.\r\n")
+                .field("stripped-text", "Hello there.")
+                .field("body-html", "<p>Hello there.</p>")
+                .field("attachment-count", "2")
+                .field("content-id-map", "{}")
+                .file(
+                    "attachment-1",
+                    "invoice.txt",
+                    "text/plain",
+                    b"Invoice 10042: 3 items, 42.00 EUR total.".to_vec(),
+                )
+                .file(
+                    "attachment-2",
+                    "logo.png",
+                    "image/png",
+                    b"\x89PNG\r\n\x1a\n-not-really-a-png-".to_vec(),
+                )
+                .sign(key, timestamp, token)
+                .multipart(),
+        ),
+        SampleEncoding::InboundRawMime => Some(
+            route_fields(FormBody::new())
+                .field("body-mime", SAMPLE_MIME)
+                .sign(key, timestamp, token)
+                .urlencoded(),
+        ),
+        SampleEncoding::StoreNotify => {
+            let url = "https://storage-us-east4.api.mailgun.net/v3/domains/mg.example.com/messages/BAABAQ";
+            let attachments = serde_json::json!([{
+                "url": format!("{url}/attachments/0"),
+                "content-type": "text/plain",
+                "name": "invoice.txt",
+                "size": 41,
+            }]);
+            Some(
+                route_fields(FormBody::new().field("domain", "mg.example.com"))
+                    .field("body-plain", "Hello there.\r\n")
+                    .field("message-url", url)
+                    .field("attachments", attachments.to_string())
+                    .sign(key, timestamp, token)
+                    .urlencoded(),
+            )
+        }
+    }
+}
+
+/// The original message a legacy bounce attaches, and the raw-MIME route's `body-mime`.
+const SAMPLE_MIME: &str = "From: Bob <bob@example.net>\r\nTo: support@mg.example.com\r\n\
+    Subject: Hello\r\nMessage-Id: <hello-1@example.net>\r\nMime-Version: 1.0\r\n\
+    Content-Type: text/plain\r\n\r\nHello there.\r\n";
+
+/// The fields every inbound sample shares.
+fn route_fields(form: FormBody) -> FormBody {
+    let headers = serde_json::json!([
+        ["From", "Bob <bob@example.net>"],
+        ["To", "support@mg.example.com"],
+        ["Subject", "Hello"],
+        ["Message-Id", "<hello-1@example.net>"],
+    ]);
+    form.field("recipient", "support@mg.example.com")
+        .field("sender", "bob@example.net")
+        .field("from", "Bob <bob@example.net>")
+        .field("subject", "Hello")
+        .field("message-headers", headers.to_string())
+        .field("Subject", "Hello")
+}
+
+/// A legacy webhook's fields (unsigned) for one of [`LEGACY_EVENTS`].
+fn legacy_form(event: &str, timestamp: u64) -> Option<FormBody> {
+    let legacy = match event {
+        "delivered" => "delivered",
+        "failed" | "permanent_fail" => "bounced",
+        "temporary_fail" => "dropped",
+        "opened" | "clicked" | "unsubscribed" | "complained" => event,
+        _ => return None,
+    };
+    let message_id = format!("<{timestamp}.1.SAMPLE@mg.example.com>");
+    let headers = serde_json::json!([
+        ["Subject", "Your order has shipped"],
+        ["From", "Shop <shop@mg.example.com>"],
+        ["To", "Alice <alice@example.com>"],
+        ["Message-Id", message_id],
+        ["X-Mailgun-Variables", "{\"order_id\": \"10042\"}"],
+    ]);
+    let mut form = FormBody::new()
+        .field("event", legacy)
+        .field("recipient", "alice@example.com")
+        .field("domain", "mg.example.com");
+    form = match legacy {
+        "bounced" => form.field("code", "550").field(
+            "error",
+            "5.1.1 The email account that you tried to reach does not exist.",
+        ),
+        "dropped" => form.field("reason", "old").field("code", "605").field(
+            "description",
+            "Not delivering to previously bounced address",
+        ),
+        "opened" | "clicked" | "unsubscribed" => form
+            .field("ip", "203.0.113.9")
+            .field("country", "US")
+            .field("client-name", "Firefox")
+            .field("message-id", message_id.trim_matches(['<', '>'])),
+        _ => form,
+    };
+    if legacy == "clicked" {
+        form = form.field("url", "https://shop.example.com/orders/10042");
+    }
+    if matches!(legacy, "delivered" | "bounced" | "dropped" | "complained") {
+        form = form
+            .field("message-headers", headers.to_string())
+            .field("Message-Id", message_id.clone());
+    }
+    Some(
+        form.field("tag", "orders")
+            .field("order_id", "10042")
+            .field("body-plain", ""),
+    )
 }
 
 #[cfg(test)]
