@@ -178,22 +178,26 @@ impl EventPages {
     }
 
     /// Every item of every page, in order; ends after an empty page or the first error.
-    pub fn into_stream(self) -> impl Stream<Item = Result<EventItem, ApiError>> + Send {
+    /// The stream is `Unpin`: call `.next().await` on it directly.
+    pub fn into_stream(self) -> impl Stream<Item = Result<EventItem, ApiError>> + Send + Unpin {
         let state = (self, VecDeque::<EventItem>::new(), false);
-        futures_util::stream::unfold(state, |(mut pages, mut buf, failed)| async move {
-            if failed {
-                return None;
-            }
-            loop {
-                if let Some(item) = buf.pop_front() {
-                    return Some((Ok(item), (pages, buf, false)));
+        Box::pin(futures_util::stream::unfold(
+            state,
+            |(mut pages, mut buf, failed)| async move {
+                if failed {
+                    return None;
                 }
-                match pages.next_page().await {
-                    Ok(Some(items)) => buf.extend(items),
-                    Ok(None) => return None,
-                    Err(e) => return Some((Err(e), (pages, buf, true))),
+                loop {
+                    if let Some(item) = buf.pop_front() {
+                        return Some((Ok(item), (pages, buf, false)));
+                    }
+                    match pages.next_page().await {
+                        Ok(Some(items)) => buf.extend(items),
+                        Ok(None) => return None,
+                        Err(e) => return Some((Err(e), (pages, buf, true))),
+                    }
                 }
-            }
-        })
+            },
+        ))
     }
 }

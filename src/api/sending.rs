@@ -81,10 +81,14 @@ impl SendingVariables {
 
     /// Form fields for the Messages API: `v:<name>` per variable (a string as is, any other
     /// value as JSON), then `o:tag` per tag.
+    ///
+    /// A `null` variable (a `None` field) is left out: sent, it would come back as the string
+    /// `"null"`; left out, it deserializes as `None` again.
     pub fn form_fields(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
             .vars
             .iter()
+            .filter(|(_, value)| !value.is_null())
             .map(|(name, value)| {
                 let text = match value {
                     Value::String(s) => s.clone(),
