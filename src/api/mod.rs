@@ -405,12 +405,14 @@ impl Client {
             let header_wait = retry_after(response.headers());
             let body = read_capped(response, 64 * 1024).await.unwrap_or_default();
             let wait = header_wait.or_else(|| retry_seconds(&body));
-            if retryable && retries_left {
-                if let Some(wait) = self.backoff(attempt, wait) {
-                    tokio::time::sleep(wait).await;
-                    attempt = attempt.saturating_add(1);
-                    continue;
-                }
+            if retryable
+                && retries_left
+                && let Some(wait) = self.backoff(attempt, wait)
+            {
+                // Dropping the future here only abandons the wait: nothing was sent yet.
+                tokio::time::sleep(wait).await;
+                attempt = attempt.saturating_add(1);
+                continue;
             }
             return Err(ApiError::Status {
                 status: status.as_u16(),
