@@ -40,7 +40,13 @@ fn newest_source(dir: &Path) -> std::time::SystemTime {
     let mut newest = std::time::UNIX_EPOCH;
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
-        let t = if path.is_dir() {
+        // The tool's other commands (src/bin) are not part of the example.
+        let tool_only = path.starts_with(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin"))
+            && !path.ends_with("inspect.rs")
+            && !path.is_dir();
+        let t = if tool_only {
+            continue;
+        } else if path.is_dir() {
             newest_source(&path)
         } else if path.extension().is_some_and(|e| e == "rs") {
             entry.metadata().and_then(|m| m.modified()).unwrap()
