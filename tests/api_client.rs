@@ -134,6 +134,12 @@ async fn errors_unauthorized_not_found_invalid_input() {
             .update(&WebhookId::Delivered, &[])
             .await,
         c.webhooks("").list().await.map(|_| unreachable!()),
+        c.webhooks("ruby.test")
+            .get(&WebhookId::Other(String::new()))
+            .await,
+        c.webhooks("ruby.test")
+            .delete(&WebhookId::Other(" ".into()))
+            .await,
     ] {
         assert!(
             matches!(result, Err(ApiError::InvalidInput(_))),
@@ -310,6 +316,13 @@ async fn events_follow_paging_next_until_an_empty_page() {
         assert_eq!(first.query(k), Some(v), "{k}");
     }
     assert_eq!(reqs[3].path, "/v3/events.test/events/page-7");
+
+    let mut nowhere = c.events("", &EventsQuery::new());
+    assert!(matches!(
+        nowhere.next_page().await,
+        Err(ApiError::InvalidInput(_))
+    ));
+    assert!(nowhere.next_page().await.unwrap().is_none());
 
     // page by page
     let mut pages = c.events("events.test", &EventsQuery::new().limit(5));

@@ -106,17 +106,24 @@ pub struct EventItem {
 pub struct EventPages {
     client: Client,
     next: Option<Call>,
+    /// An argument error, given by the first `next_page`.
+    invalid: Option<ApiError>,
 }
 
 impl Client {
     /// The events of `domain` matching `query`, page by page (`GET /v3/{domain}/events`).
     pub fn events(&self, domain_name: &str, query: &EventsQuery) -> EventPages {
-        let next = domain(domain_name)
-            .map(|d| query.apply(Call::new(Method::GET, self.url(&format!("/v3/{d}/events")))))
-            .ok();
+        let (next, invalid) = match domain(domain_name) {
+            Ok(d) => (
+                Some(query.apply(Call::new(Method::GET, self.url(&format!("/v3/{d}/events"))))),
+                None,
+            ),
+            Err(e) => (None, Some(e)),
+        };
         EventPages {
             client: self.clone(),
-            next: next.or_else(|| Some(Call::new(Method::GET, String::new()))),
+            next,
+            invalid,
         }
     }
 }
@@ -126,13 +133,12 @@ impl EventPages {
     ///
     /// Dropping the future loses nothing: the same page is requested again on the next call.
     pub async fn next_page(&mut self) -> Result<Option<Vec<EventItem>>, ApiError> {
+        if let Some(e) = self.invalid.take() {
+            return Err(e);
+        }
         let Some(call) = self.next.clone() else {
             return Ok(None);
         };
-        if call.url.is_empty() {
-            self.next = None;
-            return Err(ApiError::InvalidInput("the domain is empty".into()));
-        }
         let page = match self.client.json(&call).await {
             Ok(page) => page,
             Err(e) => {

@@ -247,6 +247,10 @@ impl Client {
 impl DomainWebhooks {
     fn path(&self, id: Option<&WebhookId>) -> Result<String, ApiError> {
         let d = domain(&self.domain)?;
+        if id.is_some_and(|id| id.as_str().trim().is_empty()) {
+            // An empty id would address the list endpoint instead.
+            return Err(ApiError::InvalidInput("the webhook id is empty".into()));
+        }
         Ok(match id {
             Some(id) => self.client.url(&format!(
                 "/v3/domains/{d}/webhooks/{}",
