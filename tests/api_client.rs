@@ -179,9 +179,15 @@ async fn retries_429_honouring_retry_seconds_and_5xx_once() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(fake.count(), 3);
 
+    let started = Instant::now();
     let list = c.webhooks("flaky.test").list().await.unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(fake.count(), 5);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "retried before Retry-After: {:?}",
+        started.elapsed()
+    );
 
     // Without retries, the 503 is the answer.
     let fake = FakeApi::start().await;

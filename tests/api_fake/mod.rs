@@ -11,7 +11,7 @@
 //! - `current.test` / `legacy.test`: the mailgun-php list fixtures (current / legacy ids);
 //! - `ratelimited.test`: the first request answers 429 `{"retry-seconds": 1}`;
 //! - `slowdown.test`: always 429 `{"retry-seconds": 3600}`;
-//! - `flaky.test`: the first request answers 503;
+//! - `flaky.test`: the first request answers 503 with `Retry-After: 1`;
 //! - `events.test`: [`EVENT_COUNT`] events, paged; `hostile-paging.test`: the recorded Events
 //!   page whose `paging.next` is `https://next`;
 //! - anything else: 404 `{"message": "Domain not found"}`.
@@ -218,9 +218,12 @@ fn handle(s: &State, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) 
             StatusCode::TOO_MANY_REQUESTS,
             json!({"retry-seconds": 3600}),
         ),
-        ("GET", ["v3", "domains", "flaky.test", ..]) if !s.flaked.swap(true, Ordering::SeqCst) => {
-            message(StatusCode::SERVICE_UNAVAILABLE, "try again")
-        }
+        ("GET", ["v3", "domains", "flaky.test", ..]) if !s.flaked.swap(true, Ordering::SeqCst) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "1")],
+            "try again",
+        )
+            .into_response(),
         (_, ["v3", "domains", domain, "webhooks", rest @ ..]) => v3(&method, domain, rest, &rec),
         (_, ["v4", "domains", _, "webhooks"]) => v4(&method, &rec),
         (_, ["v1", "webhooks", rest @ ..]) => v1(&method, rest, &rec),
