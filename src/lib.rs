@@ -150,6 +150,7 @@ mod error;
 mod event;
 mod inbound;
 mod key;
+mod message;
 mod parse;
 mod receiver;
 mod replay;
@@ -164,8 +165,11 @@ pub use event::{
     EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
     MessageHeaders, NameObject, Reject, Severity, Storage, UserVariables,
 };
-pub use inbound::{Attachment, InboundMessage, StoredAttachment, StoredMessage};
+pub use inbound::{
+    Attachment, AttachmentCountMismatch, InboundMessage, StoredAttachment, StoredMessage,
+};
 pub use key::{KeyId, KeyRing, SigningKey};
+pub use message::{Mailbox, MessageView};
 pub use parse::{ContentType, Format, Limits, MediaType, Payload, parse};
 pub use verify::{
     Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, ReplayKey, Signature, SystemClock, Unverified,
