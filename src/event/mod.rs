@@ -412,3 +412,121 @@ pub(crate) fn strip_angle_brackets(s: &str) -> &str {
         .and_then(|t| t.strip_suffix('>'))
         .unwrap_or(t)
 }
+
+#[cfg(test)]
+mod unknown_tests {
+    use super::*;
+
+    /// A `quarantined` event (a name this crate does not know) with every common field.
+    fn quarantined() -> Event {
+        Event::from_json(
+            br#"{"event":"Quarantined","id":"q-1","timestamp":1700000000.25,
+                "recipient":"a@example.com","tags":["t1","t2"],
+                "user-variables":{"order":42},
+                "message":{"headers":{"message-id":"<m1@mg.example.com>","subject":"S"}},
+                "envelope":{"sender":"bounce@mg.example.com","targets":"a@example.com"},
+                "delivery-status":{"code":550,"message":"held"},
+                "reason":"policy","severity":"permanent","extra":{"x":1}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn unknown_kind_name_and_raw() {
+        let e = quarantined();
+        assert_eq!(e.kind(), EventKind::Unknown);
+        assert_eq!(e.name(), "Quarantined");
+        assert_eq!(e.raw().unwrap()["extra"]["x"], 1);
+        assert!(Event::from_json(br#"{"event":"opened"}"#).unwrap().raw().is_none());
+    }
+
+    #[test]
+    fn unknown_id() {
+        assert_eq!(quarantined().id(), Some("q-1"));
+    }
+
+    #[test]
+    fn unknown_timestamp() {
+        assert_eq!(
+            quarantined().timestamp(),
+            Some(EventTime::new(1_700_000_000, 250_000))
+        );
+    }
+
+    #[test]
+    fn unknown_recipient() {
+        assert_eq!(quarantined().recipient(), Some("a@example.com"));
+    }
+
+    #[test]
+    fn unknown_tags() {
+        assert_eq!(quarantined().tags(), ["t1", "t2"]);
+    }
+
+    #[test]
+    fn unknown_user_variables() {
+        let e = quarantined();
+        assert_eq!(e.user_variables().unwrap().get::<u32>("order"), Some(42));
+    }
+
+    #[test]
+    fn unknown_message_headers() {
+        let e = quarantined();
+        assert_eq!(e.message_id(), Some("m1@mg.example.com"));
+        let h = e.data().unwrap().message.as_ref().unwrap().headers.as_ref();
+        assert_eq!(h.unwrap().subject.as_deref(), Some("S"));
+    }
+
+    #[test]
+    fn unknown_envelope() {
+        let e = quarantined();
+        assert_eq!(
+            e.envelope().unwrap().sender.as_deref(),
+            Some("bounce@mg.example.com")
+        );
+    }
+
+    #[test]
+    fn unknown_delivery_status() {
+        let e = quarantined();
+        let s = e.delivery_status().unwrap();
+        assert_eq!(s.code, Some(DeliveryCode::Number(550)));
+        assert_eq!(s.message.as_deref(), Some("held"));
+    }
+
+    #[test]
+    fn unknown_reason_and_severity() {
+        let e = quarantined();
+        assert_eq!(e.reason(), Some("policy"));
+        assert_eq!(e.severity(), Some(&Severity::Permanent));
+    }
+
+    #[test]
+    fn unknown_legacy_form_event_keeps_its_fields() {
+        let body = b"event=quarantined&recipient=b%40example.com&tag=x&tag=y&my_var=1\
+                     &message-headers=%5B%5B%22Message-Id%22%2C+%22%3Cl1%40mg%3E%22%5D%5D\
+                     &reason=policy&code=550&error=held\
+                     &timestamp=1700000000&token=abc&signature=00";
+        let e = crate::parse(
+            "application/x-www-form-urlencoded",
+            body,
+            &crate::Limits::default(),
+        )
+        .unwrap()
+        .into_payload_unverified()
+        .into_event()
+        .unwrap();
+        assert_eq!((e.kind(), e.name()), (EventKind::Unknown, "quarantined"));
+        assert_eq!(e.recipient(), Some("b@example.com"));
+        assert_eq!(e.tags(), ["x", "y"]);
+        assert_eq!(e.user_variables().unwrap().get_str("my_var"), Some("1"));
+        assert_eq!(e.message_id(), Some("l1@mg"));
+        assert_eq!(e.reason(), Some("policy"));
+        assert_eq!(
+            e.delivery_status().unwrap().code,
+            Some(DeliveryCode::Number(550))
+        );
+        assert_eq!(e.timestamp(), Some(EventTime::new(1_700_000_000, 0)));
+        assert_eq!(e.raw().unwrap()["recipient"], "b@example.com");
+    }
+}
