@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::error::{ErrorKind, Result};
-use crate::message::{MessageView, MimeLimits, parse_header_block, parse_mime};
+use crate::message::{MessageView, MimeLimits, header_block, parse_header_block, parse_mime};
 use crate::parse::Limits;
 
 /// A message posted by a route's `forward()` action.
@@ -240,23 +240,11 @@ impl InboundMessage {
 
     /// The view of the posted fields.
     fn fields_view(&self) -> MessageView {
-        let mut block = String::new();
-        for (header, names) in VIEW_HEADERS {
-            let posted = names.iter().find_map(|n| self.field(n));
-            let Some(value) = posted.or_else(|| self.header(header)) else {
-                continue;
-            };
-            block.push_str(header);
-            block.push_str(": ");
-            // One line per header: a posted value cannot add headers.
-            block.extend(
-                value
-                    .chars()
-                    .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
-            );
-            block.push_str("\r\n");
-        }
-        block.push_str("\r\n");
+        let posted = VIEW_HEADERS.iter().filter_map(|(header, names)| {
+            let value = names.iter().find_map(|n| self.field(n));
+            Some((*header, value.or_else(|| self.header(header))?))
+        });
+        let block = header_block(posted);
         let mut view = parse_header_block(block.as_bytes());
         view.set_posted(
             self.body_plain.clone(),

@@ -6,8 +6,13 @@
 //! [`Limits`]:
 //!
 //! - before parsing, a single pass over the bytes bounds what the parse can allocate (its
-//!   parts and header structures); a message whose structure alone could need more than
-//!   8 times its size plus 1 MiB is refused ([`Limit::MimeParts`]);
+//!   parts, headers, parameters and attached messages); a message whose structure could need
+//!   more than 8 times its size plus 1 MiB is refused ([`Limit::MimeParts`]). Measured on
+//!   hostile shapes (`tests/mime_memory.rs`), the whole view then peaks under 12 times the
+//!   message plus 2 MiB, decoded bodies and attachments included;
+//! - only the headers the view reads are parsed into structures, from their first
+//!   occurrence, each capped at 64 KiB; every other header is kept raw;
+//! - attached messages nest without recursion, in the parse and when dropped;
 //! - after parsing, the nesting depth ([`Limits::mime_depth`]) and the number of parts
 //!   ([`Limits::mime_parts`]) are checked exactly;
 //! - each decoded attachment counts against [`Limits::file`], and all of them together
@@ -20,7 +25,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use mail_parser::{Address, Encoding, HeaderValue, MessageParser, MimeHeaders, PartType};
+use mail_parser::{
+    Address, Encoding, HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType,
+};
 
 use crate::error::{ErrorKind, Limit};
 use crate::inbound::Attachment;
@@ -221,46 +228,84 @@ fn over(what: Limit, limit: u64) -> ErrorKind {
     ErrorKind::LimitExceeded { what, limit }
 }
 
-/// Allocation estimates (bytes) of one item of the parse, measured on mail-parser 0.11
-/// (`tests/mime_hostile.rs` checks them with a counting allocator).
+/// Allocation estimates (bytes) of one item of the structural parse, measured on mail-parser
+/// 0.11 (`tests/mime_memory.rs` checks the resulting bound with a counting allocator).
 const COST_ITEM: u64 = 256;
-const COST_SEPARATOR: u64 = 96;
+const COST_PARAMETER: u64 = 128;
+/// An attached message (and the parser's saved state while inside it).
+const COST_MESSAGE: u64 = 1536;
 
-/// An upper bound of what parsing `raw` can allocate for its structure (parts, headers, their
-/// parsed values), from one pass over the bytes: every header and every part needs a line
-/// with a `:` or a run of dashes before a boundary; every address or parameter a `,` or `;`.
+/// An upper bound of what parsing `raw` can allocate for its structure, from one pass over
+/// the bytes. Every header needs a line with a `:`; every part a run of dashes before its
+/// boundary (or a `message/rfc822` header, on a line with a `:`); every parameter of a
+/// `Content-Type` or `Content-Disposition` a `;`. Every other header is kept raw (no
+/// allocation of its own), and the view's few structured headers are parsed apart, capped.
 pub(crate) fn structure_estimate(raw: &[u8]) -> u64 {
+    // The parts of a digest are attached messages by default.
+    let digest = contains_ignore_case(raw, b"digest");
+    let run_cost = if digest { COST_MESSAGE } else { COST_ITEM };
     let mut items: u64 = 1;
-    let mut separators: u64 = 0;
-    let mut line_has_colon = false;
-    let mut dashes: u64 = 0;
-    for &b in raw {
-        if b == b'-' {
-            dashes += 1;
-            continue;
+    let mut runs: u64 = 0;
+    let mut messages: u64 = 0;
+    let mut parameters: u64 = 0;
+    for line in raw.split(|&b| b == b'\n') {
+        let continued = matches!(line.first(), Some(b' ' | b'\t'));
+        let mut dashes: u64 = 0;
+        let mut colon = None;
+        for (i, &b) in line.iter().enumerate() {
+            if b == b'-' {
+                dashes += 1;
+                continue;
+            }
+            if dashes >= 2 {
+                // A run can start one part: the rest of its line is then read as a header
+                // (further matches in it only close multiparts, which allocates nothing).
+                runs += 1;
+            }
+            dashes = 0;
+            if b == b':' && colon.is_none() {
+                colon = Some(i);
+            }
         }
         if dashes >= 2 {
-            // A run of dashes can open one part, or one per three dashes for a boundary made
-            // of dashes only.
-            items += 1 + dashes / 3;
+            runs += 1;
         }
-        dashes = 0;
-        match b {
-            b':' if !line_has_colon => {
-                line_has_colon = true;
-                items += 1;
-            }
-            b'\n' => line_has_colon = false,
-            b',' | b';' => separators += 1,
-            _ => {}
+        let Some(colon) = colon else { continue };
+        items += 1;
+        // mail-parser ignores white space inside a header name.
+        let name: Vec<u8> = line[..colon]
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        let structured = name == b"content-type" || name == b"content-disposition";
+        if continued || name == b"content-type" {
+            messages += u64::from(contains_ignore_case(line, b"message"));
+        }
+        if structured || continued {
+            let n = line.iter().filter(|&&b| b == b';').count();
+            parameters += u64::try_from(n).unwrap_or(u64::MAX);
         }
     }
-    if dashes >= 2 {
-        items += 1 + dashes / 3;
-    }
+    // Parameters on folded lines without a colon.
+    parameters += u64::try_from(
+        raw.split(|&b| b == b'\n')
+            .filter(|l| matches!(l.first(), Some(b' ' | b'\t')) && !l.contains(&b':'))
+            .map(|l| l.iter().filter(|&&b| b == b';').count())
+            .sum::<usize>(),
+    )
+    .unwrap_or(u64::MAX);
     items
         .saturating_mul(COST_ITEM)
-        .saturating_add(separators.saturating_mul(COST_SEPARATOR))
+        .saturating_add(runs.saturating_mul(run_cost))
+        .saturating_add(messages.saturating_mul(COST_MESSAGE))
+        .saturating_add(parameters.saturating_mul(COST_PARAMETER))
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// What a message of `len` bytes may allocate for its structure: 8 times its size plus 1 MiB.
@@ -271,27 +316,58 @@ pub(crate) fn structure_budget(len: usize) -> u64 {
         .saturating_add(1 << 20)
 }
 
-fn parser() -> MessageParser {
-    // Only the headers the view reads get a structured parse; every other header is kept
-    // raw (borrowed, no allocation per value).
+/// The structural parse: only what finding the parts needs is parsed; every other header is
+/// kept raw (borrowed, no allocation per value).
+fn structure_parser() -> MessageParser {
+    MessageParser::new()
+        .header_content_type(HeaderName::ContentType)
+        .header_content_type(HeaderName::ContentDisposition)
+        .default_header_raw()
+}
+
+/// The view's headers, parsed from a small block of their (capped) raw values.
+fn view_parser() -> MessageParser {
     MessageParser::new()
         .with_minimal_headers()
         .with_message_ids()
-        .default_header_raw()
+        .default_header_ignore()
 }
+
+/// The headers the view reads.
+const VIEW_HEADERS: [HeaderName<'static>; 9] = [
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::Cc,
+    HeaderName::ReplyTo,
+    HeaderName::Subject,
+    HeaderName::Date,
+    HeaderName::MessageId,
+    HeaderName::InReplyTo,
+    HeaderName::References,
+];
+
+/// The longest value of a view header that is parsed (address lists and ids allocate per
+/// item); the raw value stays whole in [`MessageView::headers`].
+const MAX_VIEW_HEADER: usize = 64 << 10;
 
 /// Parses raw MIME into a view, under `limits`.
 pub(crate) fn parse_mime(raw: &[u8], limits: MimeLimits) -> Result<MessageView, ErrorKind> {
     if structure_estimate(raw) > structure_budget(raw.len()) {
         return Err(over(Limit::MimeParts, u64::from(limits.parts)));
     }
-    let Some(msg) = parser().parse(raw) else {
+    let Some(msg) = structure_parser().parse(raw) else {
         return Err(ErrorKind::Malformed {
             what: "the MIME message has no header".into(),
         });
     };
-    check_shape(&msg, limits)?;
-    let mut view = read_headers(&msg);
+    let msg = FlatDrop(Some(msg));
+    let Some(msg) = msg.0.as_ref() else {
+        return Err(ErrorKind::Malformed {
+            what: "the MIME message has no header".into(),
+        });
+    };
+    check_shape(msg, limits)?;
+    let mut view = read_headers(msg);
     view.text = msg
         .text_part(0)
         .filter(|p| matches!(p.body, PartType::Text(_)))
@@ -302,16 +378,58 @@ pub(crate) fn parse_mime(raw: &[u8], limits: MimeLimits) -> Result<MessageView, 
         .filter(|p| p.is_text_html())
         .and_then(|p| p.text_contents())
         .map(str::to_owned);
-    view.attachments = attachments(&msg, raw, limits)?;
+    view.attachments = attachments(msg, raw, limits)?;
     Ok(view)
 }
 
-/// Parses a header block only (for the fields a parsed route posted).
+/// Drops a parsed message without recursion: attached messages nest as deep as the input
+/// does, and the default drop would recurse once per level.
+struct FlatDrop<'x>(Option<mail_parser::Message<'x>>);
+
+impl Drop for FlatDrop<'_> {
+    fn drop(&mut self) {
+        let mut stack: Vec<mail_parser::Message<'_>> = self.0.take().into_iter().collect();
+        while let Some(mut m) = stack.pop() {
+            for part in m.parts.drain(..) {
+                if let PartType::Message(inner) = part.body {
+                    stack.push(inner);
+                }
+            }
+        }
+    }
+}
+
+/// Parses a header block of the view's headers (built from posted fields, or from the raw
+/// values of a message's own headers).
 pub(crate) fn parse_header_block(block: &[u8]) -> MessageView {
-    parser()
+    view_parser()
         .parse_headers(block)
-        .map(|m| read_headers(&m))
+        .map(|m| read_view_headers(&m))
         .unwrap_or_default()
+}
+
+/// A header block of the view's headers from raw header values, one line each, capped.
+pub(crate) fn header_block<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut block = String::new();
+    for (name, value) in headers {
+        let mut cut = value.len().min(MAX_VIEW_HEADER);
+        while !value.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        block.push_str(name);
+        block.push_str(": ");
+        // One line per header: a value cannot add headers.
+        block.extend(
+            value
+                .get(..cut)
+                .unwrap_or_default()
+                .chars()
+                .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
+        );
+        block.push_str("\r\n");
+    }
+    block.push_str("\r\n");
+    block
 }
 
 /// Checks the depth and the number of parts, without recursion.
@@ -346,7 +464,22 @@ fn check_shape(msg: &mail_parser::Message<'_>, limits: MimeLimits) -> Result<(),
     Ok(())
 }
 
+/// The view's headers of a parsed message: the first of each, re-parsed from its raw value.
 fn read_headers(msg: &mail_parser::Message<'_>) -> MessageView {
+    let raw: Vec<(String, String)> = msg
+        .headers_raw()
+        .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
+        .collect();
+    let wanted = VIEW_HEADERS.iter().filter_map(|h| {
+        let value = msg.root_part().headers().iter().find(|x| x.name == *h)?;
+        Some((h.as_str(), value.value().as_text()?))
+    });
+    let mut view = parse_header_block(header_block(wanted).as_bytes());
+    view.headers = raw;
+    view
+}
+
+fn read_view_headers(msg: &mail_parser::Message<'_>) -> MessageView {
     let ids = |h: &HeaderValue<'_>| -> Vec<String> {
         match h {
             HeaderValue::Text(t) => vec![t.to_string()],
@@ -368,10 +501,6 @@ fn read_headers(msg: &mail_parser::Message<'_>) -> MessageView {
         message_id: msg.message_id().map(str::to_owned),
         in_reply_to: ids(msg.in_reply_to()),
         references: ids(msg.references()),
-        headers: msg
-            .headers_raw()
-            .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
-            .collect(),
         ..MessageView::default()
     }
 }

@@ -437,7 +437,12 @@ mod unknown_tests {
         assert_eq!(e.kind(), EventKind::Unknown);
         assert_eq!(e.name(), "Quarantined");
         assert_eq!(e.raw().unwrap()["extra"]["x"], 1);
-        assert!(Event::from_json(br#"{"event":"opened"}"#).unwrap().raw().is_none());
+        assert!(
+            Event::from_json(br#"{"event":"opened"}"#)
+                .unwrap()
+                .raw()
+                .is_none()
+        );
     }
 
     #[test]
