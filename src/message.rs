@@ -242,59 +242,57 @@ const COST_MESSAGE: u64 = 1536;
 /// allocation of its own), and the view's few structured headers are parsed apart, capped.
 pub(crate) fn structure_estimate(raw: &[u8]) -> u64 {
     // The parts of a digest are attached messages by default.
-    let digest = contains_ignore_case(raw, b"digest");
-    let run_cost = if digest { COST_MESSAGE } else { COST_ITEM };
+    let run_cost = if contains_ignore_case(raw, b"digest") {
+        COST_MESSAGE
+    } else {
+        COST_ITEM
+    };
     let mut items: u64 = 1;
     let mut runs: u64 = 0;
     let mut messages: u64 = 0;
     let mut parameters: u64 = 0;
     for line in raw.split(|&b| b == b'\n') {
         let continued = matches!(line.first(), Some(b' ' | b'\t'));
-        let mut dashes: u64 = 0;
+        let mut dashes: u32 = 0;
         let mut colon = None;
+        let mut semicolons: u64 = 0;
         for (i, &b) in line.iter().enumerate() {
-            if b == b'-' {
-                dashes += 1;
-                continue;
+            match b {
+                b'-' => {
+                    dashes = dashes.saturating_add(1);
+                    continue;
+                }
+                b':' if colon.is_none() => colon = Some(i),
+                b';' => semicolons += 1,
+                _ => {}
             }
-            if dashes >= 2 {
-                // A run can start one part: the rest of its line is then read as a header
-                // (further matches in it only close multiparts, which allocates nothing).
-                runs += 1;
-            }
+            // A run can start one part: the rest of its line is then read as a header
+            // (further matches in it only close multiparts, which allocates nothing).
+            runs += u64::from(dashes >= 2);
             dashes = 0;
-            if b == b':' && colon.is_none() {
-                colon = Some(i);
-            }
         }
-        if dashes >= 2 {
-            runs += 1;
+        runs += u64::from(dashes >= 2);
+        let name = colon.and_then(|c| line.get(..c));
+        if colon.is_some() {
+            items += 1;
         }
-        let Some(colon) = colon else { continue };
-        items += 1;
         // mail-parser ignores white space inside a header name.
-        let name: Vec<u8> = line[..colon]
-            .iter()
-            .filter(|b| !b.is_ascii_whitespace())
-            .map(u8::to_ascii_lowercase)
-            .collect();
-        let structured = name == b"content-type" || name == b"content-disposition";
-        if continued || name == b"content-type" {
-            messages += u64::from(contains_ignore_case(line, b"message"));
+        let is = |want: &[u8]| {
+            name.is_some_and(|n| {
+                let mut n = n.iter().filter(|b| !b.is_ascii_whitespace());
+                want.iter()
+                    .all(|w| n.next().is_some_and(|c| c.eq_ignore_ascii_case(w)))
+                    && n.next().is_none()
+            })
+        };
+        let content_type = is(b"content-type");
+        if continued || content_type || is(b"content-disposition") {
+            parameters += semicolons;
         }
-        if structured || continued {
-            let n = line.iter().filter(|&&b| b == b';').count();
-            parameters += u64::try_from(n).unwrap_or(u64::MAX);
+        if (continued || content_type) && contains_ignore_case(line, b"message") {
+            messages += 1;
         }
     }
-    // Parameters on folded lines without a colon.
-    parameters += u64::try_from(
-        raw.split(|&b| b == b'\n')
-            .filter(|l| matches!(l.first(), Some(b' ' | b'\t')) && !l.contains(&b':'))
-            .map(|l| l.iter().filter(|&&b| b == b';').count())
-            .sum::<usize>(),
-    )
-    .unwrap_or(u64::MAX);
     items
         .saturating_mul(COST_ITEM)
         .saturating_add(runs.saturating_mul(run_cost))
@@ -303,9 +301,15 @@ pub(crate) fn structure_estimate(raw: &[u8]) -> u64 {
 }
 
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    haystack.iter().enumerate().any(|(i, &b)| {
+        b.eq_ignore_ascii_case(&first)
+            && haystack
+                .get(i + 1..i + needle.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// What a message of `len` bytes may allocate for its structure: 8 times its size plus 1 MiB.
