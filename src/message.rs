@@ -359,12 +359,14 @@ pub(crate) fn parse_mime(raw: &[u8], limits: MimeLimits) -> Result<MessageView, 
     if structure_estimate(raw) > structure_budget(raw.len()) {
         return Err(over(Limit::MimeParts, u64::from(limits.parts)));
     }
-    let Some(msg) = structure_parser().parse(raw) else {
-        return Err(ErrorKind::Malformed {
-            what: "the MIME message has no header".into(),
-        });
-    };
-    let msg = FlatDrop(Some(msg));
+    // mail-parser recovers from inconsistent structures, but asserts on some of them in
+    // debug builds (`debug_assert!`); such a message is malformed, never a panic.
+    let parsed = std::panic::catch_unwind(|| structure_parser().parse(raw)).map_err(|_| {
+        ErrorKind::Malformed {
+            what: "the MIME structure is inconsistent".into(),
+        }
+    })?;
+    let msg = FlatDrop(parsed);
     let Some(msg) = msg.0.as_ref() else {
         return Err(ErrorKind::Malformed {
             what: "the MIME message has no header".into(),
