@@ -88,15 +88,23 @@ fn main() {
         };
         let mem_base = peak(&|| drop(baseline()));
         let mem_ours = peak(&|| drop(ours()));
+        let mime = message(size);
+        let parser_only = || {
+            black_box(mail_parser::MessageParser::default().parse(mime.as_bytes()));
+        };
         let times = support::interleaved(
-            &mut [&mut || drop(baseline()), &mut || drop(ours())],
+            &mut [
+                &mut || drop(baseline()),
+                &mut || drop(ours()),
+                &mut || parser_only(),
+            ],
             rounds,
             per_round,
         );
         let mib = |b: usize| b as f64 / f64::from(1u32 << 20);
         println!(
             "  {label} message ({} B body): time {:.2} ms -> {:.2} ms ({:.2}x); \
-             peak heap {:.1} MiB -> {:.1} MiB ({:.2}x)",
+             peak heap {:.1} MiB -> {:.1} MiB ({:.2}x); of which mail-parser alone {:.2} ms",
             body.len(),
             times[0] / 1e6,
             times[1] / 1e6,
@@ -104,6 +112,7 @@ fn main() {
             mib(mem_base),
             mib(mem_ours),
             mem_ours as f64 / mem_base as f64,
+            times[2] / 1e6,
         );
     }
 }
