@@ -93,11 +93,9 @@ fn main() {
             black_box(mail_parser::MessageParser::default().parse(mime.as_bytes()));
         };
         let times = support::interleaved(
-            &mut [
-                &mut || drop(baseline()),
-                &mut || drop(ours()),
-                &mut || parser_only(),
-            ],
+            &mut [&mut || drop(baseline()), &mut || drop(ours()), &mut || {
+                parser_only()
+            }],
             rounds,
             per_round,
         );
