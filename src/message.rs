@@ -251,12 +251,19 @@ pub(crate) fn structure_estimate(raw: &[u8]) -> u64 {
     let mut runs: u64 = 0;
     let mut messages: u64 = 0;
     let mut parameters: u64 = 0;
-    for line in raw.split(|&b| b == b'\n') {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', raw).chain(std::iter::once(raw.len())) {
+        let line = raw.get(start..end).unwrap_or_default();
+        start = end + 1;
+        // Most lines (base64, prose) have none of these: skip them with one SIMD scan.
+        let Some(first) = memchr::memchr3(b'-', b':', b';', line) else {
+            continue;
+        };
         let continued = matches!(line.first(), Some(b' ' | b'\t'));
         let mut dashes: u32 = 0;
         let mut colon = None;
         let mut semicolons: u64 = 0;
-        for (i, &b) in line.iter().enumerate() {
+        for (i, &b) in line.iter().enumerate().skip(first) {
             match b {
                 b'-' => {
                     dashes = dashes.saturating_add(1);
@@ -304,11 +311,15 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     let Some((&first, rest)) = needle.split_first() else {
         return true;
     };
-    haystack.iter().enumerate().any(|(i, &b)| {
-        b.eq_ignore_ascii_case(&first)
-            && haystack
-                .get(i + 1..i + needle.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        haystack,
+    )
+    .any(|i| {
+        haystack
+            .get(i + 1..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
     })
 }
 
