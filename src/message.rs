@@ -255,11 +255,14 @@ pub(crate) fn structure_estimate(raw: &[u8]) -> u64 {
     for end in memchr::memchr_iter(b'\n', raw).chain(std::iter::once(raw.len())) {
         let line = raw.get(start..end).unwrap_or_default();
         start = end + 1;
-        // Most lines (base64, prose) have none of these: skip them with one SIMD scan.
-        let Some(first) = memchr::memchr3(b'-', b':', b';', line) else {
-            continue;
-        };
         let continued = matches!(line.first(), Some(b' ' | b'\t'));
+        // Most lines (base64, prose) have none of these and continue no header: skip them
+        // after one SIMD scan.
+        let first = memchr::memchr3(b'-', b':', b';', line);
+        if first.is_none() && !continued {
+            continue;
+        }
+        let first = first.unwrap_or(line.len());
         let mut dashes: u32 = 0;
         let mut colon = None;
         let mut semicolons: u64 = 0;

@@ -263,3 +263,23 @@ fn base64(data: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn a_folded_message_content_type_counts_as_a_nested_message() {
+    // Each level's `message/rfc822` is on a folded line of its own.
+    let mut raw = String::new();
+    while raw.len() < 1 << 20 {
+        raw.push_str("Content-Type:\r\n message/rfc822\r\n\r\n");
+    }
+    let kind = view_err(raw.into_bytes(), &Limits::default().mime_depth(128));
+    assert!(
+        matches!(
+            kind,
+            ErrorKind::LimitExceeded {
+                what: Limit::MimeParts | Limit::MimeDepth,
+                ..
+            }
+        ),
+        "{kind:?}"
+    );
+}

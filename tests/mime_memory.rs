@@ -65,6 +65,10 @@ fn shapes() -> Vec<(&'static str, Vec<u8>)> {
             repeat("", "Content-Type: message/rfc822\n\n", "body"),
         ),
         (
+            "folded rfc822 chain",
+            repeat("", "Content-Type:\n message/rfc822\n\n", "body"),
+        ),
+        (
             "dash runs",
             repeat(
                 "Subject: x\n\n",
