@@ -7,7 +7,8 @@
 //!
 //! - before parsing, a single pass over the bytes bounds what the parse can allocate (its
 //!   parts, headers, parameters and attached messages); a message whose structure could need
-//!   more than 8 times its size plus 1 MiB is refused ([`Limit::MimeParts`]). Measured on
+//!   more than 8 times its size plus 1 MiB (or 4 KiB per part allowed by
+//!   [`Limits::mime_parts`], if that is more) is refused ([`Limit::MimeParts`]). Measured on
 //!   hostile shapes (`tests/mime_memory.rs`), the whole view then peaks under 12 times the
 //!   message plus 2 MiB, decoded bodies and attachments included;
 //! - only the headers the view reads are parsed into structures, from their first
@@ -326,12 +327,14 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     })
 }
 
-/// What a message of `len` bytes may allocate for its structure: 8 times its size plus 1 MiB.
-pub(crate) fn structure_budget(len: usize) -> u64 {
-    u64::try_from(len)
+/// What a message of `len` bytes may allocate for its structure: 8 times its size plus 1 MiB,
+/// or 4 KiB per allowed part ([`Limits::mime_parts`]) if that is more.
+pub(crate) fn structure_budget(len: usize, parts: u32) -> u64 {
+    let by_size = u64::try_from(len)
         .unwrap_or(u64::MAX)
         .saturating_mul(8)
-        .saturating_add(1 << 20)
+        .saturating_add(1 << 20);
+    by_size.max(u64::from(parts).saturating_mul(4 << 10))
 }
 
 /// The structural parse: only what finding the parts needs is parsed; every other header is
@@ -370,7 +373,7 @@ const MAX_VIEW_HEADER: usize = 64 << 10;
 
 /// Parses raw MIME into a view, under `limits`.
 pub(crate) fn parse_mime(raw: &[u8], limits: MimeLimits) -> Result<MessageView, ErrorKind> {
-    if structure_estimate(raw) > structure_budget(raw.len()) {
+    if structure_estimate(raw) > structure_budget(raw.len(), limits.parts) {
         return Err(over(Limit::MimeParts, u64::from(limits.parts)));
     }
     // mail-parser recovers from inconsistent structures, but asserts on some of them in

@@ -238,6 +238,8 @@ limit_accessors! {
     mime_depth, max_mime_depth: u32;
     /// The most parts of a MIME message read by
     /// [`InboundMessage::message`](crate::InboundMessage::message), nested messages included.
+    /// It also sets a floor of 4 KiB per part under the bound on what the parse may allocate
+    /// (otherwise 8 times the message plus 1 MiB, estimated before parsing).
     mime_parts, max_mime_parts: u32;
 }
 
