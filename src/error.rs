@@ -169,6 +169,10 @@ pub enum Limit {
     PartHeaders,
     /// The length of a field name.
     FieldName,
+    /// Nesting depth of a MIME message (multiparts and attached messages).
+    MimeDepth,
+    /// The number of parts of a MIME message, or its structure's estimated size.
+    MimeParts,
 }
 
 impl Limit {
@@ -184,6 +188,8 @@ impl Limit {
             Limit::Parts => "number of fields",
             Limit::PartHeaders => "part header block",
             Limit::FieldName => "field name",
+            Limit::MimeDepth => "MIME nesting depth",
+            Limit::MimeParts => "number of MIME parts",
         }
     }
 
@@ -199,6 +205,8 @@ impl Limit {
             Limit::Parts => "parts",
             Limit::PartHeaders => "part_headers",
             Limit::FieldName => "field_name",
+            Limit::MimeDepth => "mime_depth",
+            Limit::MimeParts => "mime_parts",
         }
     }
 }

@@ -1,8 +1,13 @@
 //! Inbound mail posted by routes: [`InboundMessage`], [`Attachment`] and [`StoredMessage`].
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
+
+use crate::error::{ErrorKind, Result};
+use crate::message::{MessageView, MimeLimits, header_block, parse_header_block, parse_mime};
+use crate::parse::Limits;
 
 /// A message posted by a route's `forward()` action.
 ///
@@ -62,7 +67,57 @@ pub struct InboundMessage {
     /// `stripped-html`: those are moved into their own fields above, so that a large message
     /// is held once. [`field`](Self::field) finds those too.
     pub fields: Vec<(String, String)>,
+    /// Raw MIME that did not come as a `body-mime` field (a bounce's `message.mime`).
+    pub(crate) raw_mime: Option<Bytes>,
+    pub(crate) mime_limits: MimeLimits,
+    pub(crate) view: ViewCache,
 }
+
+/// The message view, computed on first access. Equality and `Debug` ignore it: it is derived
+/// from the other fields.
+#[derive(Clone, Default)]
+pub(crate) struct ViewCache(OnceLock<std::result::Result<MessageView, ErrorKind>>);
+
+impl PartialEq for ViewCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for ViewCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "parsed"
+        } else {
+            "not parsed yet"
+        })
+    }
+}
+
+/// `attachment-count` as Mailgun sent it, when it does not match the file parts received
+/// (a truncated or altered body, or a Mailgun quirk): see
+/// [`InboundMessage::attachment_count_mismatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttachmentCountMismatch {
+    /// The declared count; `None` when it is not a number.
+    pub declared: Option<u32>,
+    /// The file parts received.
+    pub received: usize,
+}
+
+/// The headers the message view reads, with the posted field names that may carry them.
+const VIEW_HEADERS: [(&str, &[&str]); 9] = [
+    ("From", &["from", "From"]),
+    ("To", &["To"]),
+    ("Cc", &["Cc"]),
+    ("Reply-To", &["Reply-To"]),
+    ("Subject", &["subject", "Subject"]),
+    ("Date", &["Date"]),
+    ("Message-Id", &["Message-Id"]),
+    ("In-Reply-To", &["In-Reply-To"]),
+    ("References", &["References"]),
+];
 
 impl InboundMessage {
     /// The first text field named exactly `name` (case-sensitive, as Mailgun sends both
@@ -92,6 +147,147 @@ impl InboundMessage {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// A message from raw MIME bytes (an `.eml` file, a bounce's `message.mime`), read under
+    /// `limits` when first accessed through [`message`](Self::message).
+    ///
+    /// ```
+    /// use mailgun_webhooks::{InboundMessage, Limits};
+    /// let raw = b"From: Bob <bob@example.org>\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nHello\r\n";
+    /// let msg = InboundMessage::from_mime(raw.to_vec(), &Limits::default());
+    /// let view = msg.message()?;
+    /// assert_eq!(view.subject(), Some("café"));
+    /// assert_eq!(view.from().and_then(|m| m.address.as_deref()), Some("bob@example.org"));
+    /// assert_eq!(view.text(), Some("Hello\r\n"));
+    /// # Ok::<(), mailgun_webhooks::Error>(())
+    /// ```
+    pub fn from_mime(raw: impl Into<Vec<u8>>, limits: &Limits) -> Self {
+        Self::from_mime_bytes(Bytes::from(raw.into()), MimeLimits::new(limits))
+    }
+
+    pub(crate) fn from_mime_bytes(raw: Bytes, mime_limits: MimeLimits) -> Self {
+        InboundMessage {
+            raw_mime: Some(raw),
+            mime_limits,
+            ..InboundMessage::default()
+        }
+    }
+
+    /// Sets the limits the MIME view is read under (the parser passes its own).
+    pub(crate) fn set_limits(&mut self, limits: &Limits) {
+        self.mime_limits = MimeLimits::new(limits);
+    }
+
+    /// The raw MIME message, if there is one: a raw-MIME route's `body-mime`, or the bytes
+    /// given to [`from_mime`](Self::from_mime).
+    pub fn raw_mime(&self) -> Option<&[u8]> {
+        self.raw_mime
+            .as_deref()
+            .or(self.body_mime.as_deref().map(str::as_bytes))
+    }
+
+    /// The message, read the same way whatever way it arrived.
+    ///
+    /// - Raw MIME ([`raw_mime`](Self::raw_mime)): parsed on the first call (later calls return
+    ///   the same view), with [`mail_parser`] under the [`Limits`] the body was parsed with
+    ///   ([`mime_depth`](Limits::mime_depth), [`mime_parts`](Limits::mime_parts), each decoded
+    ///   attachment against [`file`](Limits::file)). Anything the MIME lacks is taken from
+    ///   the posted fields.
+    /// - Parsed routes: from the posted fields (`from`, `subject`, the per-header fields),
+    ///   falling back to `message-headers`; the bodies from `body-plain` and `body-html`; the
+    ///   posted files as attachments, those named in `content-id-map` marked inline with
+    ///   their content id.
+    ///
+    /// # Errors
+    ///
+    /// [`LimitExceeded`](ErrorKind::LimitExceeded) (413) when the MIME is over a limit;
+    /// [`Malformed`](ErrorKind::Malformed) (400) when it has no header at all. The posted
+    /// fields stay readable either way.
+    ///
+    /// ```
+    /// use mailgun_webhooks::{parse, Limits};
+    /// let body = b"recipient=in%40example.com&sender=bob%40example.org\
+    ///              &message-headers=%5B%5B%22Subject%22%2C+%22Hi%22%5D%5D\
+    ///              &body-plain=Hello&timestamp=1700000000&token=abc&signature=00";
+    /// let msg = parse("application/x-www-form-urlencoded", body, &Limits::default())?
+    ///     .into_payload_unverified() // verify it first in real code
+    ///     .into_inbound()?;
+    /// let view = msg.message()?;
+    /// assert_eq!(view.subject(), Some("Hi")); // from `message-headers`
+    /// assert_eq!(view.text(), Some("Hello"));
+    /// # Ok::<(), mailgun_webhooks::Error>(())
+    /// ```
+    pub fn message(&self) -> Result<&MessageView> {
+        self.view
+            .0
+            .get_or_init(|| self.read_view())
+            .as_ref()
+            .map_err(|kind| kind.clone().into())
+    }
+
+    fn read_view(&self) -> std::result::Result<MessageView, ErrorKind> {
+        let posted = self.fields_view();
+        match self.raw_mime() {
+            Some(raw) => {
+                let mut view = parse_mime(raw, self.mime_limits)?;
+                view.fill_from(posted);
+                Ok(view)
+            }
+            None => Ok(posted),
+        }
+    }
+
+    /// The view of the posted fields.
+    fn fields_view(&self) -> MessageView {
+        let posted = VIEW_HEADERS.iter().filter_map(|(header, names)| {
+            let value = names.iter().find_map(|n| self.field(n));
+            Some((*header, value.or_else(|| self.header(header))?))
+        });
+        let block = header_block(posted);
+        let mut view = parse_header_block(block.as_bytes());
+        view.set_posted(
+            self.body_plain.clone(),
+            self.body_html.clone(),
+            self.message_headers.clone(),
+            self.attachments_with_content_ids(),
+        );
+        view
+    }
+
+    /// The posted files, those named in `content-id-map` marked inline with their content id.
+    fn attachments_with_content_ids(&self) -> Vec<Attachment> {
+        self.attachments
+            .iter()
+            .map(|a| {
+                let cid = self
+                    .content_id_map
+                    .iter()
+                    .find(|(_, field)| field == a.field_name())
+                    .map(|(cid, _)| crate::event::strip_angle_brackets(cid).to_owned());
+                match cid {
+                    Some(cid) => {
+                        let cid = (!cid.is_empty()).then_some(cid);
+                        a.clone().with_content_id(cid, true)
+                    }
+                    None => a.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// `attachment-count` when it does not match the number of files received.
+    ///
+    /// Mailgun's count and the parts disagree when a body was truncated or altered, and on
+    /// some legacy posts; the message is still delivered, so this is reported rather than
+    /// refused.
+    pub fn attachment_count_mismatch(&self) -> Option<AttachmentCountMismatch> {
+        let declared = self.field("attachment-count")?.trim().parse::<u32>().ok();
+        let received = self.attachments.len();
+        if declared.and_then(|n| usize::try_from(n).ok()) == Some(received) {
+            return None;
+        }
+        Some(AttachmentCountMismatch { declared, received })
     }
 }
 
@@ -147,6 +343,8 @@ pub struct Attachment {
     filename: Option<String>,
     content_type: Option<String>,
     data: Bytes,
+    content_id: Option<String>,
+    inline: bool,
 }
 
 impl Attachment {
@@ -163,6 +361,8 @@ impl Attachment {
             filename,
             content_type,
             data: Bytes::from(data.into()),
+            content_id: None,
+            inline: false,
         }
     }
 
@@ -177,10 +377,36 @@ impl Attachment {
             filename,
             content_type,
             data,
+            content_id: None,
+            inline: false,
         }
     }
 
-    /// The form field the file came in, such as `attachment-1`.
+    pub(crate) fn with_content_id(mut self, content_id: Option<String>, inline: bool) -> Self {
+        self.content_id = content_id;
+        self.inline = inline;
+        self
+    }
+
+    /// The bytes, shared.
+    pub(crate) fn bytes(&self) -> Bytes {
+        self.data.clone()
+    }
+
+    /// The `Content-ID` (without angle brackets) by which the message's HTML refers to this
+    /// part (`cid:...`), if any.
+    pub fn content_id(&self) -> Option<&str> {
+        self.content_id.as_deref()
+    }
+
+    /// True for a part shown inside the message (`Content-Disposition: inline`, or named in
+    /// a parsed route's `content-id-map`) rather than attached to it.
+    pub fn is_inline(&self) -> bool {
+        self.inline
+    }
+
+    /// The form field the file came in, such as `attachment-1` (for a part of a MIME
+    /// message, `attachment-N` by its position).
     pub fn field_name(&self) -> &str {
         &self.field_name
     }
@@ -244,6 +470,8 @@ impl fmt::Debug for Attachment {
             .field("filename", &self.filename)
             .field("content_type", &self.content_type)
             .field("size", &self.data.len())
+            .field("content_id", &self.content_id)
+            .field("inline", &self.inline)
             .finish()
     }
 }

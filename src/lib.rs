@@ -59,6 +59,37 @@
 //! [`Verifier::verify`] (or [`Verifier::verify_at`], for queues and tests) a [`Verified`] one,
 //! and a [`ReplayStore`] records it. Only a [`Verifier`] can make a [`Verified`] value.
 //!
+//! # Inbound mail and bounces
+//!
+//! [`InboundMessage::message`] reads a route's message the same way whether Mailgun posted it
+//! parsed or as raw MIME (`body-mime`, parsed on first access with `mail-parser`, bounded by
+//! [`Limits`]): a [`MessageView`] with from, to, subject, date, ids, decoded bodies and
+//! [`Attachment`]s. [`Event::bounced_message`] gives the same view of the message a failed
+//! delivery bounced, so a handler can match the bounce to what it sent:
+//!
+//! ```
+//! use mailgun_webhooks::{Event, Payload};
+//!
+//! fn handle(payload: &Payload) -> mailgun_webhooks::Result<()> {
+//!     match payload {
+//!         Payload::Inbound(msg) => {
+//!             let view = msg.message()?;
+//!             for file in view.attachments() {
+//!                 // Never use `file.filename()` as a path.
+//!                 println!("{} ({} bytes)", file.safe_filename(), file.size());
+//!             }
+//!         }
+//!         Payload::Event(event) => {
+//!             if let Some(bounced) = event.bounced_message() {
+//!                 println!("bounced: {:?}", bounced.message()?.message_id());
+//!             }
+//!         }
+//!         _ => {}
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Frameworks
 //!
 //! Each adapter is one module behind a feature named after its framework, built only on this
@@ -152,6 +183,7 @@ mod error;
 mod event;
 mod inbound;
 mod key;
+mod message;
 mod parse;
 mod receiver;
 mod replay;
@@ -169,8 +201,11 @@ pub use event::{
     EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
     MessageHeaders, NameObject, Reject, Severity, Storage, UserVariables,
 };
-pub use inbound::{Attachment, InboundMessage, StoredAttachment, StoredMessage};
+pub use inbound::{
+    Attachment, AttachmentCountMismatch, InboundMessage, StoredAttachment, StoredMessage,
+};
 pub use key::{KeyId, KeyRing, SigningKey};
+pub use message::{Mailbox, MessageView};
 pub use parse::{ContentType, Format, Limits, MediaType, Payload, parse};
 pub use verify::{
     Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, ReplayKey, Signature, SystemClock, Unverified,

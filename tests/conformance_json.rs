@@ -436,7 +436,7 @@ fn quirks_are_handled() {
     assert_eq!(e.client_info().unwrap().bot.as_deref(), Some("apple"));
     // Unknown event names are kept whole.
     match ev("mailgun-go/event-data-unknown-event-name.json") {
-        Event::Unknown { name, raw } => {
+        Event::Unknown { name, raw, .. } => {
             assert_eq!(name, "unknown_event");
             assert_eq!(raw["event"], "unknown_event");
         }

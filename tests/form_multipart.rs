@@ -1326,13 +1326,20 @@ fn m18_m19_attachment_count() {
         file_part("attachment-1", "a", "1"),
         file_part("attachment-2", "b", "2")
     );
-    let (ct, body) = multipart(&format!("{files}{}", field("attachment-count", "3")));
-    assert!(is_malformed(both(&ct, &body, &Limits::default())).contains("attachment-count"));
-    let (ct, body) = multipart(&format!(
-        "{files}{}",
-        field("attachment-count", "99999999999999999999")
-    ));
-    assert!(is_malformed(both(&ct, &body, &Limits::default())).contains("attachment-count"));
+    // A mismatch is reported on the message, not refused (issue 11).
+    let mismatch = |count: &str| {
+        let (ct, body) = multipart(&format!("{files}{}", field("attachment-count", count)));
+        both(&ct, &body, &Limits::default())
+            .unwrap()
+            .into_payload_unverified()
+            .into_inbound()
+            .unwrap()
+            .attachment_count_mismatch()
+            .map(|m| (m.declared, m.received))
+    };
+    assert_eq!(mismatch("3"), Some((Some(3), 2)));
+    assert_eq!(mismatch("99999999999999999999"), Some((None, 2)));
+    assert_eq!(mismatch("2"), None);
     let (ct, body) = multipart(&format!("{files}{}", field("attachment-count", "2")));
     assert!(both(&ct, &body, &Limits::default()).is_ok());
     // Not checked on tracking events (anymail's 605 drop has a count and no part).

@@ -103,6 +103,11 @@ const FIELDS: &[&str] = &[
     "client_name",
     "subject",
     "sender",
+    "from",
+    "to",
+    "message_url",
+    "bounced_subject",
+    "bounced_message_id",
     "attachments",
 ];
 
@@ -477,4 +482,73 @@ fn every_captured_form_multipart_and_http_fixture() {
             );
         }
     }
+}
+
+#[test]
+fn message_view_fields() {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payloads");
+    let (_, out) = inspect(&[], &bundled.join("route-store-notify.form"));
+    assert!(
+        out["message_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://") && u.contains(".mailgun.net/"))
+    );
+    let (_, out) = inspect(&[], &bundled.join("route-raw-mime.form"));
+    assert_eq!(out["from"], "bob@example.net");
+    assert_eq!(out["to"], serde_json::json!(["support@mg.example.com"]));
+    let (_, out) = inspect(&[], &bundled.join("delivered.json"));
+    assert_eq!(out["bounced_subject"], Value::Null);
+
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
+    // Raw MIME: subject, sender and attachments come from the parsed message.
+    let (code, out) = inspect(
+        &[],
+        &dir.join("cciw/inbound-raw-mime-dashboard-sample-post.form"),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["subject"], "Re: Sample POST request");
+    assert_eq!(out["from"], "bob@cciw.co.uk");
+    assert_eq!(out["to"], serde_json::json!(["alice@cciw.co.uk"]));
+    let names: Vec<&str> = out["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["crabby.gif", "attached_\u{444}\u{430}\u{439}\u{43b}.txt"]
+    );
+    assert_eq!(out["attachments"][1]["size"], 32);
+    assert_eq!(out["attachments"][0]["content_type"], "image/gif");
+    // No `subject` field posted: the MIME has it.
+    let (_, out) = inspect(
+        &[],
+        &dir.join("anymail-django-anymail/inbound-raw-mime.multipart"),
+    );
+    assert_eq!(out["subject"], "Raw MIME test");
+    assert_eq!(out["from"], "test@example.org");
+    // Parsed route without a `subject` field: `message-headers` has it.
+    let (_, out) = inspect(
+        &[],
+        &dir.join("anymail-django-anymail/inbound-parsed-basic.multipart"),
+    );
+    assert_eq!(out["subject"], "Test subject");
+    // A bounce carrying the bounced message.
+    let (_, out) = inspect(
+        &[],
+        &dir.join("cciw/legacy-bounced-dashboard-test-webhook.multipart"),
+    );
+    assert_eq!(out["bounced_subject"], "Test bounces webhook");
+    assert_eq!(
+        out["bounced_message_id"],
+        "20130503182626.18666.16540@mailtest.cciw.co.uk"
+    );
+    // A body starting with `[` is JSON: not an object, so 400 malformed (not a 413 form).
+    let (code, out) = inspect(&[], &dir.join("signature-vectors/vectors.json"));
+    assert_eq!(code, 1);
+    assert_eq!(out["error"]["kind"], "malformed");
+    assert_eq!(out["error"]["status"], 400);
 }

@@ -13,6 +13,9 @@ pub use data::{
 };
 pub use user_variables::UserVariables;
 
+use crate::inbound::InboundMessage;
+use crate::message::MimeLimits;
+
 /// A tracking event.
 ///
 /// Current JSON webhooks and legacy form webhooks both become an `Event`; legacy `dropped` and
@@ -63,11 +66,17 @@ pub enum Event {
     /// A mailing list upload finished.
     ListUploaded(Box<EventData>),
     /// An event this crate does not know, kept whole.
+    ///
+    /// Its common fields (id, timestamp, recipient, tags, user variables, message headers,
+    /// envelope, delivery status, reason, ...) are read into `data`, so the accessors of
+    /// [`Event`] work on it as on a known event.
     Unknown {
         /// The event name as sent.
         name: String,
         /// The whole `event-data` object (for legacy events, the form fields as an object).
         raw: serde_json::Value,
+        /// The fields this crate knows, read leniently from the event.
+        data: Box<EventData>,
     },
 }
 
@@ -174,8 +183,9 @@ impl Event {
             EventKind::ListMemberUploadError => Event::ListMemberUploadError(data),
             EventKind::ListUploaded => Event::ListUploaded(data),
             EventKind::Unknown => Event::Unknown {
-                name: data.event.unwrap_or_default(),
+                name: data.event.clone().unwrap_or_default(),
                 raw: serde_json::Value::Null,
+                data,
             },
         }
     }
@@ -223,7 +233,8 @@ impl Event {
         }
     }
 
-    /// The event's fields; `None` for [`Event::Unknown`] (use its `raw` value).
+    /// The event's fields. Always `Some` since unknown events keep theirs too; the `Option`
+    /// stays for compatibility.
     pub fn data(&self) -> Option<&EventData> {
         match self {
             Event::Accepted(d)
@@ -237,9 +248,79 @@ impl Event {
             | Event::Stored(d)
             | Event::ListMemberUploaded(d)
             | Event::ListMemberUploadError(d)
-            | Event::ListUploaded(d) => Some(d),
-            Event::Unknown { .. } => None,
+            | Event::ListUploaded(d)
+            | Event::Unknown { data: d, .. } => Some(d),
         }
+    }
+
+    /// The raw `event-data` object of an unknown event (for legacy events, the form fields
+    /// as an object); `None` for known events.
+    pub fn raw(&self) -> Option<&serde_json::Value> {
+        match self {
+            Event::Unknown { raw, .. } => Some(raw),
+            _ => None,
+        }
+    }
+
+    /// The message a failed delivery bounced, when the event carries it: the `message.mime`
+    /// file of a legacy `bounced` or `dropped` post (the whole message, parsed on first
+    /// access of [`InboundMessage::message`] under the default [`Limits`](crate::Limits)), or
+    /// the message headers of a JSON `failed` event (subject, from, to, message id). `None`
+    /// for other events.
+    ///
+    /// ```
+    /// # use mailgun_webhooks::Event;
+    /// let event = Event::from_json(br#"{"event":"failed","severity":"permanent",
+    ///     "message":{"headers":{"subject":"Your order","message-id":"a@mg.example.com"}}}"#)?;
+    /// let bounced = event.bounced_message().unwrap();
+    /// let view = bounced.message()?;
+    /// assert_eq!(view.subject(), Some("Your order"));
+    /// assert_eq!(view.message_id(), Some("a@mg.example.com"));
+    /// # Ok::<(), mailgun_webhooks::Error>(())
+    /// ```
+    pub fn bounced_message(&self) -> Option<InboundMessage> {
+        let Event::Failed(d) = self else {
+            return None;
+        };
+        let mime = d.attachments.iter().find(|a| {
+            a.filename()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("message.mime"))
+                || a.content_type().is_some_and(|t| {
+                    t.trim()
+                        .get(..14)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("message/rfc822"))
+                })
+        });
+        if let Some(file) = mime {
+            return Some(InboundMessage::from_mime_bytes(
+                file.bytes(),
+                MimeLimits::default(),
+            ));
+        }
+        let headers = d.message.as_ref()?.headers.as_ref()?;
+        let mut all = headers.all.clone();
+        if all.is_empty() {
+            let named = [
+                ("From", &headers.from),
+                ("To", &headers.to),
+                ("Subject", &headers.subject),
+                ("Message-Id", &headers.message_id),
+            ];
+            all = named
+                .into_iter()
+                .filter_map(|(n, v)| Some((n.to_owned(), v.clone()?)))
+                .collect();
+        }
+        if all.is_empty() {
+            return None;
+        }
+        let mut msg = InboundMessage {
+            message_headers: all,
+            ..InboundMessage::default()
+        };
+        msg.subject = msg.header("Subject").map(str::to_owned);
+        msg.from = msg.header("From").map(str::to_owned);
+        Some(msg)
     }
 
     /// The event's id.
@@ -330,4 +411,127 @@ pub(crate) fn strip_angle_brackets(s: &str) -> &str {
     t.strip_prefix('<')
         .and_then(|t| t.strip_suffix('>'))
         .unwrap_or(t)
+}
+
+#[cfg(test)]
+mod unknown_tests {
+    use super::*;
+
+    /// A `quarantined` event (a name this crate does not know) with every common field.
+    fn quarantined() -> Event {
+        Event::from_json(
+            br#"{"event":"Quarantined","id":"q-1","timestamp":1700000000.25,
+                "recipient":"a@example.com","tags":["t1","t2"],
+                "user-variables":{"order":42},
+                "message":{"headers":{"message-id":"<m1@mg.example.com>","subject":"S"}},
+                "envelope":{"sender":"bounce@mg.example.com","targets":"a@example.com"},
+                "delivery-status":{"code":550,"message":"held"},
+                "reason":"policy","severity":"permanent","extra":{"x":1}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn unknown_kind_name_and_raw() {
+        let e = quarantined();
+        assert_eq!(e.kind(), EventKind::Unknown);
+        assert_eq!(e.name(), "Quarantined");
+        assert_eq!(e.raw().unwrap()["extra"]["x"], 1);
+        assert!(
+            Event::from_json(br#"{"event":"opened"}"#)
+                .unwrap()
+                .raw()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unknown_id() {
+        assert_eq!(quarantined().id(), Some("q-1"));
+    }
+
+    #[test]
+    fn unknown_timestamp() {
+        assert_eq!(
+            quarantined().timestamp(),
+            Some(EventTime::new(1_700_000_000, 250_000))
+        );
+    }
+
+    #[test]
+    fn unknown_recipient() {
+        assert_eq!(quarantined().recipient(), Some("a@example.com"));
+    }
+
+    #[test]
+    fn unknown_tags() {
+        assert_eq!(quarantined().tags(), ["t1", "t2"]);
+    }
+
+    #[test]
+    fn unknown_user_variables() {
+        let e = quarantined();
+        assert_eq!(e.user_variables().unwrap().get::<u32>("order"), Some(42));
+    }
+
+    #[test]
+    fn unknown_message_headers() {
+        let e = quarantined();
+        assert_eq!(e.message_id(), Some("m1@mg.example.com"));
+        let h = e.data().unwrap().message.as_ref().unwrap().headers.as_ref();
+        assert_eq!(h.unwrap().subject.as_deref(), Some("S"));
+    }
+
+    #[test]
+    fn unknown_envelope() {
+        let e = quarantined();
+        assert_eq!(
+            e.envelope().unwrap().sender.as_deref(),
+            Some("bounce@mg.example.com")
+        );
+    }
+
+    #[test]
+    fn unknown_delivery_status() {
+        let e = quarantined();
+        let s = e.delivery_status().unwrap();
+        assert_eq!(s.code, Some(DeliveryCode::Number(550)));
+        assert_eq!(s.message.as_deref(), Some("held"));
+    }
+
+    #[test]
+    fn unknown_reason_and_severity() {
+        let e = quarantined();
+        assert_eq!(e.reason(), Some("policy"));
+        assert_eq!(e.severity(), Some(&Severity::Permanent));
+    }
+
+    #[test]
+    fn unknown_legacy_form_event_keeps_its_fields() {
+        let body = b"event=quarantined&recipient=b%40example.com&tag=x&tag=y&my_var=1\
+                     &message-headers=%5B%5B%22Message-Id%22%2C+%22%3Cl1%40mg%3E%22%5D%5D\
+                     &reason=policy&code=550&error=held\
+                     &timestamp=1700000000&token=abc&signature=00";
+        let e = crate::parse(
+            "application/x-www-form-urlencoded",
+            body,
+            &crate::Limits::default(),
+        )
+        .unwrap()
+        .into_payload_unverified()
+        .into_event()
+        .unwrap();
+        assert_eq!((e.kind(), e.name()), (EventKind::Unknown, "quarantined"));
+        assert_eq!(e.recipient(), Some("b@example.com"));
+        assert_eq!(e.tags(), ["x", "y"]);
+        assert_eq!(e.user_variables().unwrap().get_str("my_var"), Some("1"));
+        assert_eq!(e.message_id(), Some("l1@mg"));
+        assert_eq!(e.reason(), Some("policy"));
+        assert_eq!(
+            e.delivery_status().unwrap().code,
+            Some(DeliveryCode::Number(550))
+        );
+        assert_eq!(e.timestamp(), Some(EventTime::new(1_700_000_000, 0)));
+        assert_eq!(e.raw().unwrap()["recipient"], "b@example.com");
+    }
 }

@@ -132,7 +132,11 @@ impl<'l> FieldSet<'l> {
         {
             Payload::Stored(Box::new(route::stored(self.texts, self.files)))
         } else {
-            Payload::Inbound(Box::new(route::inbound(self.texts, self.files)?))
+            Payload::Inbound(Box::new(route::inbound(
+                self.texts,
+                self.files,
+                self.limits,
+            )?))
         };
         Ok(Unverified::new(signature, format, payload))
     }

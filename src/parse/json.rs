@@ -122,9 +122,13 @@ fn into_event(
         .get("event")
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
-        .or(data.event)
+        .or_else(|| data.event.clone())
         .unwrap_or_default();
-    Event::Unknown { name, raw }
+    Event::Unknown {
+        name,
+        raw,
+        data: Box::new(data),
+    }
 }
 
 /// A safe description of a serde_json error: its category and position, never its message
@@ -546,7 +550,7 @@ mod tests {
         ))
         .unwrap();
         match u.into_payload_unverified() {
-            Payload::Event(Event::Unknown { name, raw }) => {
+            Payload::Event(Event::Unknown { name, raw, .. }) => {
                 assert_eq!(name, "Exploded");
                 assert_eq!(raw["x"][0], 1);
             }

@@ -70,10 +70,17 @@ pub(super) fn event(
             data.attachments = files;
             Event::from_kind(kind, data)
         }
-        None => Event::Unknown {
-            name,
-            raw: raw_object(&fields),
-        },
+        None => {
+            let raw = raw_object(&fields);
+            let mut data = b.finish(EventKind::Unknown, &name);
+            data.fields = fields;
+            data.attachments = files;
+            Event::Unknown {
+                name,
+                raw,
+                data: Box::new(data),
+            }
+        }
     }
 }
 
@@ -359,7 +366,7 @@ mod tests {
         assert_eq!(e.kind(), EventKind::Failed);
         assert_eq!(e.reason(), Some("hardfail"));
         let e = ev(&[("event", "Exploded"), ("a", "1"), ("a", "2")]);
-        let Event::Unknown { name, raw } = e else {
+        let Event::Unknown { name, raw, .. } = e else {
             panic!()
         };
         assert_eq!(name, "Exploded");

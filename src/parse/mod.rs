@@ -149,6 +149,8 @@ fn wrong(expected: PayloadKind, found: PayloadKind) -> Error {
 /// | [`parts`](Self::parts) | 1,000 | fields or pairs, as Django and PHP |
 /// | [`part_headers`](Self::part_headers) | 8 KiB | one part's header block |
 /// | [`field_name`](Self::field_name) | 256 B | Mailgun's names are under 32 bytes |
+/// | [`mime_depth`](Self::mime_depth) | 32 | real mail nests 3 to 5 levels |
+/// | [`mime_parts`](Self::mime_parts) | 1,000 | as [`parts`](Self::parts) |
 ///
 /// ```
 /// use mailgun_webhooks::Limits;
@@ -167,6 +169,8 @@ pub struct Limits {
     parts: u32,
     part_headers: u64,
     field_name: u64,
+    mime_depth: u32,
+    mime_parts: u32,
 }
 
 impl Default for Limits {
@@ -181,6 +185,8 @@ impl Default for Limits {
             parts: 1000,
             part_headers: 8 << 10,
             field_name: 256,
+            mime_depth: 32,
+            mime_parts: 1000,
         }
     }
 }
@@ -226,6 +232,15 @@ limit_accessors! {
     part_headers, max_part_headers: u64;
     /// The longest field name, in bytes.
     field_name, max_field_name: u64;
+    /// The deepest nesting of a MIME message read by
+    /// [`InboundMessage::message`](crate::InboundMessage::message): multiparts inside
+    /// multiparts and attached messages inside attached messages. Values above 128 act as 128.
+    mime_depth, max_mime_depth: u32;
+    /// The most parts of a MIME message read by
+    /// [`InboundMessage::message`](crate::InboundMessage::message), nested messages included.
+    /// It also sets a floor of 4 KiB per part under the bound on what the parse may allocate
+    /// (otherwise 8 times the message plus 1 MiB, estimated before parsing).
+    mime_parts, max_mime_parts: u32;
 }
 
 /// Parses a request body given its `Content-Type` header value.

@@ -7,22 +7,23 @@
 //! variants) are moved into their typed place rather than copied, so that a large message is
 //! held once; every other text field stays in `fields`, in order.
 //!
-//! `attachment-count`, when present on a `forward()` post, must equal the number of file
-//! parts: a mismatch means a truncated or altered body ([`Malformed`](ErrorKind::Malformed),
-//! 400). The check is not applied to legacy tracking events, where Mailgun sends
-//! `attachment-count: 1` on drops that carry no attachment.
+//! `subject` and `from`, when Mailgun did not post them, are taken from `message-headers`.
+//! An `attachment-count` that does not match the file parts is reported by
+//! [`InboundMessage::attachment_count_mismatch`], not refused: the message is still Mailgun's.
 
-use super::form_json;
-use crate::error::{ErrorKind, Result};
+use super::{Limits, form_json};
+use crate::error::Result;
 use crate::inbound::{Attachment, InboundMessage, StoredMessage};
 
-/// A `forward()` post, parsed or raw MIME.
+/// A `forward()` post, parsed or raw MIME; `limits` bound the lazy MIME view.
 pub(super) fn inbound(
     texts: Vec<(String, String)>,
     files: Vec<Attachment>,
+    limits: &Limits,
 ) -> Result<InboundMessage> {
-    check_attachment_count(&texts, files.len())?;
-    Ok(message(texts, files))
+    let mut m = message(texts, files);
+    m.set_limits(limits);
+    Ok(m)
 }
 
 /// A `store(notify=...)` notification.
@@ -98,6 +99,13 @@ fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessa
             m.fields.push((name, value));
         }
     }
+    // Parsed routes may omit `subject` and `from`; the message's own headers have them.
+    if m.subject.is_none() {
+        m.subject = m.header("Subject").map(str::to_owned);
+    }
+    if m.from.is_none() {
+        m.from = m.header("From").map(str::to_owned);
+    }
     m
 }
 
@@ -121,30 +129,6 @@ fn copy_named(m: &mut InboundMessage, name: &str, value: &str) {
     if slot.is_none() {
         *slot = Some(value.to_owned());
     }
-}
-
-/// `attachment-count` must be a number equal to the number of file parts.
-fn check_attachment_count(texts: &[(String, String)], files: usize) -> Result<()> {
-    let Some((_, count)) = texts.iter().find(|(n, _)| n == "attachment-count") else {
-        return Ok(());
-    };
-    let Ok(count) = count.trim().parse::<u32>() else {
-        return Err(ErrorKind::Malformed {
-            what: "field `attachment-count` is not a number".into(),
-        }
-        .into());
-    };
-    if usize::try_from(count).ok() != Some(files) {
-        return Err(ErrorKind::Malformed {
-            what: format!(
-                "field `attachment-count` says {count} but the body has {files} file parts \
-                 (truncated or altered body?)"
-            )
-            .into(),
-        }
-        .into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -226,6 +210,7 @@ mod tests {
                 ),
             ]),
             Vec::new(),
+            &Limits::default(),
         )
         .unwrap();
         assert_eq!(m.subject.as_deref(), Some("s1"));
@@ -247,19 +232,39 @@ mod tests {
     }
 
     #[test]
-    fn attachment_count_must_match() {
-        let kind = |c: &str, files: usize| {
+    fn attachment_count_mismatch_is_reported_not_refused() {
+        let check = |c: &str, files: usize| {
             let files = (0..files)
                 .map(|i| Attachment::new(format!("attachment-{i}"), None, None, b"x".to_vec()))
                 .collect();
-            inbound(texts(&[("attachment-count", c)]), files).map_err(|e| e.into_kind())
+            inbound(texts(&[("attachment-count", c)]), files, &Limits::default())
+                .unwrap()
+                .attachment_count_mismatch()
+                .map(|m| (m.declared, m.received))
         };
-        assert!(kind("2", 2).is_ok());
-        assert!(matches!(kind("3", 2), Err(ErrorKind::Malformed { .. })));
-        assert!(matches!(
-            kind("99999999999999999999", 0),
-            Err(ErrorKind::Malformed { .. })
-        ));
-        assert!(matches!(kind("-1", 0), Err(ErrorKind::Malformed { .. })));
+        assert_eq!(check("2", 2), None);
+        assert_eq!(check("3", 2), Some((Some(3), 2)));
+        assert_eq!(check("99999999999999999999", 0), Some((None, 0)));
+        assert_eq!(check("-1", 0), Some((None, 0)));
+    }
+
+    #[test]
+    fn subject_and_from_fall_back_to_message_headers() {
+        let headers = r#"[["From", "Bob <bob@example.org>"], ["Subject", "Test subject"]]"#;
+        let m = inbound(
+            texts(&[("message-headers", headers)]),
+            Vec::new(),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(m.subject.as_deref(), Some("Test subject"));
+        assert_eq!(m.from.as_deref(), Some("Bob <bob@example.org>"));
+        let m = inbound(
+            texts(&[("subject", "posted"), ("message-headers", headers)]),
+            Vec::new(),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(m.subject.as_deref(), Some("posted"));
     }
 }

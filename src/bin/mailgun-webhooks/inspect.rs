@@ -7,7 +7,7 @@
 //! ```
 //!
 //! FILE is a request body, or a whole captured HTTP/1.1 request (its headers give the content
-//! type). Without `--content-type` the type is inferred: `{` is JSON, a first line `--BOUNDARY`
+//! type). Without `--content-type` the type is inferred: `{` or `[` is JSON, a first line `--BOUNDARY`
 //! is multipart with that boundary, anything else is urlencoded. Without `--key` the payload
 //! is only parsed; with one or more it is verified against them, at `--now` if given, else at
 //! the current time. Exit status: 0 when it parsed (and verified), 1 with an `{"error": ...}`
@@ -21,7 +21,8 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use mailgun_webhooks::{
-    Attachment, Error, ErrorKind, Event, KeyId, KeyRing, Payload, SigningKey, Verifier,
+    Attachment, Error, ErrorKind, Event, InboundMessage, KeyId, KeyRing, Payload, SigningKey,
+    Verifier,
 };
 use serde_json::{Value, json};
 
@@ -162,16 +163,18 @@ fn describe(payload: &Payload, out: &mut Value) {
     match payload {
         Payload::Event(event) => describe_event(event, &mut f),
         Payload::Inbound(msg) => {
-            f.recipient = msg.recipient.clone();
-            f.subject = msg.subject.clone();
-            f.sender = msg.sender.clone();
-            f.attachments = msg.attachments.iter().map(attachment).collect();
+            describe_message(msg, &mut f);
+            // Raw-MIME routes: the attachments are inside the message.
+            f.attachments = match msg.message() {
+                Ok(view) if msg.raw_mime().is_some() => {
+                    view.attachments().iter().map(attachment).collect()
+                }
+                _ => msg.attachments.iter().map(attachment).collect(),
+            };
         }
         Payload::Stored(stored) => {
-            let msg = &stored.message;
-            f.recipient = msg.recipient.clone();
-            f.subject = msg.subject.clone();
-            f.sender = msg.sender.clone();
+            describe_message(&stored.message, &mut f);
+            f.message_url = stored.message_url.clone();
             f.attachments = stored
                 .attachments
                 .iter()
@@ -192,6 +195,18 @@ fn describe(payload: &Payload, out: &mut Value) {
     }
 }
 
+/// The fields of a route's message, from the message view (MIME or posted fields).
+fn describe_message(msg: &InboundMessage, f: &mut Fields) {
+    f.recipient = msg.recipient.clone();
+    f.sender = msg.sender.clone();
+    f.subject = msg.subject.clone();
+    if let Ok(view) = msg.message() {
+        f.subject = view.subject().map(str::to_owned).or(f.subject.take());
+        f.from = view.from().and_then(|m| m.address.clone());
+        f.to = view.to().iter().filter_map(|m| m.address.clone()).collect();
+    }
+}
+
 #[derive(Default)]
 struct Fields {
     event: Option<String>,
@@ -209,6 +224,11 @@ struct Fields {
     client_name: Option<String>,
     subject: Option<String>,
     sender: Option<String>,
+    from: Option<String>,
+    to: Vec<String>,
+    message_url: Option<String>,
+    bounced_subject: Option<String>,
+    bounced_message_id: Option<String>,
     attachments: Vec<Value>,
 }
 
@@ -230,6 +250,11 @@ impl Fields {
             ("client_name", json!(self.client_name)),
             ("subject", json!(self.subject)),
             ("sender", json!(self.sender)),
+            ("from", json!(self.from)),
+            ("to", json!(self.to)),
+            ("message_url", json!(self.message_url)),
+            ("bounced_subject", json!(self.bounced_subject)),
+            ("bounced_message_id", json!(self.bounced_message_id)),
             ("attachments", Value::Array(self.attachments)),
         ]
     }
@@ -263,6 +288,12 @@ fn describe_event(event: &Event, f: &mut Fields) {
         .and_then(|e| e.sender.clone())
         .or_else(|| headers.and_then(|h| h.from.clone()));
     f.attachments = d.attachments.iter().map(attachment).collect();
+    if let Some(bounced) = event.bounced_message()
+        && let Ok(view) = bounced.message()
+    {
+        f.bounced_subject = view.subject().map(str::to_owned);
+        f.bounced_message_id = view.message_id().map(str::to_owned);
+    }
 }
 
 fn attachment(a: &Attachment) -> Value {
@@ -297,7 +328,7 @@ fn split_request<'a>(given: Option<&str>, bytes: &'a [u8]) -> Result<(String, &'
         return Ok((ct.to_owned(), bytes));
     }
     let trimmed = bytes.trim_ascii_start();
-    let ct = if trimmed.starts_with(b"{") {
+    let ct = if trimmed.starts_with(b"{") || trimmed.starts_with(b"[") {
         "application/json".to_owned()
     } else if let Some(rest) = bytes.strip_prefix(b"--") {
         let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
