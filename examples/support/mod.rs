@@ -17,11 +17,11 @@ pub type Store = Arc<dyn DynReplayStore>;
 /// - `MAILGUN_WEBHOOK_SIGNING_KEY` (required): the HTTP webhook signing key;
 /// - `PORT` (default 3000);
 /// - `MAILGUN_WEBHOOK_MAX_AGE` (seconds, default 30600);
-/// - `MAILGUN_WEBHOOK_MAX_SKEW` (seconds, default 300);
+/// - `MAILGUN_WEBHOOK_MAX_SKEW` (seconds, default 300), `MAILGUN_WEBHOOK_MAX_BODY` (bytes);
 /// - `REDIS_URL`: record deliveries in Redis (feature `redis`), else in memory; the Redis
 ///   store's health warnings are printed at startup;
 /// - for the load harness (`examples/loadgen.rs`): `REPLAY_PREFIX`, `REPLAY_PENDING_TTL_MS`,
-///   `REPLAY_CLOCK_MARGIN_MS` (Redis), and `MAILGUN_WEBHOOK_LEDGER` (see [`ledger`]).
+///   `REPLAY_CLOCK_MARGIN_MS`, `REPLAY_COMMAND_TIMEOUT_MS` (Redis), and `MAILGUN_WEBHOOK_LEDGER` (see [`ledger`]).
 ///
 /// The error is a message for the operator, which never contains the key.
 pub async fn config(name: &str) -> Result<(u16, Receiver<Store>), String> {
@@ -49,6 +49,9 @@ pub async fn config(name: &str) -> Result<(u16, Receiver<Store>), String> {
     if let Some(secs) = env_u64("MAILGUN_WEBHOOK_MAX_SKEW")? {
         verifier = verifier.max_skew(Duration::from_secs(secs));
     }
+    if let Some(bytes) = env_u64("MAILGUN_WEBHOOK_MAX_BODY")? {
+        verifier = verifier.limits(mailgun_webhooks::Limits::default().body(bytes));
+    }
     Ok((port, Receiver::new(verifier.build(), store(name).await?)))
 }
 
@@ -63,6 +66,9 @@ async fn store(name: &str) -> Result<Store, String> {
             }
             if let Some(ms) = env_u64("REPLAY_PENDING_TTL_MS")? {
                 builder = builder.pending_ttl(Duration::from_millis(ms));
+            }
+            if let Some(ms) = env_u64("REPLAY_COMMAND_TIMEOUT_MS")? {
+                builder = builder.command_timeout(Duration::from_millis(ms));
             }
             if let Some(ms) = env_u64("REPLAY_CLOCK_MARGIN_MS")? {
                 builder = builder.clock_margin(Duration::from_millis(ms));
