@@ -35,15 +35,14 @@ fn body(ts: u64, token: &str, recipient: &str) -> SignedBody {
 #[derive(Clone, Default)]
 struct Ran(Arc<Mutex<Vec<String>>>);
 
+/// A boxed handler future.
+type HandlerFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
+
 impl Ran {
     fn handler(
         &self,
         wait: Duration,
-    ) -> impl FnOnce(
-        Verified<Payload>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>
-    + Send
-    + 'static {
+    ) -> impl FnOnce(Verified<Payload>) -> HandlerFuture + Send + 'static {
         let ran = self.clone();
         move |v: Verified<Payload>| {
             Box::pin(async move {
