@@ -8,7 +8,8 @@
 //!
 //! Setups: `memory` (one axum server with `MemoryReplayStore`) and `shared` (the axum, actix-web
 //! and hyper servers sharing one Redis, requests spread round-robin). Faults, on `shared`,
-//! between 30 % and 55 % of the requests: `redis-kill` (SIGKILL, restarted with its data: AOF
+//! between 30 % and 55 % of the requests (at least 2 s; the load goes on for 5 s after it, past
+//! `--requests` if need be): `redis-kill` (SIGKILL, restarted with its data: AOF
 //! with `appendfsync always`), `redis-pause` (SIGSTOP / SIGCONT), `restart-empty` (killed and
 //! restarted without its data), `flushall`, `server-kill` (one server SIGKILLed and restarted).
 //!
@@ -470,6 +471,9 @@ struct Shared {
     record: Mutex<Record>,
     seed: AtomicUsize,
     stop: AtomicBool,
+    /// Milliseconds since `start` until which the load goes on past `total` (so that there is
+    /// load for a while after a fault ends); 0 for none.
+    extend_until_ms: AtomicUsize,
 }
 
 impl Shared {
@@ -771,6 +775,7 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
         record: Mutex::new(Record::default()),
         seed: AtomicUsize::new(run as usize),
         stop: AtomicBool::new(false),
+        extend_until_ms: AtomicUsize::new(0),
     });
 
     // Warm-up: the first reserve of the namespace starts its epoch; deliveries signed before
@@ -799,7 +804,9 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
         workers.push(tokio::spawn(async move {
             loop {
                 let i = shared.next.fetch_add(1, Ordering::Relaxed);
-                if i >= shared.total
+                let extended = shared.start.elapsed().as_millis()
+                    < shared.extend_until_ms.load(Ordering::Relaxed) as u128;
+                if (i >= shared.total && !extended)
                     || shared.stop.load(Ordering::Relaxed)
                     || Instant::now() > shared.deadline
                 {
@@ -816,6 +823,8 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let fault_start = shared.start.elapsed();
+        // Keep the load going until the fault has ended and 5 s more (set again at its end).
+        shared.extend_until_ms.store(usize::MAX, Ordering::Relaxed);
         let victim = servers.len() - 1;
         match args.fault {
             Fault::RedisKill | Fault::RestartEmpty => redis.as_mut().unwrap().kill(),
@@ -854,13 +863,21 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
             Fault::ServerKill => servers[victim].run()?,
             _ => {}
         }
-        fault_window = Some((fault_start, shared.start.elapsed()));
+        let fault_end = shared.start.elapsed();
+        shared
+            .extend_until_ms
+            .store(fault_end.as_millis() as usize + 5000, Ordering::Relaxed);
+        fault_window = Some((fault_start, fault_end));
     }
     for w in workers {
         let _ = w.await;
     }
     let load_time = started.elapsed();
-    let issued = shared.next.load(Ordering::Relaxed).min(args.requests);
+    // Every index handed out was sent, except one per worker (the one that ended it).
+    let issued = shared
+        .next
+        .load(Ordering::Relaxed)
+        .saturating_sub(args.connections);
 
     // Mailgun's retries: fresh deliveries without a 200 are sent again, a few rounds apart.
     tokio::time::sleep(Duration::from_millis(800)).await;
