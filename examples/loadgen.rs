@@ -28,7 +28,9 @@
 //!
 //! Flags: `--setup memory|shared`, `--fault none|redis-kill|redis-pause|restart-empty|flushall|
 //! server-kill`, `--requests N` (default 20,000), `--connections N` (64), `--max-secs N` (600),
-//! `--command-timeout-ms N` (the Redis store's, default 250; give debug builds 1000).
+//! `--command-timeout-ms N` (the Redis store's, default 250; give debug builds 1000), `--rate N`
+//! (requests per second, open loop; default 0: as fast as the connections go, where latency
+//! is mostly queueing on a saturated machine).
 //!
 //! It exits 1 on any false accept, loss or double processing of distinct payloads. Bounded:
 //! `--requests`, and `--max-secs` for the whole run (default 600). Loopback only; every process
@@ -99,6 +101,8 @@ struct Args {
     connections: usize,
     max_secs: u64,
     command_timeout_ms: u64,
+    /// Requests per second to send at (open loop), or 0 for as fast as the connections go.
+    rate: u64,
 }
 
 fn args() -> Result<Args, String> {
@@ -109,6 +113,7 @@ fn args() -> Result<Args, String> {
         connections: 64,
         max_secs: 600,
         command_timeout_ms: 250,
+        rate: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -125,6 +130,11 @@ fn args() -> Result<Args, String> {
             "--requests" => a.requests = value.parse().map_err(|_| "--requests N")?,
             "--connections" => a.connections = value.parse().map_err(|_| "--connections N")?,
             "--max-secs" => a.max_secs = value.parse().map_err(|_| "--max-secs N")?,
+            "--rate" => {
+                a.rate = value
+                    .parse()
+                    .map_err(|_| "--rate N (requests per second)")?
+            }
             "--command-timeout-ms" => {
                 a.command_timeout_ms = value.parse().map_err(|_| "--command-timeout-ms N")?;
             }
@@ -799,11 +809,18 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
     // The load, and the fault between 30 % and 55 % of it.
     let started = Instant::now();
     let mut workers = Vec::new();
+    let rate = args.rate;
+    let load_start = tokio::time::Instant::now();
     for _ in 0..args.connections {
         let shared = shared.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let i = shared.next.fetch_add(1, Ordering::Relaxed);
+                if rate > 0 {
+                    // Open loop: request i is due at i / rate seconds.
+                    let due = Duration::from_micros((i as u64).saturating_mul(1_000_000) / rate);
+                    tokio::time::sleep_until(load_start + due).await;
+                }
                 let extended = shared.start.elapsed().as_millis()
                     < shared.extend_until_ms.load(Ordering::Relaxed) as u128;
                 if (i >= shared.total && !extended)
