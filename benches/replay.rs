@@ -27,34 +27,39 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use criterion::Criterion;
 use futures_util::FutureExt;
 use mailgun_webhooks::{
-    Clock, Format, MemoryReplayStore, ReplayKey, ReplayStore, Signature, SigningKey, Unverified,
-    Verifier,
+    Clock, Format, LossPolicy, MemoryReplayStore, PayloadDigest, ReplayClaim, ReplayStore,
+    Signature, SigningKey, Unverified, Verifier,
 };
 
 const BATCH: usize = 100_000;
 const SMALL: usize = 2_048;
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// `n` distinct replay keys of verified deliveries.
-fn keys(n: usize, tag: &str) -> Vec<ReplayKey> {
+/// `n` distinct replay claims of verified deliveries signed now, whose records live an hour
+/// (and a minute).
+fn keys(n: usize, tag: &str) -> Vec<ReplayClaim> {
+    claims_at(n, tag, SystemTime::now(), HOUR)
+}
+
+/// `n` distinct claims of deliveries signed at `at`, whose records live `max_age` + 60 s.
+fn claims_at(n: usize, tag: &str, at: SystemTime, max_age: Duration) -> Vec<ReplayClaim> {
     let key = SigningKey::new("bench-key");
-    let verifier = Verifier::builder(key.clone())
-        .max_age(Duration::from_secs(60))
-        .build();
-    let now = SystemTime::now();
-    let ts = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let verifier = Verifier::builder(key.clone()).max_age(max_age).build();
+    let namespace = verifier.replay_namespace();
+    let ts = at.duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
     (0..n)
         .map(|i| {
             let token = format!("{tag}{i}");
             let sig = Signature::new(ts.as_str(), token.as_str(), key.sign(&ts, &token));
-            verifier
-                .verify_at(Unverified::new(sig, Format::Json, ()), now)
-                .unwrap()
-                .replay_key()
+            let verified = verifier
+                .verify_at(Unverified::new(sig, Format::Json, ()), at)
+                .unwrap();
+            ReplayClaim::new(
+                &verified,
+                namespace,
+                PayloadDigest::from_bytes([7; 32]),
+                Duration::ZERO,
+            )
         })
         .collect()
 }
@@ -70,9 +75,9 @@ impl Clock for OffsetClock {
 }
 
 #[inline]
-fn reserve_commit(store: &MemoryReplayStore, key: &ReplayKey, expires: SystemTime) {
+fn reserve_commit(store: &MemoryReplayStore, claim: &ReplayClaim) {
     let r = store
-        .reserve(key, expires)
+        .reserve(claim)
         .now_or_never()
         .unwrap()
         .unwrap()
@@ -83,7 +88,7 @@ fn reserve_commit(store: &MemoryReplayStore, key: &ReplayKey, expires: SystemTim
 
 /// Runs `work` over `keys` on `threads` threads (1 or 2, each taking its own part of `keys`)
 /// and returns the wall time from a common start until all are done.
-fn timed(keys: &[ReplayKey], threads: usize, work: &(dyn Fn(&ReplayKey) + Sync)) -> Duration {
+fn timed(keys: &[ReplayClaim], threads: usize, work: &(dyn Fn(&ReplayClaim) + Sync)) -> Duration {
     if threads == 1 {
         let start = Instant::now();
         for k in keys {
@@ -124,27 +129,34 @@ fn timed(keys: &[ReplayKey], threads: usize, work: &(dyn Fn(&ReplayKey) + Sync))
 struct Steady {
     store: MemoryReplayStore,
     clock: OffsetClock,
-    pool: Vec<ReplayKey>,
+    records: usize,
+    tag: String,
     next_half: usize,
 }
 
 impl Steady {
     fn new(records: usize, tag: &str) -> Self {
         let clock = OffsetClock::default();
-        let store = MemoryReplayStore::builder().clock(clock.clone()).build();
+        let store = MemoryReplayStore::builder()
+            .clock(clock.clone())
+            .loss_policy(LossPolicy::Accept)
+            .build();
         let mut s = Steady {
             store,
             clock,
-            pool: keys(2 * records, tag),
+            records,
+            tag: tag.to_owned(),
             next_half: 0,
         };
         s.batch(records as u64, 1); // fill the first half
         s
     }
 
-    fn half(&self) -> &[ReplayKey] {
-        let n = self.pool.len() / 2;
-        &self.pool[self.next_half * n..][..n]
+    /// The claims of the next half, signed now on the store's clock, so that their records
+    /// live an hour and a minute: they survive the next hour's sweep, not the one after.
+    fn half(&self) -> Vec<ReplayClaim> {
+        let tag = format!("{}{}", self.tag, self.next_half);
+        claims_at(self.records, &tag, self.clock.now(), HOUR)
     }
 
     /// Times `iters` events; between batches (not timed), an hour passes and the older half
@@ -155,10 +167,8 @@ impl Steady {
         while left > 0 {
             let keys = self.half();
             let n = left.min(keys.len());
-            // Lives two hours: the half inserted now survives the next hour's sweep.
-            let expires = self.clock.now() + 2 * HOUR;
             let store = &self.store;
-            total += timed(&keys[..n], threads, &|k| reserve_commit(store, k, expires));
+            total += timed(&keys[..n], threads, &|k| reserve_commit(store, k));
             self.clock.0.fetch_add(HOUR.as_secs(), Ordering::Relaxed);
             self.store.purge_expired();
             self.next_half ^= 1;
@@ -170,14 +180,13 @@ impl Steady {
 
 /// Times `iters` events in batches of `pool.len()`, each on a new default store; store creation
 /// and drop are not timed.
-fn cold(iters: u64, pool: &[ReplayKey], threads: usize) -> Duration {
-    let expires = SystemTime::now() + HOUR;
+fn cold(iters: u64, pool: &[ReplayClaim], threads: usize) -> Duration {
     let mut left = iters as usize;
     let mut total = Duration::ZERO;
     while left > 0 {
         let n = left.min(pool.len());
         let store = MemoryReplayStore::new();
-        total += timed(&pool[..n], threads, &|k| reserve_commit(&store, k, expires));
+        total += timed(&pool[..n], threads, &|k| reserve_commit(&store, k));
         drop(black_box(store));
         left -= n;
     }
@@ -189,12 +198,12 @@ fn cold(iters: u64, pool: &[ReplayKey], threads: usize) -> Duration {
 /// or cold (a new map per batch).
 struct Baseline {
     map: Mutex<HashMap<[u8; 32], u64>>,
-    pool: Vec<ReplayKey>,
+    pool: Vec<ReplayClaim>,
     next_half: usize,
 }
 
 impl Baseline {
-    fn new(pool: Vec<ReplayKey>) -> Self {
+    fn new(pool: Vec<ReplayClaim>) -> Self {
         let b = Baseline {
             map: Mutex::new(HashMap::new()),
             pool,
@@ -202,7 +211,7 @@ impl Baseline {
         };
         let n = b.pool.len() / 2;
         for k in &b.pool[..n] {
-            b.map.lock().unwrap().insert(*k.as_bytes(), 1);
+            b.map.lock().unwrap().insert(*k.key().as_bytes(), 1);
         }
         Baseline { next_half: 1, ..b }
     }
@@ -221,11 +230,11 @@ impl Baseline {
             };
             let map = &self.map;
             total += timed(&new[..n], 1, &|k| {
-                map.lock().unwrap().insert(*k.as_bytes(), 1);
+                map.lock().unwrap().insert(*k.key().as_bytes(), 1);
             });
             let mut m = self.map.lock().unwrap();
             for k in old {
-                m.remove(k.as_bytes());
+                m.remove(k.key().as_bytes());
             }
             drop(m);
             self.next_half ^= 1;
@@ -234,14 +243,14 @@ impl Baseline {
         total
     }
 
-    fn cold(iters: u64, pool: &[ReplayKey]) -> Duration {
+    fn cold(iters: u64, pool: &[ReplayClaim]) -> Duration {
         let mut left = iters as usize;
         let mut total = Duration::ZERO;
         while left > 0 {
             let n = left.min(pool.len());
             let map: Mutex<HashMap<[u8; 32], u64>> = Mutex::new(HashMap::new());
             total += timed(&pool[..n], 1, &|k| {
-                map.lock().unwrap().insert(*k.as_bytes(), 1);
+                map.lock().unwrap().insert(*k.key().as_bytes(), 1);
             });
             drop(black_box(map));
             left -= n;
@@ -323,11 +332,10 @@ fn memory_footprint() {
     }
     let pool = keys(1_000_000, "m");
     let store = MemoryReplayStore::new();
-    let expires = SystemTime::now() + HOUR;
     let before = rss().unwrap();
     let mut held = 0usize;
     for k in &pool {
-        let Ok(o) = store.reserve(k, expires).now_or_never().unwrap() else {
+        let Ok(o) = store.reserve(k).now_or_never().unwrap() else {
             break;
         };
         store
@@ -368,11 +376,15 @@ fn redis_round_trip(c: &mut Criterion) {
             .as_nanos()
     );
     let store = rt
-        .block_on(RedisReplayStore::builder(&url).prefix(prefix).connect())
+        .block_on(
+            RedisReplayStore::builder(&url)
+                .prefix(prefix)
+                .loss_policy(LossPolicy::Accept)
+                .connect(),
+        )
         .unwrap();
     // Records expire two minutes from now: the bench leaves nothing behind for long.
-    let pool = keys(200_000, "r");
-    let expires = SystemTime::now() + Duration::from_secs(120);
+    let pool = claims_at(200_000, "r", SystemTime::now(), Duration::from_secs(60));
     let mut next = 0usize;
     let mut g = c.benchmark_group("replay_redis");
     g.sample_size(20);
@@ -383,7 +395,7 @@ fn redis_round_trip(c: &mut Criterion) {
                 for _ in 0..iters {
                     let k = &pool[next % pool.len()];
                     next += 1;
-                    let o = store.reserve(k, expires).await.unwrap();
+                    let o = store.reserve(k).await.unwrap();
                     if let Some(r) = o.into_reservation() {
                         store.commit(r).await.unwrap();
                     }

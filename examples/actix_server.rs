@@ -27,12 +27,14 @@ mod support;
 use mailgun_webhooks::actix::{Webhook, WebhookRejection, WebhookResponse};
 use mailgun_webhooks::{Event, InboundMessage, Receiver, ReplayStore};
 
-async fn tracking<S: ReplayStore>(
+async fn tracking<S: ReplayStore + 'static>(
     webhook: Result<Webhook<Event, S>, WebhookRejection>,
 ) -> Result<WebhookResponse, WebhookRejection> {
     let response = webhook
         .map_err(refused)?
         .process(|event| async move {
+            // The load harness's record of what ran (only when MAILGUN_WEBHOOK_LEDGER is set).
+            support::ledger(event.token(), event.payload().recipient()).await;
             let event = event.payload();
             println!(
                 "event {} recipient={} id={}",
@@ -47,7 +49,7 @@ async fn tracking<S: ReplayStore>(
     Ok(failed(response))
 }
 
-async fn inbound<S: ReplayStore>(
+async fn inbound<S: ReplayStore + 'static>(
     webhook: Result<Webhook<InboundMessage, S>, WebhookRejection>,
 ) -> Result<WebhookResponse, WebhookRejection> {
     let response = webhook

@@ -30,7 +30,7 @@ mod support;
 use mailgun_webhooks::axum::{Webhook, WebhookRejection, WebhookResponse};
 use mailgun_webhooks::{Event, InboundMessage, Receiver, ReplayStore};
 
-async fn tracking<S: ReplayStore>(
+async fn tracking<S: ReplayStore + 'static>(
     webhook: Result<Webhook<Event, S>, WebhookRejection>,
 ) -> Response {
     let webhook = match webhook {
@@ -39,6 +39,8 @@ async fn tracking<S: ReplayStore>(
     };
     let response = webhook
         .process(|event| async move {
+            // The load harness's record of what ran (only when MAILGUN_WEBHOOK_LEDGER is set).
+            support::ledger(event.token(), event.payload().recipient()).await;
             let event = event.payload();
             println!(
                 "event {} recipient={} id={}",
@@ -53,7 +55,7 @@ async fn tracking<S: ReplayStore>(
     failed(response)
 }
 
-async fn inbound<S: ReplayStore>(
+async fn inbound<S: ReplayStore + 'static>(
     webhook: Result<Webhook<InboundMessage, S>, WebhookRejection>,
 ) -> Response {
     let webhook = match webhook {

@@ -50,7 +50,7 @@ impl<S: ReplayStore + Clone> FromRef<App<S>> for Receiver<S> {
     }
 }
 
-async fn tracking<S: ReplayStore + Clone>(
+async fn tracking<S: ReplayStore + Clone + 'static>(
     axum::extract::State(app): axum::extract::State<App<S>>,
     webhook: Result<Webhook<Event, S>, WebhookRejection>,
 ) -> Response {
@@ -80,7 +80,7 @@ async fn tracking<S: ReplayStore + Clone>(
         .into_response()
 }
 
-async fn inbound<S: ReplayStore + Clone>(
+async fn inbound<S: ReplayStore + Clone + 'static>(
     axum::extract::State(app): axum::extract::State<App<S>>,
     webhook: Result<Webhook<InboundMessage, S>, WebhookRejection>,
 ) -> Response {
@@ -110,9 +110,10 @@ async fn inbound<S: ReplayStore + Clone>(
 
 /// Saves `files` into the delivery's own directory, on a blocking thread.
 ///
-/// If the request is dropped while this runs (the client hung up), the thread still finishes
-/// writing, and the reservation is released so that Mailgun's retry is processed: the retry
-/// writes into the same directory, next to the first copy (a file is never overwritten).
+/// If the client hangs up while this runs, the handler still runs to completion on its own task
+/// (`Webhook::process` spawns it) and the delivery is committed, so Mailgun's retry is answered
+/// `duplicate`. If saving fails, the reservation is released (still bound to this payload) and the
+/// retry writes into the same directory, next to the first copy (a file is never overwritten).
 async fn save<T>(dir: &Path, verified: &Verified<T>, files: Vec<Attachment>) -> HandlerResult {
     if files.is_empty() {
         return Ok(());

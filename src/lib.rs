@@ -215,12 +215,12 @@ pub use verify::{
 // ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----
 pub use receiver::{Admission, Admitted, HandlerError, Outcome, Receiver, ReservationGuard};
 pub use replay::{
-    DynReplayStore, MemoryReplayStore, MemoryReplayStoreBuilder, NoReplayCheck, ReplayOutcome,
-    ReplayStore, Reservation,
+    DynReplayStore, LossPolicy, MemoryReplayStore, MemoryReplayStoreBuilder, NoReplayCheck,
+    PayloadDigest, ReplayClaim, ReplayNamespace, ReplayOutcome, ReplayStore, Reservation,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use replay::{RedisReplayStore, RedisReplayStoreBuilder};
+pub use replay::{HealthWarning, RedisReplayStore, RedisReplayStoreBuilder, StoreHealth};
 // ----- end replay -----
 
 // ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use mailgun_webhooks::{ErrorKind, RedisReplayStore, ReplayOutcome, ReplayStore, Verified};
+use mailgun_webhooks::{
+    ErrorKind, HealthWarning, LossPolicy, RedisReplayStore, ReplayOutcome, ReplayStore, Verified,
+};
 use replay_scenarios::*;
 
 /// Short enough to keep the tests quick, long enough not to lapse on a loaded machine.
@@ -48,13 +50,31 @@ fn prefix() -> String {
     format!("mgw-test:{}:", unique_token())
 }
 
+/// A store for the contract scenarios: each test has a prefix of its own, so every namespace is
+/// new and its epoch starts at the first reserve; the scenarios' deliveries are signed before
+/// that, so they are run under `LossPolicy::Accept` (the loss tests below use the default,
+/// `FailClosed`).
 async fn connect(url: &str, prefix: &str) -> RedisReplayStore {
     RedisReplayStore::builder(url)
         .prefix(prefix)
         .pending_ttl(PENDING)
+        .loss_policy(LossPolicy::Accept)
         .connect()
         .await
         .expect("connects to REDIS_URL")
+}
+
+/// A store with the default loss policy (`FailClosed`) and no clock margin (one host).
+async fn connect_fail_closed(url: &str, prefix: &str) -> RedisReplayStore {
+    let store = RedisReplayStore::builder(url)
+        .prefix(prefix)
+        .pending_ttl(PENDING)
+        .clock_margin(Duration::ZERO)
+        .connect()
+        .await
+        .expect("connects");
+    assert_eq!(store.loss_policy(), LossPolicy::FailClosed);
+    store
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -103,6 +123,7 @@ async fn writes_pending_then_done_with_the_right_ttls() {
     let store = RedisReplayStore::builder(&url)
         .prefix(&p)
         .pending_ttl(Duration::from_secs(60))
+        .loss_policy(LossPolicy::Accept)
         .connect()
         .await
         .unwrap();
@@ -114,9 +135,11 @@ async fn writes_pending_then_done_with_the_right_ttls() {
     let now = SystemTime::now();
     let v = verifier(Duration::from_secs(3600));
     let d = delivery(&v, secs(now), &unique_token(), now);
-    let key = store.redis_key(&d.replay_key());
-    assert_eq!(key, format!("{p}{}", d.replay_key()));
+    let c = claim(&d, 1);
+    let key = store.redis_key(c.key());
+    assert_eq!(key, format!("{p}{}", c.key()));
     assert_eq!(key.len(), p.len() + 64);
+    let digest = payload(1).to_string();
 
     let r = reserve(&store, &d).await.into_reservation().expect("fresh");
     let value: String = redis::cmd("GET")
@@ -124,13 +147,37 @@ async fn writes_pending_then_done_with_the_right_ttls() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert_eq!(value, format!("pending:{:032x}", r.token()));
+    let fields: Vec<&str> = value.split(':').collect();
+    assert_eq!(fields[0], "p", "{value}");
+    assert_eq!(fields[1], digest, "{value}");
+    let until: u128 = fields[2].parse().unwrap();
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert!(
+        (now_ms + 58_000..=now_ms + 60_000).contains(&until),
+        "{value}"
+    );
+    assert_eq!(fields[3], format!("{:032x}", r.token()));
+    // The record (and its payload binding) lives until the delivery's expiry, not the
+    // pending lifetime.
     let pttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert!((59_000..=60_000).contains(&pttl), "pending PTTL {pttl}");
+    assert!(
+        (3_600_000..=3_660_000).contains(&pttl),
+        "record PTTL {pttl}"
+    );
+    // The namespace's epoch marker exists and has no expiry.
+    let marker_ttl: i64 = redis::cmd("PTTL")
+        .arg(store.epoch_key(&namespace()))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(marker_ttl, -1);
 
     store.commit(r).await.unwrap();
     let value: String = redis::cmd("GET")
@@ -138,7 +185,7 @@ async fn writes_pending_then_done_with_the_right_ttls() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert_eq!(value, "done");
+    assert_eq!(value, format!("d:{digest}"));
     // Expires at the signed timestamp + max_age + 60 s, to the millisecond.
     let at_ms: i64 = redis::cmd("PEXPIRETIME")
         .arg(&key)
@@ -157,8 +204,8 @@ async fn writes_pending_then_done_with_the_right_ttls() {
         "expiry = signed timestamp + max_age + 60 s"
     );
 
-    // Release is compare-and-delete: a stale reservation leaves the committed record alone.
-    let stale = mailgun_webhooks::Reservation::new(d.replay_key(), d.replay_expires_at(), 1);
+    // Release is compare-and-set: a stale reservation leaves the committed record alone.
+    let stale = mailgun_webhooks::Reservation::new(c, 1);
     store.release(stale).await.unwrap();
     assert_eq!(reserve_seen(&store, &d).await, Seen::Duplicate);
 
@@ -170,7 +217,7 @@ async fn writes_pending_then_done_with_the_right_ttls() {
         .expect("fresh");
     store.commit(r).await.unwrap();
     let exists: i64 = redis::cmd("EXISTS")
-        .arg(store.redis_key(&old.replay_key()))
+        .arg(store.redis_key(claim(&old, 1).key()))
         .query_async(&mut raw)
         .await
         .unwrap();
@@ -196,7 +243,7 @@ async fn a_foreign_value_under_a_replay_key_fails_closed() {
         &unique_token(),
         now,
     );
-    let key = store.redis_key(&d.replay_key());
+    let key = store.redis_key(claim(&d, 1).key());
     let _: () = redis::cmd("SET")
         .arg(&key)
         .arg("something else")
@@ -205,7 +252,7 @@ async fn a_foreign_value_under_a_replay_key_fails_closed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let err = store.reserve_verified(&d).await.unwrap_err();
+    let err = store.reserve(&claim(&d, 1)).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
     // A key of another type: the script errors, and that fails closed too.
     let _: () = redis::cmd("DEL")
@@ -219,7 +266,7 @@ async fn a_foreign_value_under_a_replay_key_fails_closed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let err = store.reserve_verified(&d).await.unwrap_err();
+    let err = store.reserve(&claim(&d, 1)).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
     assert_eq!(err.status().as_u16(), 503);
 }
@@ -259,8 +306,8 @@ async fn redis_store_matches_the_model() {
         let ds: Vec<Verified<()>> = (0..4)
             .map(|_| delivery(&v, secs(now), &unique_token(), now))
             .collect();
-        // key -> committed? (pending tokens tracked in `held`)
-        let mut model: HashMap<usize, Option<u128>> = HashMap::new();
+        // key -> Some(pending token), or None when committed; released records are `Released`.
+        let mut model: HashMap<usize, Rec> = HashMap::new();
         let mut held: Vec<(usize, mailgun_webhooks::Reservation)> = Vec::new();
         let steps = 5 + rng.next() as usize % 60;
         for step in 0..steps {
@@ -268,33 +315,44 @@ async fn redis_store_matches_the_model() {
             let ctx = format!("case {case} step {step}");
             if what < 2 || held.is_empty() {
                 let k = rng.next() as usize % ds.len();
-                let got = store.reserve_verified(&ds[k]).await.unwrap();
+                if model.contains_key(&k) {
+                    let other = store.reserve(&claim(&ds[k], 2)).await.unwrap();
+                    assert_eq!(other, ReplayOutcome::PayloadMismatch, "{ctx}");
+                }
+                let got = store.reserve(&claim(&ds[k], 1)).await.unwrap();
                 match model.get(&k) {
-                    None => {
+                    None | Some(Rec::Released) => {
                         let r = got
                             .into_reservation()
                             .unwrap_or_else(|| panic!("{ctx}: fresh"));
-                        model.insert(k, Some(r.token()));
+                        model.insert(k, Rec::Pending(r.token()));
                         held.push((k, r));
                     }
-                    Some(None) => assert_eq!(got, ReplayOutcome::Duplicate, "{ctx}"),
-                    Some(Some(_)) => assert_eq!(got, ReplayOutcome::InFlight, "{ctx}"),
+                    Some(Rec::Done) => assert_eq!(got, ReplayOutcome::Duplicate, "{ctx}"),
+                    Some(Rec::Pending(_)) => assert_eq!(got, ReplayOutcome::InFlight, "{ctx}"),
                 }
             } else {
                 let (k, r) = held.remove(rng.next() as usize % held.len());
                 let token = r.token();
                 if what == 2 {
                     store.commit(r).await.unwrap();
-                    model.insert(k, None);
+                    model.insert(k, Rec::Done);
                 } else {
                     store.release(r).await.unwrap();
-                    if model.get(&k) == Some(&Some(token)) {
-                        model.remove(&k);
+                    if model.get(&k) == Some(&Rec::Pending(token)) {
+                        model.insert(k, Rec::Released);
                     }
                 }
             }
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rec {
+    Pending(u128),
+    Released,
+    Done,
 }
 
 struct XorShift(u64);
@@ -362,6 +420,9 @@ impl OwnRedis {
         let child = Command::new(&self.bin)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            // Anything it writes (the health test turns AOF on) goes to the temporary directory.
+            .arg("--dir")
+            .arg(std::env::temp_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -419,7 +480,7 @@ async fn wait_until_serving(store: &RedisReplayStore, within: Duration) -> Durat
     let start = Instant::now();
     loop {
         let d = fresh_delivery();
-        if let Ok(o) = store.reserve_verified(&d).await {
+        if let Ok(o) = store.reserve(&claim(&d, 1)).await {
             let r = o.into_reservation().expect("a new delivery is fresh");
             store.release(r).await.unwrap();
             return start.elapsed();
@@ -463,7 +524,7 @@ async fn redis_stopped_then_restarted() {
         i += 1;
         let d = fresh_delivery();
         let started = Instant::now();
-        let result = store.reserve_verified(&d).await;
+        let result = store.reserve(&claim(&d, 1)).await;
         let took = started.elapsed();
         let err = result.expect_err("no delivery is accepted while Redis is down");
         assert_eq!(
@@ -476,7 +537,7 @@ async fn redis_stopped_then_restarted() {
         // Fails fast: the command timeout is 250 ms (with slack for a loaded machine).
         assert!(took < Duration::from_secs(1), "attempt {i} took {took:?}");
         // Duplicates are not answered 200 from a guess either.
-        assert!(store.reserve_verified(&before).await.is_err());
+        assert!(store.reserve(&claim(&before, 1)).await.is_err());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("{i} attempts refused while Redis was down");
@@ -511,9 +572,13 @@ async fn redis_paused_then_resumed() {
     store.commit(r).await.unwrap();
 
     server.signal("-STOP");
-    for _ in 0..5 {
+    // The first failures wait for the command timeout...
+    for _ in 0..RedisReplayStore::DEFAULT_FAILURE_THRESHOLD {
         let started = Instant::now();
-        let err = store.reserve_verified(&fresh_delivery()).await.unwrap_err();
+        let err = store
+            .reserve(&claim(&fresh_delivery(), 1))
+            .await
+            .unwrap_err();
         let took = started.elapsed();
         assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
         assert!(
@@ -525,6 +590,23 @@ async fn redis_paused_then_resumed() {
             msg.contains("did not answer") || msg.contains("timed out"),
             "{msg}"
         );
+    }
+    // ... then the store fails fast: no network wait while Redis is known to be down.
+    assert!(store.is_failing_fast());
+    for _ in 0..50 {
+        let started = Instant::now();
+        let err = store
+            .reserve(&claim(&fresh_delivery(), 1))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
+        assert!(
+            took < Duration::from_millis(50),
+            "a fast failure took {took:?}"
+        );
+        let msg = format!("{}", std::error::Error::source(&err).unwrap());
+        assert!(msg.contains("failing fast"), "{msg}");
     }
 
     server.signal("-CONT");
@@ -561,4 +643,270 @@ async fn redis_unreachable_at_start() {
         "{err}"
     );
     assert!(!err.to_string().contains("not a url"));
+}
+
+// ----- store loss (issue 8): each on a redis-server of its own -----
+
+/// How the store lost its records.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    RestartWithoutPersistence,
+    FlushAll,
+    FlushDb,
+    MarkerDeleted,
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Commits deliveries, loses the records, then: replays of the committed triples with the
+/// same and with other payloads are refused (`SignedBeforeEpoch`, 503) under the default
+/// `FailClosed`; a delivery signed after the loss (beyond `max_skew` + the clock margin) is
+/// processed; and the same losses under `Accept` process the replays and say so.
+async fn loss_is_detected(loss: Loss) {
+    let test = format!("loss_is_detected({loss:?})");
+    let Some(bin) = server_bin(&test) else {
+        return;
+    };
+    let mut server = OwnRedis::start(bin);
+    let p = prefix();
+    let store = connect_fail_closed(&server.url(), &p).await;
+    // A verifier with a short max_skew, so that "signed after the loss" comes quickly.
+    let skew = Duration::from_secs(1);
+    let v = mailgun_webhooks::Verifier::builder(mailgun_webhooks::SigningKey::new(KEY))
+        .max_skew(skew)
+        .build();
+    let rx = mailgun_webhooks::Receiver::new(v.clone(), store.clone());
+    let accept = mailgun_webhooks::Receiver::new(
+        v.clone(),
+        RedisReplayStore::builder(server.url())
+            .prefix(&p)
+            .clock_margin(Duration::ZERO)
+            .loss_policy(LossPolicy::Accept)
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handler = |ran: &std::sync::Arc<std::sync::atomic::AtomicUsize>| {
+        let ran = ran.clone();
+        move |_| async move {
+            ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, mailgun_webhooks::HandlerError>(())
+        }
+    };
+    let json = |ts: u64, token: &str, recipient: &str| {
+        mailgun_webhooks::testing::json_body(
+            &mailgun_webhooks::SigningKey::new(KEY),
+            ts,
+            token,
+            serde_json::json!({"event": "delivered", "recipient": recipient}),
+        )
+    };
+    // The namespace's epoch starts at its first reserve (here a delivery signed a minute ago,
+    // which is refused: it cannot be proven unseen); then wait until one signed now is
+    // provable.
+    let early = json(
+        secs(SystemTime::now()) - 60,
+        &unique_token(),
+        "early@example.com",
+    );
+    let e = rx
+        .receive(&early.content_type, &early.body, handler(&ran))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::SignedBeforeEpoch, "{test}");
+    tokio::time::sleep(skew + Duration::from_millis(1100)).await;
+    let ts = secs(SystemTime::now());
+    let tokens: Vec<String> = (0..3).map(|_| unique_token()).collect();
+    for t in &tokens {
+        let b = json(ts, t, "a@example.com");
+        let o = rx.receive(&b.content_type, &b.body, handler(&ran)).await;
+        assert!(!o.unwrap().is_unproven(), "{test}");
+    }
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let epochs = store.epochs_started();
+
+    match loss {
+        Loss::RestartWithoutPersistence => {
+            server.kill();
+            server.restart();
+            wait_until_serving(
+                &connect(&server.url(), &prefix()).await,
+                Duration::from_secs(10),
+            )
+            .await;
+        }
+        Loss::FlushAll | Loss::FlushDb => {
+            let cmd = if matches!(loss, Loss::FlushAll) {
+                "FLUSHALL"
+            } else {
+                "FLUSHDB"
+            };
+            let _: () = redis::cmd(cmd)
+                .query_async(&mut raw(&server.url()).await)
+                .await
+                .unwrap();
+        }
+        Loss::MarkerDeleted => {
+            let marker = store.epoch_key(rx.namespace());
+            let n: i64 = redis::cmd("DEL")
+                .arg(marker)
+                .query_async(&mut raw(&server.url()).await)
+                .await
+                .unwrap();
+            assert_eq!(n, 1, "{test}: the marker existed");
+        }
+    }
+
+    // Replays of the committed triples, same and other payloads: refused, handler not run.
+    for t in &tokens {
+        for recipient in ["a@example.com", "attacker@example.com"] {
+            let b = json(ts, t, recipient);
+            let mut attempt = 0;
+            let result = loop {
+                // Right after a restart the connection may still be re-established.
+                match rx.receive(&b.content_type, &b.body, handler(&ran)).await {
+                    Err(e) if e.kind() == &ErrorKind::StoreUnavailable && attempt < 40 => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => break other,
+                }
+            };
+            match (loss, recipient) {
+                // Only the marker went: the records still answer (and the epoch restarts).
+                (Loss::MarkerDeleted, "a@example.com") => {
+                    assert!(result.unwrap().is_duplicate(), "{test}");
+                }
+                (Loss::MarkerDeleted, _) => {
+                    let e = result.unwrap_err();
+                    assert_eq!(e.kind(), &ErrorKind::PayloadMismatch, "{test}: {e}");
+                }
+                _ => {
+                    let e = result.unwrap_err();
+                    assert_eq!(
+                        e.kind(),
+                        &ErrorKind::SignedBeforeEpoch,
+                        "{test}: {recipient}: {e}"
+                    );
+                    assert_eq!(e.status().as_u16(), 503);
+                    assert!(e.is_retryable());
+                }
+            }
+        }
+    }
+    assert_eq!(
+        ran.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "{test}: no false accept"
+    );
+    assert!(
+        store.epochs_started() > epochs,
+        "{test}: the new epoch was noticed"
+    );
+
+    // A delivery signed after the loss (beyond max_skew + margin) is processed.
+    tokio::time::sleep(skew + Duration::from_millis(1100)).await;
+    let fresh = json(secs(SystemTime::now()), &unique_token(), "new@example.com");
+    let o = rx
+        .receive(&fresh.content_type, &fresh.body, handler(&ran))
+        .await
+        .unwrap();
+    assert!(o.into_processed().is_some());
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 4);
+
+    // Under `Accept`, a replay of a pre-loss triple whose record is gone is processed and
+    // flagged.
+    if matches!(loss, Loss::MarkerDeleted) {
+        return;
+    }
+    let b = json(ts, &tokens[0], "attacker@example.com");
+    let mut attempt = 0;
+    let o = loop {
+        // This store's connection may still be re-established after the restart.
+        match accept
+            .receive(&b.content_type, &b.body, handler(&ran))
+            .await
+        {
+            Err(e) if e.kind() == &ErrorKind::StoreUnavailable && attempt < 40 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert!(o.is_unproven(), "{test}: {o:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_restart_without_persistence_fails_closed() {
+    loss_is_detected(Loss::RestartWithoutPersistence).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_flushall_fails_closed() {
+    loss_is_detected(Loss::FlushAll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_flushdb_fails_closed() {
+    loss_is_detected(Loss::FlushDb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_marker_deleted_fails_closed() {
+    loss_is_detected(Loss::MarkerDeleted).await;
+}
+
+/// The health check names what is unsafe: persistence off and an evicting policy on a server
+/// started that way; nothing of the kind on one with AOF and `noeviction`.
+#[tokio::test]
+async fn health_check_reports_unsafe_settings() {
+    let Some(bin) = server_bin("health_check_reports_unsafe_settings") else {
+        return;
+    };
+    let server = OwnRedis::start(bin);
+    let store = connect(&server.url(), &prefix()).await;
+    let mut conn = raw(&server.url()).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let health = store.health().await.unwrap();
+    assert!(!health.is_healthy());
+    assert!(
+        health.warnings().contains(&HealthWarning::PersistenceOff),
+        "{health:?}"
+    );
+    assert!(
+        health.warnings().contains(&HealthWarning::Eviction {
+            policy: "allkeys-lru".into()
+        }),
+        "{health:?}"
+    );
+    assert!(!health.warnings().contains(&HealthWarning::Replica));
+    for w in health.warnings() {
+        eprintln!("warning: {w}");
+    }
+    for (name, value) in [("maxmemory-policy", "noeviction"), ("appendonly", "yes")] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let health = store.health().await.unwrap();
+    assert!(health.is_healthy(), "{health:?}");
+    assert!(health.version() >= "6.2", "{health:?}");
 }

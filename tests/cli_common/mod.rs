@@ -51,7 +51,7 @@ impl ExampleServer {
     /// fails the test instead.
     pub fn start(name: &'static str) -> Option<ExampleServer> {
         let bin = example_bin(name);
-        let fresh = bin.exists() && !older_than_sources(&bin);
+        let fresh = bin.exists() && !older_than_sources(&bin, name);
         if !fresh {
             let msg = format!(
                 "{} is missing or stale: run `cargo test --all-features` (which builds the \
@@ -132,10 +132,17 @@ fn example_bin(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
-fn older_than_sources(bin: &Path) -> bool {
+/// Whether `bin` is older than what the example `name` is built from: the library, the shared
+/// example support and the example's own file (not the other examples, which it does not link).
+fn older_than_sources(bin: &Path, name: &str) -> bool {
     let built = bin.metadata().and_then(|m| m.modified()).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    newest(&root.join("src")).max(newest(&root.join("examples"))) > built
+    let own = root.join("examples").join(format!("{name}.rs"));
+    let own = own.metadata().and_then(|m| m.modified()).unwrap();
+    newest(&root.join("src"))
+        .max(newest(&root.join("examples/support")))
+        .max(own)
+        > built
 }
 
 fn newest(dir: &Path) -> std::time::SystemTime {
