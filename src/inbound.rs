@@ -290,22 +290,25 @@ fn sanitize(raw: &str) -> String {
     while name.contains("..") {
         name = name.replace("..", ".");
     }
-    let mut name = name
-        .trim_matches(|c: char| c == '.' || c.is_whitespace())
-        .to_owned();
+    // Truncate and trim first, then check: a check made before truncating can be undone by
+    // it (`"NUL" + 252 spaces + "x.pdf"` truncates to `NUL`).
+    let mut name = truncate_trimmed(&name, MAX_FILENAME);
     if is_windows_device(&name) {
-        name.insert(0, '_');
-    }
-    if name.len() > MAX_FILENAME {
-        let mut cut = MAX_FILENAME;
-        while !name.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        name.truncate(cut);
-        let trimmed = name.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
-        name.truncate(trimmed.len());
+        name = truncate_trimmed(&format!("_{name}"), MAX_FILENAME);
     }
     name
+}
+
+/// `name` without leading and trailing dots and white space, cut to at most `max` bytes (at a
+/// character boundary), then trimmed again at the end.
+fn truncate_trimmed(name: &str, max: usize) -> String {
+    let trim = |c: char| c == '.' || c.is_whitespace();
+    let name = name.trim_matches(trim);
+    let mut cut = name.len().min(max);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    name.get(..cut).unwrap_or_default().trim_end_matches(trim).to_owned()
 }
 
 fn is_windows_device(name: &str) -> bool {
@@ -354,6 +357,19 @@ mod tests {
         assert_eq!(safe("evil\u{202E}txt.exe"), "eviltxt.exe");
         let long = safe(&"é".repeat(10_000));
         assert!(long.len() <= 255 && !long.is_empty());
+    }
+
+    #[test]
+    fn device_names_are_checked_after_truncation() {
+        // Truncating to 255 bytes and trimming the spaces leaves `NUL`.
+        let name = format!("NUL{}x.pdf", " ".repeat(252));
+        assert_eq!(safe(&name), "_NUL");
+        let name = format!("com1.{}x", ".".repeat(300));
+        assert_eq!(safe(&name), "_com1");
+        // A device name that needs the whole 255 bytes keeps within them once prefixed.
+        let name = format!("aux.{}", "x".repeat(251));
+        let s = safe(&name);
+        assert!(s.len() <= 255 && s.starts_with("_aux."), "{s}");
     }
 
     #[test]

@@ -152,6 +152,7 @@ mod inbound;
 mod key;
 mod parse;
 mod receiver;
+mod store_url;
 mod replay;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

@@ -809,5 +809,13 @@ mod tests {
         let p = SigningKey::new(" ").sign("1700000000", "t");
         let sig = Signature::new("1700000000", "t", "x").parent_signature(p);
         assert_eq!(kind(check(&v, sig, NOW)), ErrorKind::BadSignatureFormat);
+        // A zeroed key (a failed read) is not configured either: `""` signs for it.
+        let v = Verifier::new(SigningKey::new([0u8; 32]));
+        assert_eq!(
+            kind(check(&v, signed("", "1700000000", "t"), NOW)),
+            ErrorKind::NotConfigured {
+                what: "the signing key is empty"
+            }
+        );
     }
 }

@@ -55,21 +55,9 @@ pub(super) fn stored(texts: Vec<(String, String)>, files: Vec<Attachment>) -> St
     }
 }
 
-/// An `https` URL whose host is `mailgun.net` or a subdomain of it, with no user info.
+/// See [`crate::store_url`]: the strict, WHATWG-based host check.
 pub(super) fn is_mailgun_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("https://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return false;
-    }
-    let host = authority
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    host == "mailgun.net" || host.ends_with(".mailgun.net")
+    crate::store_url::is_mailgun_storage_url(url)
 }
 
 fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessage {
@@ -155,7 +143,7 @@ mod tests {
         for good in [
             "https://storage-us-east4.api.mailgun.net/v3/domains/x/messages/AB",
             "https://se.api.mailgun.net/v3/domains/x/messages/AB",
-            "https://storage-europe-west1.api.eu.mailgun.net:443/v3/x",
+            "https://storage-europe-west1.api.eu.mailgun.net/v3/x",
         ] {
             assert!(is_mailgun_url(good), "{good}");
         }
@@ -167,6 +155,9 @@ mod tests {
             "https://api.mailgun.net@evil.example/",
             "https://evilmailgun.net/",
             "javascript:alert(1)",
+            // Read by a WHATWG parser (reqwest, browsers) as host `attacker.example`.
+            "https://attacker.example\\.mailgun.net/v3/domains/x/messages/AB",
+            "https://storage-europe-west1.api.eu.mailgun.net:443/v3/x",
         ] {
             assert!(!is_mailgun_url(bad), "{bad}");
         }
