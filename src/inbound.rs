@@ -364,7 +364,7 @@ mod tests {
         // Truncating to 255 bytes and trimming the spaces leaves `NUL`.
         let name = format!("NUL{}x.pdf", " ".repeat(252));
         assert_eq!(safe(&name), "_NUL");
-        let name = format!("com1.{}x", ".".repeat(300));
+        let name = format!("com1{}x", " ".repeat(300));
         assert_eq!(safe(&name), "_com1");
         // A device name that needs the whole 255 bytes keeps within them once prefixed.
         let name = format!("aux.{}", "x".repeat(251));
