@@ -307,8 +307,10 @@ fn filename() -> impl Strategy<Value = String> {
         "\\PC{0,40}",
         "[\\s\\S]{0,300}",
         // A device name, padding that truncation removes, then anything.
-        (device, "[ .]{0,300}", "[ .]{0,2}", "\\PC{0,12}")
-            .prop_map(|(d, pad, sep, tail)| format!("{d}{sep}{pad}{tail}")),
+        (device.clone(), "[ .]{0,2}", "\\PC{0,12}")
+            .prop_map(|(d, sep, tail)| format!("{d}{sep}{tail}")),
+        (device, " {240,300}", "\\PC{1,12}")
+            .prop_map(|(d, pad, tail)| format!("{d}{pad}{tail}")),
         ("[./\\\\ ]{0,6}", "\\PC{0,300}").prop_map(|(a, b)| format!("{a}{b}")),
     ]
 }
