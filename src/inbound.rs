@@ -122,16 +122,16 @@ pub struct StoredMessage {
 #[non_exhaustive]
 pub struct StoredAttachment {
     /// Where to fetch the attachment.
-    #[serde(deserialize_with = "crate::event::lenient::string")]
+    #[serde(deserialize_with = "crate::lenient::string")]
     pub url: Option<String>,
     /// The attachment's file name, as sent.
-    #[serde(deserialize_with = "crate::event::lenient::string")]
+    #[serde(deserialize_with = "crate::lenient::string")]
     pub name: Option<String>,
     /// The attachment's MIME type.
-    #[serde(deserialize_with = "crate::event::lenient::string")]
+    #[serde(deserialize_with = "crate::lenient::string")]
     pub content_type: Option<String>,
     /// The attachment's size in bytes.
-    #[serde(deserialize_with = "crate::event::lenient::u64")]
+    #[serde(deserialize_with = "crate::lenient::u64")]
     pub size: Option<u64>,
 }
 

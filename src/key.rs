@@ -78,7 +78,7 @@ impl SigningKey {
     ///
     /// Useful for tests and tooling; a receiver never needs it.
     pub fn sign(&self, timestamp: &str, token: &str) -> String {
-        crate::verify::hex_lower(&self.sign_parts(timestamp.as_bytes(), token.as_bytes()))
+        hex_lower(&self.sign_parts(timestamp.as_bytes(), token.as_bytes()))
     }
 }
 
@@ -218,12 +218,23 @@ impl From<SigningKey> for KeyRing {
     }
 }
 
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hex(b: &[u8]) -> String {
-        crate::verify::hex_lower(b)
+        hex_lower(b)
     }
 
     // RFC 4231 test cases 1, 2 and 6 (131-byte key, longer than the block).

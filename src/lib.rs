@@ -146,18 +146,22 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+// Modules in pipeline order; each depends only on those above it.
 mod error;
-mod event;
-mod inbound;
 mod key;
-mod parse;
-mod receiver;
 mod store_url;
+mod lenient;
+mod inbound;
+mod event;
+mod payload;
+mod limits;
+mod verify;
+mod parse;
 mod replay;
+mod receiver;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
-mod verify;
 
 pub use error::{Error, ErrorKind, Limit, PayloadKind, Result, Stage};
 pub use event::{
@@ -167,10 +171,12 @@ pub use event::{
 };
 pub use inbound::{Attachment, InboundMessage, StoredAttachment, StoredMessage};
 pub use key::{KeyId, KeyRing, SigningKey};
-pub use parse::{ContentType, Format, Limits, MediaType, Payload, parse};
+pub use limits::Limits;
+pub use parse::{ContentType, MediaType, RawPayload, parse, scan, scan_stream};
+pub use payload::Payload;
 pub use verify::{
-    Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, ReplayKey, Signature, SystemClock, Unverified,
-    Verified, Verifier, VerifierBuilder,
+    Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, Format, ReplayKey, Signature, SystemClock,
+    Unverified, Verified, Verifier, VerifierBuilder,
 };
 
 // ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----
@@ -185,7 +191,7 @@ pub use replay::{RedisReplayStore, RedisReplayStoreBuilder};
 // ----- end replay -----
 
 // ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----
-pub use parse::multipart::parse_stream;
+pub use parse::parse_stream;
 // ----- end form -----
 
 // ----- framework adapters (src/adapters/) -----

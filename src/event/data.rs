@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use super::lenient;
+use crate::lenient;
 use super::user_variables::UserVariables;
 use crate::inbound::Attachment;
 

@@ -14,12 +14,14 @@
 //! three times its limit is refused before it is decoded. Which occurrence of a repeated field
 //! counts is described in the [`fields`](super::fields) module.
 
-use super::fields::{Decoded, FieldSet, limit};
-use super::{Format, Limits, Payload};
+use super::fields::{Decoded, FieldSet, Fields, limit};
 use crate::error::{Limit, Result};
-use crate::verify::Unverified;
+use crate::limits::Limits;
+use crate::verify::Signature;
 
-pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+/// The envelope pass over a urlencoded body: every pair split and decoded (no JSON inside the
+/// values), and the signature fields found.
+pub(crate) fn scan(body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
     let mut set = FieldSet::new(limits);
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
@@ -42,7 +44,7 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>>
         }
         set.push_text(name, value, decoded);
     }
-    set.finish(Format::Form)
+    set.into_fields()
 }
 
 /// Refuses an encoded length over three times the decoded limit (`%XX` is the longest
@@ -112,6 +114,15 @@ fn hex(c: &u8) -> Option<u8> {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::verify::Unverified;
+    use crate::{Format, Payload};
+
+    fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+        let (sig, fields) = scan(body, limits)?;
+        let budget = crate::limits::NodeBudget::new(limits.max_json_nodes());
+        let payload = fields.finish(sig.timestamp(), &budget)?;
+        Ok(Unverified::new(sig, Format::Form, payload))
+    }
 
     fn parse_str(s: &str) -> Result<Unverified<Payload>> {
         parse(s.as_bytes(), &Limits::default())

@@ -15,14 +15,16 @@
 use super::form_json;
 use crate::error::{ErrorKind, Result};
 use crate::inbound::{Attachment, InboundMessage, StoredMessage};
+use crate::limits::NodeBudget;
 
 /// A `forward()` post, parsed or raw MIME.
 pub(super) fn inbound(
     texts: Vec<(String, String)>,
     files: Vec<Attachment>,
+    budget: &NodeBudget,
 ) -> Result<InboundMessage> {
     check_attachment_count(&texts, files.len())?;
-    Ok(message(texts, files))
+    message(texts, files, budget)
 }
 
 /// A `store(notify=...)` notification.
@@ -31,7 +33,11 @@ pub(super) fn inbound(
 /// the email's sender can add a header of the same name (Mailgun posts every MIME header as a
 /// field). So only `https` URLs on a `mailgun.net` host are taken: the first such `message-url`,
 /// and the first `attachments` list whose every URL is one.
-pub(super) fn stored(texts: Vec<(String, String)>, files: Vec<Attachment>) -> StoredMessage {
+pub(super) fn stored(
+    texts: Vec<(String, String)>,
+    files: Vec<Attachment>,
+    budget: &NodeBudget,
+) -> Result<StoredMessage> {
     let values = |name: &'static str| {
         texts
             .iter()
@@ -41,18 +47,22 @@ pub(super) fn stored(texts: Vec<(String, String)>, files: Vec<Attachment>) -> St
     let message_url = values("message-url")
         .find(|v| is_mailgun_url(v))
         .map(str::to_owned);
-    let attachments = values("attachments")
-        .map(form_json::stored_attachments)
-        .find(|list| {
-            list.iter()
-                .all(|a| a.url.as_deref().is_some_and(is_mailgun_url))
-        })
-        .unwrap_or_default();
-    StoredMessage {
+    let mut attachments = Vec::new();
+    for list in values("attachments") {
+        let list = form_json::stored_attachments(list, budget)?;
+        if list
+            .iter()
+            .all(|a| a.url.as_deref().is_some_and(is_mailgun_url))
+        {
+            attachments = list;
+            break;
+        }
+    }
+    Ok(StoredMessage {
         message_url,
         attachments,
-        message: message(texts, files),
-    }
+        message: message(texts, files, budget)?,
+    })
 }
 
 /// See [`crate::store_url`]: the strict, WHATWG-based host check.
@@ -60,7 +70,11 @@ pub(super) fn is_mailgun_url(url: &str) -> bool {
     crate::store_url::is_mailgun_storage_url(url)
 }
 
-fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessage {
+fn message(
+    texts: Vec<(String, String)>,
+    files: Vec<Attachment>,
+    budget: &NodeBudget,
+) -> Result<InboundMessage> {
     let mut m = InboundMessage {
         attachments: files,
         fields: Vec::with_capacity(texts.len()),
@@ -75,7 +89,7 @@ fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessa
             "stripped-signature" => &mut m.stripped_signature,
             "stripped-html" => &mut m.stripped_html,
             _ => {
-                copy_named(&mut m, &name, &value);
+                copy_named(&mut m, &name, &value, budget)?;
                 m.fields.push((name, value));
                 continue;
             }
@@ -86,29 +100,35 @@ fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessa
             m.fields.push((name, value));
         }
     }
-    m
+    Ok(m)
 }
 
 /// Fills the small named fields from their first occurrence (the value stays in `fields`).
-fn copy_named(m: &mut InboundMessage, name: &str, value: &str) {
+fn copy_named(
+    m: &mut InboundMessage,
+    name: &str,
+    value: &str,
+    budget: &NodeBudget,
+) -> Result<()> {
     let slot = match name {
         "recipient" => &mut m.recipient,
         "sender" => &mut m.sender,
         "from" => &mut m.from,
         "subject" => &mut m.subject,
         "message-headers" if m.message_headers.is_empty() => {
-            m.message_headers = form_json::header_pairs(value);
-            return;
+            m.message_headers = form_json::header_pairs(value, budget)?;
+            return Ok(());
         }
         "content-id-map" if m.content_id_map.is_empty() => {
-            m.content_id_map = form_json::object_pairs(value);
-            return;
+            m.content_id_map = form_json::object_pairs(value, budget)?;
+            return Ok(());
         }
-        _ => return,
+        _ => return Ok(()),
     };
     if slot.is_none() {
         *slot = Some(value.to_owned());
     }
+    Ok(())
 }
 
 /// `attachment-count` must be a number equal to the number of file parts.
@@ -177,7 +197,9 @@ mod tests {
                 ("attachments", real_list),
             ]),
             Vec::new(),
-        );
+            &budget(),
+        )
+        .unwrap();
         assert_eq!(s.message_url.as_deref(), Some(real));
         assert_eq!(s.attachments.len(), 1);
         assert!(
@@ -190,11 +212,17 @@ mod tests {
         let s = stored(
             texts(&[("message-url", "https://evil.example/steal")]),
             Vec::new(),
-        );
+            &budget(),
+        )
+        .unwrap();
         assert_eq!(s.message_url, None);
     }
 
     use super::*;
+
+    fn budget() -> NodeBudget {
+        NodeBudget::new(1 << 20)
+    }
 
     fn texts(f: &[(&str, &str)]) -> Vec<(String, String)> {
         f.iter()
@@ -217,6 +245,7 @@ mod tests {
                 ),
             ]),
             Vec::new(),
+            &budget(),
         )
         .unwrap();
         assert_eq!(m.subject.as_deref(), Some("s1"));
@@ -243,7 +272,7 @@ mod tests {
             let files = (0..files)
                 .map(|i| Attachment::new(format!("attachment-{i}"), None, None, b"x".to_vec()))
                 .collect();
-            inbound(texts(&[("attachment-count", c)]), files).map_err(|e| e.into_kind())
+            inbound(texts(&[("attachment-count", c)]), files, &budget()).map_err(|e| e.into_kind())
         };
         assert!(kind("2", 2).is_ok());
         assert!(matches!(kind("3", 2), Err(ErrorKind::Malformed { .. })));
