@@ -308,7 +308,10 @@ fn truncate_trimmed(name: &str, max: usize) -> String {
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }
-    name.get(..cut).unwrap_or_default().trim_end_matches(trim).to_owned()
+    name.get(..cut)
+        .unwrap_or_default()
+        .trim_end_matches(trim)
+        .to_owned()
 }
 
 fn is_windows_device(name: &str) -> bool {

@@ -284,7 +284,13 @@ mod tests {
         assert!(SigningKey::new(" \n").is_empty());
         assert!(!SigningKey::new("k").is_empty());
         // All NUL bytes is the empty key once HMAC pads it: `""` would sign for it.
-        for zeroed in [&[0u8; 32][..], &[0u8; 1], &[0u8; 64], &[0u8; 100], b"\0 \t\0\n"] {
+        for zeroed in [
+            &[0u8; 32][..],
+            &[0u8; 1],
+            &[0u8; 64],
+            &[0u8; 100],
+            b"\0 \t\0\n",
+        ] {
             assert!(SigningKey::new(zeroed).is_empty(), "{zeroed:?}");
         }
         assert_eq!(

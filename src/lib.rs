@@ -148,20 +148,20 @@
 
 // Modules in pipeline order; each depends only on those above it.
 mod error;
-mod key;
-mod store_url;
-mod lenient;
-mod inbound;
 mod event;
-mod payload;
+mod inbound;
+mod key;
+mod lenient;
 mod limits;
-mod verify;
 mod parse;
-mod replay;
+mod payload;
 mod receiver;
+mod replay;
+mod store_url;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
+mod verify;
 
 pub use error::{Error, ErrorKind, Limit, PayloadKind, Result, Stage};
 pub use event::{
@@ -178,6 +178,17 @@ pub use verify::{
     Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, Format, ReplayKey, Signature, SystemClock,
     Unverified, Verified, Verifier, VerifierBuilder,
 };
+
+/// Internal checks exposed to the fuzz targets in `fuzz/` (built with `--cfg fuzzing`); not
+/// part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The strict host check on `store()` notification URLs.
+    pub fn is_mailgun_storage_url(url: &str) -> bool {
+        crate::store_url::is_mailgun_storage_url(url)
+    }
+}
 
 // ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----
 pub use receiver::{Admission, Admitted, HandlerError, Outcome, Receiver, ReservationGuard};

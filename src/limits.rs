@@ -213,10 +213,7 @@ impl InFlight {
         let before = self.gauge.fetch_add(bytes, Ordering::AcqRel);
         if before.saturating_add(bytes) > self.max {
             self.gauge.fetch_sub(bytes, Ordering::AcqRel);
-            return Err(ErrorKind::Overloaded {
-                limit: self.max,
-            }
-            .into());
+            return Err(ErrorKind::Overloaded { limit: self.max }.into());
         }
         self.held = self.held.saturating_add(bytes);
         Ok(())

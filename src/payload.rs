@@ -83,4 +83,3 @@ impl Payload {
 fn wrong(expected: PayloadKind, found: PayloadKind) -> Error {
     ErrorKind::WrongEndpoint { expected, found }.into()
 }
-

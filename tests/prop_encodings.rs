@@ -301,7 +301,15 @@ fn is_device_name(s: &str) -> bool {
 
 fn filename() -> impl Strategy<Value = String> {
     let device = prop::sample::select(vec![
-        "NUL", "nul", "Con", "aux", "PRN", "com1", "LPT9", "COM\u{b9}", "conin$",
+        "NUL",
+        "nul",
+        "Con",
+        "aux",
+        "PRN",
+        "com1",
+        "LPT9",
+        "COM\u{b9}",
+        "conin$",
     ]);
     prop_oneof![
         "\\PC{0,40}",
@@ -309,8 +317,7 @@ fn filename() -> impl Strategy<Value = String> {
         // A device name, padding that truncation removes, then anything.
         (device.clone(), "[ .]{0,2}", "\\PC{0,12}")
             .prop_map(|(d, sep, tail)| format!("{d}{sep}{tail}")),
-        (device, " {240,300}", "\\PC{1,12}")
-            .prop_map(|(d, pad, tail)| format!("{d}{pad}{tail}")),
+        (device, " {240,300}", "\\PC{1,12}").prop_map(|(d, pad, tail)| format!("{d}{pad}{tail}")),
         ("[./\\\\ ]{0,6}", "\\PC{0,300}").prop_map(|(a, b)| format!("{a}{b}")),
     ]
 }

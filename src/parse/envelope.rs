@@ -229,8 +229,34 @@ where
             };
             return Ok(Unverified::new(sig, Format::Multipart, raw));
         }
+        MediaType::Form => {
+            // Decoded pair by pair as the chunks arrive: the raw body is never held whole.
+            let max = limits.max_body();
+            let mut seen: u64 = 0;
+            let mut scan = form::StreamScan::new(limits);
+            let mut body = std::pin::pin!(body);
+            while let Some(chunk) = body.next().await {
+                let chunk: Bytes = chunk.map_err(read_error)?.into();
+                let n = len64(chunk.len());
+                seen = seen.saturating_add(n);
+                if seen > max {
+                    return Err(ErrorKind::LimitExceeded {
+                        what: Limit::Body,
+                        limit: max,
+                    }
+                    .into());
+                }
+                held.grow(n)?;
+                scan.push(&chunk)?;
+            }
+            let (sig, fields) = scan.finish()?;
+            let raw = RawPayload {
+                raw: Raw::Fields(fields),
+                nodes: limits.max_json_nodes(),
+            };
+            return Ok(Unverified::new(sig, Format::Form, raw));
+        }
         MediaType::Json => limits.json_max(),
-        MediaType::Form => (Limit::Body, limits.max_body()),
     };
     let mut body = std::pin::pin!(body);
     let mut collected = Collector::default();
@@ -240,17 +266,13 @@ where
         collected.push(chunk, what, max)?;
     }
     let bytes = collected.finish();
-    let (sig, format, scanned) = scan_borrowed(content_type, &bytes, limits)?;
-    let raw = match scanned {
-        // A slice of the collected body, not a copy.
-        Scanned::Json(text) => Raw::Json(bytes.slice_ref(text)),
-        Scanned::Fields(fields) => Raw::Fields(fields),
-    };
+    let (sig, data) = json::scan(&bytes, limits)?;
     let raw = RawPayload {
-        raw,
+        // A slice of the collected body, not a copy.
+        raw: Raw::Json(bytes.slice_ref(data)),
         nodes: limits.max_json_nodes(),
     };
-    Ok(Unverified::new(sig, format, raw))
+    Ok(Unverified::new(sig, Format::Json, raw))
 }
 
 fn len64(n: usize) -> u64 {

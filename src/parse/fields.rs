@@ -181,11 +181,7 @@ impl Fields {
         // tracking event; legacy tracking posts never have `sender`.
         Ok(if self.has("event") && !self.has("sender") {
             Payload::Event(legacy::event(
-                self.texts,
-                self.files,
-                &self.used,
-                timestamp,
-                budget,
+                self.texts, self.files, &self.used, timestamp, budget,
             )?)
         } else if self
             .texts
@@ -211,7 +207,6 @@ impl Fields {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
-
 }
 
 fn missing(slot: usize) -> ErrorKind {

@@ -29,12 +29,12 @@
 
 use serde_json::{Map, Value};
 
+use crate::error::Result;
 use crate::event::{
     Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Event, EventData, EventKind, EventTime,
     Geolocation, MailingList, Message, MessageHeaders, NameObject, Severity, UserVariables,
     strip_angle_brackets,
 };
-use crate::error::Result;
 use crate::inbound::Attachment;
 use crate::limits::NodeBudget;
 

@@ -27,4 +27,3 @@ pub use content_type::{ContentType, MediaType};
 pub use envelope::{RawPayload, parse, parse_stream, scan, scan_stream};
 
 pub(crate) use crate::payload::Payload;
-

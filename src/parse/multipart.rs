@@ -112,8 +112,8 @@ where
     let mut scanner = Scanner::new(boundary, limits.max_part_headers());
     let max = limits.max_body();
     let mut seen: u64 = 0;
-    body.map(move |chunk| {
-        let chunk: Bytes = chunk.map_err(|e| Abort(read_error(e)))?.into();
+    throttle(body).map(move |chunk| {
+        let chunk: Bytes = chunk.map_err(|e| Abort(read_error(e)))?;
         seen = seen.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
         if seen > max {
             return Err(Abort(limit(Limit::Body, max)));
@@ -124,6 +124,46 @@ where
             scanner.feed(&chunk, false).map_err(Abort)?;
         }
         Ok(chunk)
+    })
+}
+
+/// How many bytes multer may read ahead before it must parse them.
+const READ_AHEAD: usize = 256 << 10;
+
+/// Passes the body's chunks through, but answers `Pending` (waking the task at once) after
+/// every [`READ_AHEAD`] bytes. multer reads every chunk that is ready into one growing buffer
+/// before it parses any of it; without this, a body that is already there (a fast client) is
+/// buffered whole, with the buffer's doubling slack, before a single part is consumed. With
+/// it, multer parses as it reads, and its buffer stays near `READ_AHEAD`.
+fn throttle<S, B, E>(body: S) -> impl Stream<Item = std::result::Result<Bytes, E>> + Send
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send,
+    B: Into<Bytes>,
+{
+    use std::task::Poll;
+    let mut body = Box::pin(body);
+    let mut since_pause = 0usize;
+    let mut held_back: Option<Bytes> = None;
+    futures_util::stream::poll_fn(move |cx| {
+        if let Some(chunk) = held_back.take() {
+            since_pause = chunk.len();
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        match body.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let chunk: Bytes = chunk.into();
+                since_pause = since_pause.saturating_add(chunk.len());
+                if since_pause > READ_AHEAD {
+                    held_back = Some(chunk);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     })
 }
 
@@ -192,7 +232,14 @@ async fn read_parts<'l>(
         {
             data.push(chunk, what, max)?;
         }
-        let data = data.finish();
+        // Streamed, a value is copied out of multer's buffers (once, at its exact size), so
+        // that a kept file does not keep a whole read-ahead buffer alive. In memory, files
+        // stay slices of the one buffer.
+        let data = if lockstep.is_some() {
+            data.finish()
+        } else {
+            data.finish_owned()
+        };
         data_len = data.len();
         part.add_to(&mut set, data);
     }
@@ -266,11 +313,11 @@ fn is_canonical(header: &[u8], name: &str) -> bool {
     rest.strip_suffix(b"\"") == Some(name.as_bytes()) && !name.contains(['\\', '"'])
 }
 
-/// Joins a value's chunks under its limit, copying only when there is more than one.
+/// Joins a value's chunks under its limit, copying only when there is more than one, and then
+/// once, into a buffer of exactly the total size (no doubling slack).
 #[derive(Default)]
 pub(super) struct Collector {
-    first: Option<Bytes>,
-    joined: BytesMut,
+    chunks: Vec<Bytes>,
     len: u64,
 }
 
@@ -282,22 +329,30 @@ impl Collector {
         if self.len > max {
             return Err(limit(what, max));
         }
-        if self.first.is_none() && self.joined.is_empty() {
-            self.first = Some(chunk);
-            return Ok(());
+        if !chunk.is_empty() {
+            self.chunks.push(chunk);
         }
-        if let Some(first) = self.first.take() {
-            self.joined.extend_from_slice(&first);
-        }
-        self.joined.extend_from_slice(&chunk);
         Ok(())
     }
 
-    pub(super) fn finish(self) -> Bytes {
-        match self.first {
-            Some(first) => first,
-            None => self.joined.freeze(),
+    /// Like [`finish`](Self::finish), but a single chunk is copied too.
+    fn finish_owned(self) -> Bytes {
+        match self.chunks.as_slice() {
+            [one] => Bytes::copy_from_slice(one),
+            _ => self.finish(),
         }
+    }
+
+    pub(super) fn finish(mut self) -> Bytes {
+        if self.chunks.len() <= 1 {
+            return self.chunks.pop().unwrap_or_default();
+        }
+        let total = self.chunks.iter().map(Bytes::len).sum();
+        let mut joined = BytesMut::with_capacity(total);
+        for chunk in self.chunks {
+            joined.extend_from_slice(&chunk);
+        }
+        joined.freeze()
     }
 }
 

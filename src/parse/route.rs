@@ -104,12 +104,7 @@ fn message(
 }
 
 /// Fills the small named fields from their first occurrence (the value stays in `fields`).
-fn copy_named(
-    m: &mut InboundMessage,
-    name: &str,
-    value: &str,
-    budget: &NodeBudget,
-) -> Result<()> {
+fn copy_named(m: &mut InboundMessage, name: &str, value: &str, budget: &NodeBudget) -> Result<()> {
     let slot = match name {
         "recipient" => &mut m.recipient,
         "sender" => &mut m.sender,
