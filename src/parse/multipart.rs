@@ -77,7 +77,7 @@ where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let held = limits.admit(0)?;
-    let guarded = guard(body, boundary, limits, held);
+    let guarded = coalesce(guard(body, boundary, limits, held));
     let parts = multer::Multipart::with_constraints(guarded, boundary, constraints(limits));
     read_parts(parts, limits, None).await?.into_fields()
 }
@@ -112,8 +112,8 @@ where
     let mut scanner = Scanner::new(boundary, limits.max_part_headers());
     let max = limits.max_body();
     let mut seen: u64 = 0;
-    throttle(body).map(move |chunk| {
-        let chunk: Bytes = chunk.map_err(|e| Abort(read_error(e)))?;
+    body.map(move |chunk| {
+        let chunk: Bytes = chunk.map_err(|e| Abort(read_error(e)))?.into();
         seen = seen.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
         if seen > max {
             return Err(Abort(limit(Limit::Body, max)));
@@ -127,44 +127,65 @@ where
     })
 }
 
-/// How many bytes multer may read ahead before it must parse them.
-const READ_AHEAD: usize = 256 << 10;
-
-/// Passes the body's chunks through, but answers `Pending` (waking the task at once) after
-/// every [`READ_AHEAD`] bytes. multer reads every chunk that is ready into one growing buffer
-/// before it parses any of it; without this, a body that is already there (a fast client) is
-/// buffered whole, with the buffer's doubling slack, before a single part is consumed. With
-/// it, multer parses as it reads, and its buffer stays near `READ_AHEAD`.
-fn throttle<S, B, E>(body: S) -> impl Stream<Item = std::result::Result<Bytes, E>> + Send
+/// Hands multer everything the body has ready as one chunk, joined once at its exact size.
+///
+/// multer copies every chunk it reads into one growing buffer, and reads every chunk that is
+/// ready before it parses any; fed many small ready chunks, that buffer grows by doubling,
+/// holding up to twice the body (and three times while it moves). Fed one chunk, it allocates
+/// the exact size once. Nothing is held back: the join happens only over chunks that are
+/// already there, and `Pending` is returned only when the body itself is pending.
+fn coalesce<S, B, E>(body: S) -> impl Stream<Item = std::result::Result<Bytes, E>> + Send
 where
     S: Stream<Item = std::result::Result<B, E>> + Send,
     B: Into<Bytes>,
+    E: Send,
 {
     use std::task::Poll;
     let mut body = Box::pin(body);
-    let mut since_pause = 0usize;
-    let mut held_back: Option<Bytes> = None;
+    let mut done = false;
+    let mut failed: Option<E> = None;
     futures_util::stream::poll_fn(move |cx| {
-        if let Some(chunk) = held_back.take() {
-            since_pause = chunk.len();
-            return Poll::Ready(Some(Ok(chunk)));
+        if let Some(e) = failed.take() {
+            return Poll::Ready(Some(Err(e)));
         }
-        match body.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                let chunk: Bytes = chunk.into();
-                since_pause = since_pause.saturating_add(chunk.len());
-                if since_pause > READ_AHEAD {
-                    held_back = Some(chunk);
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+        if done {
+            return Poll::Ready(None);
+        }
+        let mut ready: Vec<Bytes> = Vec::new();
+        loop {
+            match body.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => ready.push(chunk.into()),
+                // An error comes after the bytes before it, as without the join.
+                Poll::Ready(Some(Err(e))) if ready.is_empty() => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Err(e))) => {
+                    failed = Some(e);
+                    break;
                 }
-                Poll::Ready(Some(Ok(chunk)))
+                Poll::Ready(None) => {
+                    done = true;
+                    break;
+                }
+                Poll::Pending => break,
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+        }
+        match ready.len() {
+            0 if done => Poll::Ready(None),
+            0 => Poll::Pending,
+            _ => Poll::Ready(Some(Ok(join(ready)))),
         }
     })
+}
+
+fn join(mut chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let total = chunks.iter().map(Bytes::len).sum();
+    let mut joined = BytesMut::with_capacity(total);
+    for chunk in chunks {
+        joined.extend_from_slice(&chunk);
+    }
+    joined.freeze()
 }
 
 pub(super) fn read_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -232,13 +253,13 @@ async fn read_parts<'l>(
         {
             data.push(chunk, what, max)?;
         }
-        // Streamed, a value is copied out of multer's buffers (once, at its exact size), so
-        // that a kept file does not keep a whole read-ahead buffer alive. In memory, files
-        // stay slices of the one buffer.
-        let data = if lockstep.is_some() {
-            data.finish()
-        } else {
+        // Streamed, a file is copied out of multer's buffers (once, at its exact size), so
+        // that a kept file does not keep a whole buffer of other parts alive. In memory, files
+        // stay slices of the one buffer. A text value is copied into its `String` anyway.
+        let data = if lockstep.is_none() && part.is_file {
             data.finish_owned()
+        } else {
+            data.finish()
         };
         data_len = data.len();
         part.add_to(&mut set, data);
