@@ -248,26 +248,15 @@ impl NodeBudget {
     /// Fails with `LimitExceeded { JsonNodes }` once the request's budget is spent.
     pub(crate) fn charge(&self, json: &[u8]) -> Result<()> {
         let mut cost: u64 = 0;
-        let (mut in_string, mut escaped) = (false, false);
-        for &c in json {
-            if in_string {
-                match c {
-                    _ if escaped => escaped = false,
-                    b'\\' => escaped = true,
-                    b'"' => in_string = false,
-                    _ => {}
-                }
-                continue;
+        let mut rest = json;
+        while let Some((&c, tail)) = rest.split_first() {
+            rest = tail;
+            match c {
+                b'"' => rest = skip_string(rest),
+                b'{' => cost = cost.saturating_add(OBJECT_COST),
+                b'[' | b',' | b':' => cost = cost.saturating_add(1),
+                _ => {}
             }
-            cost = cost.saturating_add(match c {
-                b'"' => {
-                    in_string = true;
-                    0
-                }
-                b'{' => OBJECT_COST,
-                b'[' | b',' | b':' => 1,
-                _ => 0,
-            });
         }
         // At least one value is decoded.
         let cost = cost.saturating_add(1);
@@ -284,6 +273,20 @@ impl NodeBudget {
                 }
                 .into())
             }
+        }
+    }
+}
+
+/// What follows a JSON string's closing quote (or nothing, if it is not closed).
+fn skip_string(mut s: &[u8]) -> &[u8] {
+    loop {
+        let Some(i) = s.iter().position(|&c| c == b'"' || c == b'\\') else {
+            return &[];
+        };
+        let quote = s.get(i) == Some(&b'"');
+        s = s.get(i + if quote { 1 } else { 2 }..).unwrap_or_default();
+        if quote {
+            return s;
         }
     }
 }
