@@ -1,4 +1,5 @@
-//! `parse_stream` under random chunking agrees with `parse` on the same body.
+//! `parse_stream` under random chunking agrees with `parse` on the same body: the same
+//! payload, or both an error.
 #![no_main]
 
 mod common;
@@ -31,7 +32,10 @@ fuzz_target!(|body: &[u8]| {
                 format!("{:?}", b.payload_unverified())
             );
         }
-        (Err(a), Err(b)) => assert_eq!(a.name(), b.name(), "{a} / {b}"),
+        // Both refuse it. Which fault is reported first may differ when a multipart body has
+        // several: streamed, the framing guard checks every ready byte before multer parses
+        // them; in memory, it runs one part behind multer.
+        (Err(_), Err(_)) => {}
         (a, b) => panic!("in memory {a:?}, streamed {b:?}"),
     }
 });
