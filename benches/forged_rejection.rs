@@ -76,7 +76,7 @@ fn main() {
         ("JSON clicked", "clicked.json"),
         ("legacy urlencoded delivered", "legacy-delivered.form"),
         (
-            "legacy multipart bounced (50 KiB file)",
+            "legacy multipart bounced (message.mime)",
             "legacy-bounced.multipart",
         ),
         ("route urlencoded, raw MIME", "route-raw-mime.form"),
