@@ -80,12 +80,7 @@ fn main() {
             black_box(v)
         };
         // Memory: peak growth of one call each.
-        let peak = |f: &dyn Fn()| {
-            let before = PEAK.current_usage();
-            PEAK.reset_peak_usage();
-            f();
-            PEAK.peak_usage().saturating_sub(before)
-        };
+        let peak = |f: &dyn Fn()| peak_alloc::peak_growth(f).0;
         let mem_base = peak(&|| drop(baseline()));
         let mem_ours = peak(&|| drop(ours()));
         let mime = message(size);

@@ -75,12 +75,14 @@ impl Error {
     }
 
     /// True when a later attempt of the same delivery can succeed without any change on either
-    /// side: the replay store was unavailable or full, the delivery is still in flight, or the
+    /// side: the replay store was unavailable or full, too many bytes were being parsed at
+    /// once, the delivery is still in flight, or the
     /// handler failed (its reservation was released, so Mailgun's retry runs it again).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.inner.kind,
             ErrorKind::InFlight
+                | ErrorKind::Overloaded { .. }
                 | ErrorKind::StoreUnavailable
                 | ErrorKind::StoreFull
                 | ErrorKind::SignedBeforeEpoch
@@ -174,6 +176,8 @@ pub enum Limit {
     MimeDepth,
     /// The number of parts of a MIME message, or its structure's estimated size.
     MimeParts,
+    /// The node budget of the typed parse: how much JSON one request may decode.
+    JsonNodes,
 }
 
 impl Limit {
@@ -191,6 +195,7 @@ impl Limit {
             Limit::FieldName => "field name",
             Limit::MimeDepth => "MIME nesting depth",
             Limit::MimeParts => "number of MIME parts",
+            Limit::JsonNodes => "JSON node budget",
         }
     }
 
@@ -208,6 +213,7 @@ impl Limit {
             Limit::FieldName => "field_name",
             Limit::MimeDepth => "mime_depth",
             Limit::MimeParts => "mime_parts",
+            Limit::JsonNodes => "json_nodes",
         }
     }
 }
@@ -264,6 +270,14 @@ pub enum ErrorKind {
     /// The body has a `Content-Encoding` other than `identity`.
     #[error("unsupported content encoding: only identity (uncompressed) bodies are accepted")]
     UnsupportedContentEncoding,
+    /// The bytes being parsed at once across requests are at their budget
+    /// ([`Limits::in_flight`](crate::Limits::in_flight)); the request is refused at once
+    /// rather than queueing memory. Mailgun retries it.
+    #[error("overloaded: {limit} bytes are being parsed already (Limits::in_flight); retry later")]
+    Overloaded {
+        /// The configured budget, in bytes.
+        limit: u64,
+    },
     /// A size or count limit was exceeded. Raise it with the named [`Limits`](crate::Limits)
     /// setter if the request is legitimate.
     #[error("{what} is over its limit of {limit} (raise it with Limits::{setter})", setter = what.setter())]
@@ -394,9 +408,10 @@ impl ErrorKind {
     pub fn stage(&self) -> Stage {
         use ErrorKind::*;
         match self {
-            UnsupportedContentType | UnsupportedContentEncoding | LimitExceeded { .. } => {
-                Stage::Request
-            }
+            UnsupportedContentType
+            | UnsupportedContentEncoding
+            | LimitExceeded { .. }
+            | Overloaded { .. } => Stage::Request,
             Malformed { .. }
             | MissingField { .. }
             | DuplicateField { .. }
@@ -423,7 +438,7 @@ impl ErrorKind {
     /// | unsupported content type or encoding | 415 |
     /// | application rejected the delivery | 406 |
     /// | handler failed, receiver not configured | 500 |
-    /// | replay store unavailable or full, delivery signed before the store's epoch | 503 |
+    /// | replay store unavailable or full, delivery signed before the store's epoch, too many bytes being parsed at once | 503 |
     ///
     /// Mailgun retries every status except 200 and 406 for about 8 hours, so every failure that
     /// a fix on the receiving side could cure (a wrong key, a parser bug, an outage) keeps the
@@ -449,7 +464,9 @@ impl ErrorKind {
             }
             Rejected => StatusCode::NOT_ACCEPTABLE,
             Handler | NotConfigured { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            StoreFull | StoreUnavailable | SignedBeforeEpoch => StatusCode::SERVICE_UNAVAILABLE,
+            StoreFull | StoreUnavailable | SignedBeforeEpoch | Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -460,6 +477,7 @@ impl ErrorKind {
             UnsupportedContentType => "unsupported_content_type",
             UnsupportedContentEncoding => "unsupported_content_encoding",
             LimitExceeded { .. } => "limit_exceeded",
+            Overloaded { .. } => "overloaded",
             Malformed { .. } => "malformed",
             MissingField { .. } => "missing_field",
             DuplicateField { .. } => "duplicate_field",
@@ -543,6 +561,7 @@ mod tests {
             (StoreFull, 503),
             (PayloadMismatch, 401),
             (SignedBeforeEpoch, 503),
+            (Overloaded { limit: 1 }, 503),
         ];
         for (kind, status) in cases {
             assert_eq!(kind.status().as_u16(), status, "{kind:?}");

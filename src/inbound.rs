@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::error::{ErrorKind, Result};
+use crate::limits::Limits;
 use crate::message::{MessageView, MimeLimits, header_block, parse_header_block, parse_mime};
-use crate::parse::Limits;
 
 /// A message posted by a route's `forward()` action.
 ///
@@ -174,11 +174,6 @@ impl InboundMessage {
         }
     }
 
-    /// Sets the limits the MIME view is read under (the parser passes its own).
-    pub(crate) fn set_limits(&mut self, limits: &Limits) {
-        self.mime_limits = MimeLimits::new(limits);
-    }
-
     /// The raw MIME message, if there is one: a raw-MIME route's `body-mime`, or the bytes
     /// given to [`from_mime`](Self::from_mime).
     pub fn raw_mime(&self) -> Option<&[u8]> {
@@ -318,16 +313,16 @@ pub struct StoredMessage {
 #[non_exhaustive]
 pub struct StoredAttachment {
     /// Where to fetch the attachment.
-    #[serde(deserialize_with = "crate::event::lenient::string")]
+    #[serde(deserialize_with = "crate::lenient::string")]
     pub url: Option<String>,
     /// The attachment's file name, as sent.
-    #[serde(deserialize_with = "crate::event::lenient::string")]
+    #[serde(deserialize_with = "crate::lenient::string")]
     pub name: Option<String>,
     /// The attachment's MIME type.
-    #[serde(deserialize_with = "crate::event::lenient::string")]
+    #[serde(deserialize_with = "crate::lenient::string")]
     pub content_type: Option<String>,
     /// The attachment's size in bytes.
-    #[serde(deserialize_with = "crate::event::lenient::u64")]
+    #[serde(deserialize_with = "crate::lenient::u64")]
     pub size: Option<u64>,
 }
 
@@ -518,22 +513,28 @@ fn sanitize(raw: &str) -> String {
     while name.contains("..") {
         name = name.replace("..", ".");
     }
-    let mut name = name
-        .trim_matches(|c: char| c == '.' || c.is_whitespace())
-        .to_owned();
+    // Truncate and trim first, then check: a check made before truncating can be undone by
+    // it (`"NUL" + 252 spaces + "x.pdf"` truncates to `NUL`).
+    let mut name = truncate_trimmed(&name, MAX_FILENAME);
     if is_windows_device(&name) {
-        name.insert(0, '_');
-    }
-    if name.len() > MAX_FILENAME {
-        let mut cut = MAX_FILENAME;
-        while !name.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        name.truncate(cut);
-        let trimmed = name.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
-        name.truncate(trimmed.len());
+        name = truncate_trimmed(&format!("_{name}"), MAX_FILENAME);
     }
     name
+}
+
+/// `name` without leading and trailing dots and white space, cut to at most `max` bytes (at a
+/// character boundary), then trimmed again at the end.
+fn truncate_trimmed(name: &str, max: usize) -> String {
+    let trim = |c: char| c == '.' || c.is_whitespace();
+    let name = name.trim_matches(trim);
+    let mut cut = name.len().min(max);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    name.get(..cut)
+        .unwrap_or_default()
+        .trim_end_matches(trim)
+        .to_owned()
 }
 
 fn is_windows_device(name: &str) -> bool {
@@ -582,6 +583,19 @@ mod tests {
         assert_eq!(safe("evil\u{202E}txt.exe"), "eviltxt.exe");
         let long = safe(&"é".repeat(10_000));
         assert!(long.len() <= 255 && !long.is_empty());
+    }
+
+    #[test]
+    fn device_names_are_checked_after_truncation() {
+        // Truncating to 255 bytes and trimming the spaces leaves `NUL`.
+        let name = format!("NUL{}x.pdf", " ".repeat(252));
+        assert_eq!(safe(&name), "_NUL");
+        let name = format!("com1{}x", " ".repeat(300));
+        assert_eq!(safe(&name), "_com1");
+        // A device name that needs the whole 255 bytes keeps within them once prefixed.
+        let name = format!("aux.{}", "x".repeat(251));
+        let s = safe(&name);
+        assert!(s.len() <= 255 && s.starts_with("_aux."), "{s}");
     }
 
     #[test]

@@ -35,8 +35,9 @@ pub struct SigningKey {
 impl SigningKey {
     /// Creates a key from its exact bytes, as shown in the Mailgun dashboard.
     ///
-    /// An empty or all-whitespace key (an unset environment variable, say) is accepted here but
-    /// never verifies a signature: a [`Verifier`](crate::Verifier) without a usable key answers
+    /// An empty key, or one whose bytes are all whitespace or NUL (an unset environment
+    /// variable, or a buffer a failed read left zeroed), is accepted here but never verifies a
+    /// signature: a [`Verifier`](crate::Verifier) without a usable key answers
     /// every request with [`NotConfigured`](crate::ErrorKind::NotConfigured) (500), because
     /// anyone can compute an HMAC under an empty key.
     pub fn new(key: impl AsRef<[u8]>) -> Self {
@@ -52,7 +53,8 @@ impl SigningKey {
         }
         SigningKey {
             mac: HmacSha256::new(&block.into()),
-            empty: key.trim_ascii().is_empty(),
+            // HMAC pads a short key with NUL bytes, so an all-NUL key is the empty key.
+            empty: key.iter().all(|&b| b == 0 || b.is_ascii_whitespace()),
         }
     }
 
@@ -65,7 +67,8 @@ impl SigningKey {
         mac.finalize().into_bytes().into()
     }
 
-    /// True for an empty (or all-whitespace) key, which anyone could sign with: such a key
+    /// True for an empty key, or one of only whitespace and NUL bytes, which anyone could sign
+    /// with: such a key
     /// never verifies anything (a misconfigured environment variable must fail closed).
     pub(crate) fn is_empty(&self) -> bool {
         self.empty
@@ -75,7 +78,7 @@ impl SigningKey {
     ///
     /// Useful for tests and tooling; a receiver never needs it.
     pub fn sign(&self, timestamp: &str, token: &str) -> String {
-        crate::verify::hex_lower(&self.sign_parts(timestamp.as_bytes(), token.as_bytes()))
+        hex_lower(&self.sign_parts(timestamp.as_bytes(), token.as_bytes()))
     }
 }
 
@@ -228,12 +231,23 @@ impl From<SigningKey> for KeyRing {
     }
 }
 
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hex(b: &[u8]) -> String {
-        crate::verify::hex_lower(b)
+        hex_lower(b)
     }
 
     // RFC 4231 test cases 1, 2 and 6 (131-byte key, longer than the block).
@@ -282,6 +296,21 @@ mod tests {
         assert!(SigningKey::new("").is_empty());
         assert!(SigningKey::new(" \n").is_empty());
         assert!(!SigningKey::new("k").is_empty());
+        // All NUL bytes is the empty key once HMAC pads it: `""` would sign for it.
+        for zeroed in [
+            &[0u8; 32][..],
+            &[0u8; 1],
+            &[0u8; 64],
+            &[0u8; 100],
+            b"\0 \t\0\n",
+        ] {
+            assert!(SigningKey::new(zeroed).is_empty(), "{zeroed:?}");
+        }
+        assert_eq!(
+            SigningKey::new([0u8; 32]).sign("1", "t"),
+            SigningKey::new("").sign("1", "t")
+        );
+        assert!(!SigningKey::new([0u8, 1]).is_empty());
     }
 
     #[test]

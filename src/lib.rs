@@ -55,9 +55,10 @@
 //! ```
 //!
 //! With axum, actix-web or hyper, the [adapters](#frameworks) do this in an extractor. Each
-//! stage also stands alone: [`parse()`] gives an [`Unverified`] payload,
+//! stage also stands alone: [`scan`] gives an [`Unverified`] payload with its signed fields,
 //! [`Verifier::verify`] (or [`Verifier::verify_at`], for queues and tests) a [`Verified`] one,
-//! and a [`ReplayStore`] records it. Only a [`Verifier`] can make a [`Verified`] value.
+//! [`Verified::parse`] its typed payload, and a [`ReplayStore`] records it. Only a
+//! [`Verifier`] can make a [`Verified`] value.
 //!
 //! # Inbound mail and bounces
 //!
@@ -152,14 +153,28 @@
 //!
 //! ```text
 //! bytes + content type
-//!   └─ parse (bounded by Limits; hostile input)        -> Unverified<Payload>
-//!       └─ verify (sync, pure)                          -> Verified<Payload>
-//!           └─ admit (async, ReplayStore)               -> Admitted: commit or release
-//!               └─ payload                              -> Event / InboundMessage / StoredMessage
+//!   └─ scan (envelope pass: the signed fields; payload raw)  -> Unverified<RawPayload>
+//!       └─ verify (sync, pure: syntax, freshness, HMAC)       -> Verified<RawPayload>
+//!           └─ parse (typed, under Limits::json_nodes)        -> Verified<Payload>
+//!               └─ admit (async, ReplayStore)                 -> Admitted: commit or release
+//!                   └─ payload                                -> Event / InboundMessage / StoredMessage
 //! ```
 //!
-//! Bodies that arrive in chunks can be parsed as they stream in with [`parse_stream`], so a
-//! large inbound message is never buffered twice.
+//! Nothing inside the payload (the `event-data` object, JSON in form fields, user variables)
+//! is decoded before the signature verified: rejecting a forged body costs the envelope pass
+//! and one HMAC. [`Verifier::parse_and_verify`] and [`Verifier::parse_stream_and_verify`] run
+//! the first three stages in one call; [`scan`], [`Verifier::verify`] and [`Verified::parse`]
+//! run them one by one (a queue-first service stores the `Verified<RawPayload>`).
+//! [`parse()`] and [`parse_stream`] parse without verifying, for tools.
+//!
+//! Peak heap growth while parsing any body within [`Limits`], forged or signed, in memory or
+//! streamed, stays within twice the body plus 1 MiB, and [`Limits::in_flight`] caps the bytes
+//! being parsed at once across requests (503 beyond it).
+//!
+//! The source follows the pipeline: `error` and `key` at the bottom, the typed values
+//! (`inbound`, `event`, `payload`), `limits` and `verify`, then `parse` (the envelope pass and
+//! the typed parse), then `replay`, `receiver` and the adapters. No module imports one below it
+//! in that order.
 //!
 //! # Defaults
 //!
@@ -179,16 +194,18 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+// The layering of these modules is described under "The pipeline" above: no cycles.
 mod error;
 mod event;
 mod inbound;
 mod key;
+mod lenient;
+mod limits;
 mod message;
 mod parse;
+mod payload;
 mod receiver;
 mod replay;
-// The strict host check of stored-message URLs; used by the `api` client.
-#[cfg_attr(not(feature = "api"), allow(dead_code))]
 mod store_url;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -205,12 +222,25 @@ pub use inbound::{
     Attachment, AttachmentCountMismatch, InboundMessage, StoredAttachment, StoredMessage,
 };
 pub use key::{KeyId, KeyRing, SigningKey};
+pub use limits::Limits;
 pub use message::{Mailbox, MessageView};
-pub use parse::{ContentType, Format, Limits, MediaType, Payload, parse};
+pub use parse::{ContentType, MediaType, RawPayload, parse, scan, scan_stream};
+pub use payload::Payload;
 pub use verify::{
-    Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, ReplayKey, Signature, SystemClock, Unverified,
-    Verified, Verifier, VerifierBuilder,
+    Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, Format, ReplayKey, Signature, SystemClock,
+    Unverified, Verified, Verifier, VerifierBuilder,
 };
+
+/// Internal checks exposed to the fuzz targets in `fuzz/` (built with `--cfg fuzzing`); not
+/// part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The strict host check on `store()` notification URLs.
+    pub fn is_mailgun_storage_url(url: &str) -> bool {
+        crate::store_url::is_mailgun_storage_url(url)
+    }
+}
 
 // ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----
 pub use receiver::{Admission, Admitted, HandlerError, Outcome, Receiver, ReservationGuard};
@@ -224,7 +254,7 @@ pub use replay::{HealthWarning, RedisReplayStore, RedisReplayStoreBuilder, Store
 // ----- end replay -----
 
 // ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----
-pub use parse::multipart::parse_stream;
+pub use parse::parse_stream;
 // ----- end form -----
 
 // ----- Mailgun API client (src/api/) -----

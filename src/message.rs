@@ -32,7 +32,7 @@ use mail_parser::{
 
 use crate::error::{ErrorKind, Limit};
 use crate::inbound::Attachment;
-use crate::parse::Limits;
+use crate::limits::Limits;
 
 /// A mailbox from an address header: a display name and an address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

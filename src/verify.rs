@@ -8,8 +8,38 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{ErrorKind, Result};
+pub(crate) use crate::key::hex_lower;
 use crate::key::{KeyId, KeyRing};
-use crate::parse::{Format, Limits, Payload};
+use crate::limits::Limits;
+
+/// The encoding a request body arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// `application/json`: the current webhook format.
+    Json,
+    /// `application/x-www-form-urlencoded`: legacy webhooks and inbound routes.
+    Form,
+    /// `multipart/form-data`: legacy webhooks and inbound routes with attachments.
+    Multipart,
+}
+
+impl Format {
+    /// `"json"`, `"form"` or `"multipart"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Form => "form",
+            Format::Multipart => "multipart",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Longest accepted timestamp: 12 digits is the year 33658, and cannot overflow a `u64`.
 const MAX_TIMESTAMP_DIGITS: usize = 12;
@@ -132,10 +162,12 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
 
 /// A parsed request whose signature has not been checked yet.
 ///
-/// Made by [`Verifier::parse`] (or [`parse`](crate::parse())), turned into [`Verified`] by
-/// [`Verifier::verify`]. Nothing in it is trustworthy: the signature does not cover the body.
+/// Made by [`scan`](crate::scan()) (an [`Unverified<RawPayload>`](crate::RawPayload): only
+/// the signed fields found, the payload kept raw) or [`parse`](crate::parse()), turned into
+/// [`Verified`] by [`Verifier::verify`]. Nothing in it is trustworthy: the signature does not
+/// cover the body.
 #[derive(Debug, Clone)]
-pub struct Unverified<P = Payload> {
+pub struct Unverified<P = crate::payload::Payload> {
     signature: Signature,
     format: Format,
     payload: P,
@@ -166,6 +198,11 @@ impl<P> Unverified<P> {
         &self.payload
     }
 
+    /// The signature and the payload, apart.
+    pub(crate) fn into_parts(self) -> (Signature, P) {
+        (self.signature, self.payload)
+    }
+
     /// Discards the signature and returns the payload, unverified.
     pub fn into_payload_unverified(self) -> P {
         self.payload
@@ -178,7 +215,7 @@ impl<P> Unverified<P> {
 /// [`ReplayStore`](crate::ReplayStore) (or let the [`Receiver`](crate::Receiver) do it) before
 /// acting on the payload, because Mailgun's signature does not cover the body.
 #[derive(Debug, Clone)]
-pub struct Verified<P = Payload> {
+pub struct Verified<P = crate::payload::Payload> {
     signature: Signature,
     format: Format,
     payload: P,
@@ -233,6 +270,23 @@ impl<P> Verified<P> {
             key: self.key,
             expires_at: self.expires_at,
         }
+    }
+
+    /// Transforms the payload with a step that can fail (the typed parse after verification),
+    /// keeping the proof of verification.
+    pub(crate) fn try_map_with<Q>(
+        self,
+        f: impl FnOnce(&Signature, P) -> Result<Q>,
+    ) -> Result<Verified<Q>> {
+        let payload = f(&self.signature, self.payload)?;
+        Ok(Verified {
+            signature: self.signature,
+            format: self.format,
+            payload,
+            timestamp: self.timestamp,
+            key: self.key,
+            expires_at: self.expires_at,
+        })
     }
 
     /// The identity of the signed triple, in no account's namespace (issue 8: stores record a
@@ -369,7 +423,8 @@ impl Verifier {
     }
     // ----- end issue 8 -----
 
-    /// The limits applied by [`parse`](Self::parse).
+    /// The limits applied by [`parse_and_verify`](Self::parse_and_verify) and the other
+    /// parsing entry points of this verifier.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
     }
@@ -387,18 +442,6 @@ impl Verifier {
     /// The clock used by [`verify`](Self::verify).
     pub fn clock(&self) -> &dyn Clock {
         &*self.inner.clock
-    }
-
-    /// Parses a request body under this verifier's [`Limits`]. See [`crate::parse()`].
-    pub fn parse(&self, content_type: &str, body: &[u8]) -> Result<Unverified<Payload>> {
-        crate::parse::parse(content_type, body, &self.inner.limits)
-    }
-
-    /// Parses and verifies a request body in one call, at the clock's current time.
-    ///
-    /// The result is verified but **not yet replay-checked**.
-    pub fn parse_and_verify(&self, content_type: &str, body: &[u8]) -> Result<Verified<Payload>> {
-        self.verify(self.parse(content_type, body)?)
     }
 
     /// Verifies at the clock's current time.
@@ -607,17 +650,6 @@ fn hex_val(c: u8) -> Option<u8> {
         b'a'..=b'f' => Some(c - b'a' + 10),
         _ => None,
     }
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
 }
 
 #[cfg(test)]
@@ -834,5 +866,13 @@ mod tests {
         let p = SigningKey::new(" ").sign("1700000000", "t");
         let sig = Signature::new("1700000000", "t", "x").parent_signature(p);
         assert_eq!(kind(check(&v, sig, NOW)), ErrorKind::BadSignatureFormat);
+        // A zeroed key (a failed read) is not configured either: `""` signs for it.
+        let v = Verifier::new(SigningKey::new([0u8; 32]));
+        assert_eq!(
+            kind(check(&v, signed("", "1700000000", "t"), NOW)),
+            ErrorKind::NotConfigured {
+                what: "the signing key is empty"
+            }
+        );
     }
 }

@@ -136,12 +136,19 @@ fn j1_j7_j8_syntax() {
 
 #[test]
 fn j2_too_deep() {
-    let deep = format!(
-        r#"{{"signature":{{}},"event-data":{{"user-variables":{}1{}}}}}"#,
-        "[".repeat(129),
-        "]".repeat(129)
-    );
-    let (kind, status) = reject(deep.as_bytes());
+    // The envelope pass does not look inside `event-data`: a signed body that is too deep is
+    // refused by the typed parse (413), a forged one by the signature check (401) before
+    // anything inside it is decoded.
+    let ts = NOW.to_string();
+    let deep = |sig: &str| {
+        format!(
+            r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","signature":"{sig}"}},"event-data":{{"user-variables":{}1{}}}}}"#,
+            "[".repeat(129),
+            "]".repeat(129)
+        )
+    };
+    let signed = deep(&sign(&ts, TOKEN));
+    let (kind, status) = reject(signed.as_bytes());
     assert_eq!(
         kind,
         ErrorKind::LimitExceeded {
@@ -150,6 +157,14 @@ fn j2_too_deep() {
         }
     );
     assert_eq!(status, 413);
+    let v = verifier();
+    let raw = mailgun_webhooks::scan("application/json", signed.as_bytes(), v.limits()).unwrap();
+    let err = v.verify_at(raw, at(NOW)).unwrap().parse().unwrap_err();
+    assert_eq!(err.status().as_u16(), 413);
+    let forged = deep(&"0".repeat(64));
+    let raw = mailgun_webhooks::scan("application/json", forged.as_bytes(), v.limits()).unwrap();
+    let err = v.verify_at(raw, at(NOW)).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::SignatureMismatch);
 }
 
 #[test]

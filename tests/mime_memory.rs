@@ -146,13 +146,10 @@ fn peak_heap_of_the_mime_view_is_bounded() {
     for (name, raw) in shapes() {
         let len = raw.len();
         let msg = InboundMessage::from_mime(raw, &limits);
-        let before = PEAK.current_usage();
-        PEAK.reset_peak_usage();
-        let outcome = match msg.message() {
+        let (growth, outcome) = peak_alloc::peak_growth(|| match msg.message() {
             Ok(v) => format!("ok, {} attachments", v.attachments().len()),
             Err(e) => format!("{e}"),
-        };
-        let growth = PEAK.peak_usage().saturating_sub(before);
+        });
         drop(msg);
         report.push(format!(
             "{name:>26}: {len} B -> peak +{growth} B ({:.1}x) {outcome}",

@@ -283,3 +283,59 @@ proptest! {
         prop_assert_eq!(memory.is_ok(), streamed.is_ok());
     }
 }
+
+/// A Windows device name, by an independent reading of the rule: the part before the first
+/// dot, without trailing spaces and dots, in any case (`COM¹` included).
+fn is_device_name(s: &str) -> bool {
+    let stem = s.split('.').next().unwrap_or_default();
+    let stem = stem.trim_end_matches([' ', '.']).to_uppercase();
+    let reserved = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
+    if reserved.contains(&stem.as_str()) {
+        return true;
+    }
+    let chars: Vec<char> = stem.chars().collect();
+    chars.len() == 4
+        && (stem.starts_with("COM") || stem.starts_with("LPT"))
+        && (chars[3].is_ascii_digit() || "¹²³".contains(chars[3]))
+}
+
+fn filename() -> impl Strategy<Value = String> {
+    let device = prop::sample::select(vec![
+        "NUL",
+        "nul",
+        "Con",
+        "aux",
+        "PRN",
+        "com1",
+        "LPT9",
+        "COM\u{b9}",
+        "conin$",
+    ]);
+    prop_oneof![
+        "\\PC{0,40}",
+        "[\\s\\S]{0,300}",
+        // A device name, padding that truncation removes, then anything.
+        (device.clone(), "[ .]{0,2}", "\\PC{0,12}")
+            .prop_map(|(d, sep, tail)| format!("{d}{sep}{tail}")),
+        (device, " {240,300}", "\\PC{1,12}").prop_map(|(d, pad, tail)| format!("{d}{pad}{tail}")),
+        ("[./\\\\ ]{0,6}", "\\PC{0,300}").prop_map(|(a, b)| format!("{a}{b}")),
+    ]
+}
+
+proptest! {
+    /// `safe_filename` is never empty, never a device name, never has a separator or a
+    /// control character, is at most 255 bytes, and is stable.
+    #[test]
+    fn safe_filename_invariants(raw in filename(), field in "\\PC{0,20}") {
+        let a = mailgun_webhooks::Attachment::new(field, Some(raw.clone()), None, Vec::new());
+        let s = a.safe_filename();
+        prop_assert!(!s.is_empty(), "{raw:?}");
+        prop_assert!(s.len() <= 255, "{raw:?} -> {} bytes", s.len());
+        prop_assert!(!is_device_name(&s), "{raw:?} -> {s:?}");
+        prop_assert!(!s.contains(['/', '\\', ':']) && !s.contains(".."), "{raw:?} -> {s:?}");
+        prop_assert!(!s.chars().any(char::is_control), "{raw:?} -> {s:?}");
+        prop_assert!(!s.starts_with('.') && !s.ends_with(['.', ' ']), "{raw:?} -> {s:?}");
+        let again = mailgun_webhooks::Attachment::new("f", Some(s.clone()), None, Vec::new());
+        prop_assert_eq!(again.safe_filename(), s);
+    }
+}

@@ -1,17 +1,6 @@
 //! The MIME message view (`InboundMessage::message`) on arbitrary bytes, with small and
 //! default limits: never a panic; a view's attachments respect the file limit and have safe
 //! file names; an error is a 400 or a 413.
-//!
-//! Wire into `fuzz/Cargo.toml`:
-//!
-//! ```toml
-//! [[bin]]
-//! name = "mime"
-//! path = "fuzz_targets/mime.rs"
-//! test = false
-//! doc = false
-//! bench = false
-//! ```
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use super::lenient;
 use super::user_variables::UserVariables;
 use crate::inbound::Attachment;
+use crate::lenient;
 
 /// The fields of a tracking event (Mailgun's `event-data`).
 ///

@@ -1,7 +1,7 @@
 //! Typed tracking events: [`Event`], [`EventKind`] and the fields they carry.
 
 mod data;
-pub(crate) mod lenient;
+pub(crate) mod json;
 mod user_variables;
 
 use std::fmt;
@@ -203,7 +203,7 @@ impl Event {
     /// # Ok::<(), mailgun_webhooks::Error>(())
     /// ```
     pub fn from_json(event_data: &[u8]) -> crate::Result<Event> {
-        crate::parse::json::parse_event_data(event_data)
+        json::parse_event_data(event_data)
     }
 
     /// The event's kind.

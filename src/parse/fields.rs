@@ -26,10 +26,12 @@
 //! an `attachments` field holding a JSON list, makes it a `store()` notification. Anything else
 //! is an inbound message (`forward()`), parsed or raw MIME (`body-mime`).
 
-use super::{Format, Limits, Payload, legacy, route};
+use super::{Payload, legacy, route};
 use crate::error::{ErrorKind, Limit, Result};
 use crate::inbound::Attachment;
-use crate::verify::{Signature, Unverified};
+use crate::limits::{Limits, NodeBudget};
+use crate::message::MimeLimits;
+use crate::verify::Signature;
 
 /// How exactly a field's value decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,44 +114,18 @@ impl<'l> FieldSet<'l> {
         self.files.push(file);
     }
 
-    /// Extracts the signature and classifies the fields into a payload.
-    pub(super) fn finish(self, format: Format) -> Result<Unverified<Payload>> {
+    /// Extracts the signature: the end of the envelope pass. Nothing has been decoded but the
+    /// fields themselves (no JSON inside them).
+    pub(super) fn into_fields(self) -> Result<(Signature, Fields)> {
         let signature = self.signature()?;
-        let used: Vec<usize> = self.last.iter().flatten().map(|(i, _)| *i).collect();
-        // A route post carries Mailgun's `sender` field and every MIME header of the email as
-        // a field, so an `event` header added by the email's sender must not turn it into a
-        // tracking event; legacy tracking posts never have `sender`.
-        let payload = if self.has("event") && !self.has("sender") {
-            let timestamp = signature.timestamp();
-            Payload::Event(legacy::event(self.texts, self.files, &used, timestamp))
-        } else if self
-            .texts
-            .iter()
-            .any(|(n, v)| n == "message-url" && route::is_mailgun_url(v))
-            || self
-                .first("attachments")
-                .is_some_and(super::form_json::is_json_list)
-        {
-            Payload::Stored(Box::new(route::stored(self.texts, self.files)))
-        } else {
-            Payload::Inbound(Box::new(route::inbound(
-                self.texts,
-                self.files,
-                self.limits,
-            )?))
-        };
-        Ok(Unverified::new(signature, format, payload))
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.texts.iter().any(|(n, _)| n == name)
-    }
-
-    fn first(&self, name: &str) -> Option<&str> {
-        self.texts
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        Ok((
+            signature,
+            Fields {
+                texts: self.texts,
+                files: self.files,
+                used: self.last.iter().flatten().map(|(i, _)| *i).collect(),
+            },
+        ))
     }
 
     /// The last `signature`, `timestamp` and `token` (checked in that order, so that an
@@ -179,6 +155,65 @@ impl<'l> FieldSet<'l> {
             Decoded::BadUtf8 => format!("field `{field}` is not valid UTF-8"),
         };
         Err(ErrorKind::Malformed { what: what.into() }.into())
+    }
+}
+
+/// The fields of a form body once the envelope pass is done: every text field decoded (no
+/// JSON inside them), files as they arrived, and which fields were the signed ones.
+#[derive(Clone)]
+pub(super) struct Fields {
+    texts: Vec<(String, String)>,
+    files: Vec<Attachment>,
+    /// Indices in `texts` of the signature fields that were used.
+    used: Vec<usize>,
+}
+
+impl Fields {
+    /// How many text fields and files there are, for `Debug`.
+    pub(super) fn summary(&self) -> (usize, usize) {
+        (self.texts.len(), self.files.len())
+    }
+
+    /// Classifies the fields into a payload, decoding the JSON inside them (after
+    /// verification) under the request's node budget. `timestamp` is the signed one.
+    pub(super) fn finish(
+        self,
+        timestamp: &str,
+        budget: &NodeBudget,
+        mime: MimeLimits,
+    ) -> Result<Payload> {
+        // A route post carries Mailgun's `sender` field and every MIME header of the email as
+        // a field, so an `event` header added by the email's sender must not turn it into a
+        // tracking event; legacy tracking posts never have `sender`.
+        Ok(if self.has("event") && !self.has("sender") {
+            Payload::Event(legacy::event(
+                self.texts, self.files, &self.used, timestamp, budget,
+            )?)
+        } else if self
+            .texts
+            .iter()
+            .any(|(n, v)| n == "message-url" && route::is_mailgun_url(v))
+            || self
+                .first("attachments")
+                .is_some_and(super::form_json::is_json_list)
+        {
+            Payload::Stored(Box::new(route::stored(self.texts, self.files, budget)?))
+        } else {
+            Payload::Inbound(Box::new(route::inbound(
+                self.texts, self.files, budget, mime,
+            )?))
+        })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.texts.iter().any(|(n, _)| n == name)
+    }
+
+    fn first(&self, name: &str) -> Option<&str> {
+        self.texts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -214,13 +249,13 @@ pub(super) fn is_attachment_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn set(limits: &Limits, fields: &[(&str, &str)]) -> Result<Unverified<Payload>> {
+    fn set(limits: &Limits, fields: &[(&str, &str)]) -> Result<Signature> {
         let mut s = FieldSet::new(limits);
         for (n, v) in fields {
             s.admit(n, false)?;
             s.push_text((*n).to_owned(), (*v).to_owned(), Decoded::Exact);
         }
-        s.finish(Format::Form)
+        s.into_fields().map(|(sig, _)| sig)
     }
 
     #[test]
@@ -238,7 +273,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let s = u.signature();
+        let s = &u;
         assert_eq!((s.timestamp(), s.token(), s.signature()), ("1", "t", "s"));
         assert_eq!(s.parent(), None);
     }
@@ -266,14 +301,14 @@ mod tests {
         for (n, v) in [("token", "t"), ("timestamp", "1"), ("signature", "s")] {
             s.push_text(n.into(), v.into(), Decoded::Exact);
         }
-        assert!(s.finish(Format::Form).is_ok());
+        assert!(s.into_fields().is_ok());
 
         let mut s = FieldSet::new(&l);
         for (n, v) in [("token", "t"), ("signature", "s")] {
             s.push_text(n.into(), v.into(), Decoded::Exact);
         }
         s.push_text("timestamp".into(), "%ZZ".into(), Decoded::BadPercent);
-        let msg = s.finish(Format::Form).unwrap_err().to_string();
+        let msg = s.into_fields().err().unwrap().to_string();
         assert_eq!(
             msg,
             "malformed body: invalid percent-encoding in field `timestamp`"

@@ -14,35 +14,91 @@
 //! three times its limit is refused before it is decoded. Which occurrence of a repeated field
 //! counts is described in the [`fields`](super::fields) module.
 
-use super::fields::{Decoded, FieldSet, limit};
-use super::{Format, Limits, Payload};
+use super::fields::{Decoded, FieldSet, Fields, limit};
 use crate::error::{Limit, Result};
-use crate::verify::Unverified;
+use crate::limits::Limits;
+use crate::verify::Signature;
 
-pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+/// The envelope pass over a urlencoded body: every pair split and decoded (no JSON inside the
+/// values), and the signature fields found.
+pub(crate) fn scan(body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
     let mut set = FieldSet::new(limits);
-    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (
-                pair.get(..eq).unwrap_or_default(),
-                pair.get(eq + 1..).unwrap_or_default(),
-            ),
-            None => (pair, &[][..]),
-        };
-        check_encoded(raw_name.len(), limits.max_field_name(), || {
-            limit(Limit::FieldName, limits.max_field_name())
-        })?;
-        let (name, _) = decode(raw_name);
-        set.admit(&name, false)?;
-        let (what, max) = set.value_limit(&name, false);
-        check_encoded(raw_value.len(), max, || limit(what, max))?;
-        let (value, decoded) = decode(raw_value);
-        if u64::try_from(value.len()).map_or(true, |n| n > max) {
-            return Err(limit(what, max));
-        }
-        set.push_text(name, value, decoded);
+    for pair in body.split(|&b| b == b'&') {
+        add_pair(&mut set, pair, limits)?;
     }
-    set.finish(Format::Form)
+    set.into_fields()
+}
+
+/// The envelope pass over a urlencoded body that arrives in chunks: pairs are decoded as soon
+/// as they are complete, so that the raw body is never held whole (only the pair being read).
+/// Gives the same fields and the same errors as [`scan`] on the whole body.
+pub(crate) struct StreamScan<'l> {
+    set: FieldSet<'l>,
+    limits: &'l Limits,
+    partial: Vec<u8>,
+}
+
+impl<'l> StreamScan<'l> {
+    pub(crate) fn new(limits: &'l Limits) -> Self {
+        StreamScan {
+            set: FieldSet::new(limits),
+            limits,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The next bytes of the body (the caller checks the body limit).
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        let mut rest = chunk;
+        while let Some(amp) = rest.iter().position(|&b| b == b'&') {
+            let (head, tail) = rest.split_at(amp);
+            if self.partial.is_empty() {
+                add_pair(&mut self.set, head, self.limits)?;
+            } else {
+                self.partial.extend_from_slice(head);
+                let pair = std::mem::take(&mut self.partial);
+                add_pair(&mut self.set, &pair, self.limits)?;
+            }
+            rest = tail.get(1..).unwrap_or_default();
+        }
+        // Grown exactly, not doubled: a pair can be as long as the body.
+        self.partial.reserve_exact(rest.len());
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> Result<(Signature, Fields)> {
+        let pair = std::mem::take(&mut self.partial);
+        add_pair(&mut self.set, &pair, self.limits)?;
+        self.set.into_fields()
+    }
+}
+
+/// One `name=value` pair (empty pairs are skipped).
+fn add_pair(set: &mut FieldSet<'_>, pair: &[u8], limits: &Limits) -> Result<()> {
+    if pair.is_empty() {
+        return Ok(());
+    }
+    let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
+        Some(eq) => (
+            pair.get(..eq).unwrap_or_default(),
+            pair.get(eq + 1..).unwrap_or_default(),
+        ),
+        None => (pair, &[][..]),
+    };
+    check_encoded(raw_name.len(), limits.max_field_name(), || {
+        limit(Limit::FieldName, limits.max_field_name())
+    })?;
+    let (name, _) = decode(raw_name);
+    set.admit(&name, false)?;
+    let (what, max) = set.value_limit(&name, false);
+    check_encoded(raw_value.len(), max, || limit(what, max))?;
+    let (value, decoded) = decode(raw_value);
+    if u64::try_from(value.len()).map_or(true, |n| n > max) {
+        return Err(limit(what, max));
+    }
+    set.push_text(name, value, decoded);
+    Ok(())
 }
 
 /// Refuses an encoded length over three times the decoded limit (`%XX` is the longest
@@ -112,6 +168,19 @@ fn hex(c: &u8) -> Option<u8> {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::verify::Unverified;
+    use crate::{Format, Payload};
+
+    fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+        let (sig, fields) = scan(body, limits)?;
+        let budget = crate::limits::NodeBudget::new(limits.max_json_nodes());
+        let payload = fields.finish(
+            sig.timestamp(),
+            &budget,
+            crate::message::MimeLimits::new(limits),
+        )?;
+        Ok(Unverified::new(sig, Format::Form, payload))
+    }
 
     fn parse_str(s: &str) -> Result<Unverified<Payload>> {
         parse(s.as_bytes(), &Limits::default())

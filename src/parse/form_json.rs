@@ -3,15 +3,19 @@
 //!
 //! All of them are parsed leniently: a value of an unexpected shape is skipped, and a field
 //! that is not JSON at all gives an empty result, never an error. serde_json's recursion limit
-//! (128) bounds the nesting.
+//! (128) bounds the nesting, and each text is charged against the request's node budget
+//! ([`Limits::json_nodes`](crate::Limits::json_nodes)) before it is decoded: that is the one
+//! error these functions give. They run only after the signature verified.
 
 use std::fmt::{self, Write as _};
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::error::Result as CrateResult;
 use crate::event::UserVariables;
 use crate::inbound::StoredAttachment;
+use crate::limits::NodeBudget;
 
 /// `message-headers`: a JSON list of `[name, value]` pairs, in order, names repeated.
 ///
@@ -20,23 +24,26 @@ use crate::inbound::StoredAttachment;
 /// `multipart/alternative; boundary=...`, quoting a parameter value when it is not a token.
 /// Any other non-string value is kept as its JSON text. Elements that are not pairs with a
 /// string name are skipped.
-pub(super) fn header_pairs(json: &str) -> Vec<(String, String)> {
-    serde_json::from_str::<Pairs>(json).map_or_else(|_| Vec::new(), |p| p.0)
+pub(super) fn header_pairs(json: &str, budget: &NodeBudget) -> CrateResult<Vec<(String, String)>> {
+    budget.charge(json.as_bytes())?;
+    Ok(serde_json::from_str::<Pairs>(json).map_or_else(|_| Vec::new(), |p| p.0))
 }
 
 /// `content-id-map`: a JSON object read as an ordered list of pairs, so that the duplicate
 /// keys Mailgun sends (`{"": "attachment-1", "": "attachment-2"}`) are all kept. Values that
 /// are not strings become their JSON text; `null` values are skipped.
-pub(super) fn object_pairs(json: &str) -> Vec<(String, String)> {
-    serde_json::from_str::<ObjectPairs>(json).map_or_else(|_| Vec::new(), |p| p.0)
+pub(super) fn object_pairs(json: &str, budget: &NodeBudget) -> CrateResult<Vec<(String, String)>> {
+    budget.charge(json.as_bytes())?;
+    Ok(serde_json::from_str::<ObjectPairs>(json).map_or_else(|_| Vec::new(), |p| p.0))
 }
 
 /// `X-Mailgun-Variables`: a JSON object, or `None` for anything else.
-pub(super) fn variables(json: &str) -> Option<UserVariables> {
-    match serde_json::from_str::<Value>(json) {
+pub(super) fn variables(json: &str, budget: &NodeBudget) -> CrateResult<Option<UserVariables>> {
+    budget.charge(json.as_bytes())?;
+    Ok(match serde_json::from_str::<Value>(json) {
         Ok(v @ Value::Object(_)) => Some(UserVariables::from_value(v)),
         _ => None,
-    }
+    })
 }
 
 /// True when a field's value is a JSON list (a store notification's `attachments`).
@@ -45,9 +52,13 @@ pub(super) fn is_json_list(s: &str) -> bool {
 }
 
 /// A stored message's `attachments`: a JSON list of `{url, name, content-type, size}`.
-pub(super) fn stored_attachments(json: &str) -> Vec<StoredAttachment> {
+pub(super) fn stored_attachments(
+    json: &str,
+    budget: &NodeBudget,
+) -> CrateResult<Vec<StoredAttachment>> {
+    budget.charge(json.as_bytes())?;
     let mut de = serde_json::Deserializer::from_str(json);
-    crate::event::lenient::object_list(&mut de).unwrap_or_default()
+    Ok(crate::lenient::object_list(&mut de).unwrap_or_default())
 }
 
 // ----- message-headers -----
@@ -262,6 +273,30 @@ impl<'de> Visitor<'de> for ObjectPairsV {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn budget() -> NodeBudget {
+        NodeBudget::new(1 << 20)
+    }
+
+    fn header_pairs(json: &str) -> Vec<(String, String)> {
+        super::header_pairs(json, &budget()).unwrap()
+    }
+
+    fn object_pairs(json: &str) -> Vec<(String, String)> {
+        super::object_pairs(json, &budget()).unwrap()
+    }
+
+    fn stored_attachments(json: &str) -> Vec<StoredAttachment> {
+        super::stored_attachments(json, &budget()).unwrap()
+    }
+
+    #[test]
+    fn the_node_budget_is_charged_before_decoding() {
+        let b = NodeBudget::new(10);
+        assert!(super::header_pairs("[[1,2],[3,4]]", &b).is_ok()); // 7
+        assert!(super::variables("[1,2,3,4]", &b).is_err());
+        assert!(super::object_pairs("{}", &b).is_err());
+    }
 
     #[test]
     fn header_values_with_params_are_rendered() {

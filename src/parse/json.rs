@@ -1,27 +1,27 @@
 //! The current JSON format: `{"signature": {...}, "event-data": {...}}`.
+//!
+//! The envelope pass ([`scan`]) reads the signature block and keeps `event-data` as its exact
+//! text: serde_json checks the whole body's syntax without allocating, and nothing inside
+//! `event-data` is decoded. The typed parse ([`event`]) runs after verification.
 
 use std::cell::Cell;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
-use super::{Format, Limits, Payload};
 use crate::error::{ErrorKind, Limit, Result};
-use crate::event::{Event, EventData, EventKind};
-use crate::verify::{Signature, Unverified};
+use crate::event::Event;
+use crate::event::json::{SERDE_JSON_DEPTH, describe};
+use crate::limits::{Limits, NodeBudget};
+use crate::verify::Signature;
 
-/// serde_json's fixed recursion limit.
-const SERDE_JSON_DEPTH: u32 = 128;
-
-pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
-    let max = limits.max_json_body().min(limits.max_body());
+/// The envelope pass over a JSON body: the signature block, and the exact text of
+/// `event-data`, which is not decoded (serde_json checks its syntax without allocating).
+pub(crate) fn scan<'a>(body: &'a [u8], limits: &Limits) -> Result<(Signature, &'a [u8])> {
+    let (what, max) = limits.json_max();
     if u64::try_from(body.len()).map_or(true, |n| n > max) {
-        let what = if max == limits.max_body() {
-            Limit::Body
-        } else {
-            Limit::JsonBody
-        };
         return Err(ErrorKind::LimitExceeded { what, limit: max }.into());
     }
     if limits.max_json_depth() < SERDE_JSON_DEPTH {
@@ -54,105 +54,12 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>>
     let data = envelope.event_data.ok_or(ErrorKind::MissingField {
         field: "event-data",
     })?;
-    let event = into_event(data, || {
-        #[derive(Deserialize)]
-        struct Raw {
-            #[serde(rename = "event-data")]
-            event_data: serde_json::Value,
-        }
-        serde_json::from_slice::<Raw>(body).map(|r| r.event_data)
-    });
-    Ok(Unverified::new(
-        signature,
-        Format::Json,
-        Payload::Event(event),
-    ))
+    Ok((signature, data.get().as_bytes()))
 }
 
-/// Parses a bare `event-data` object (no signature envelope).
-pub(crate) fn parse_event_data(body: &[u8]) -> Result<Event> {
-    let limits = Limits::default();
-    if u64::try_from(body.len()).map_or(true, |n| n > limits.max_json_body()) {
-        return Err(ErrorKind::LimitExceeded {
-            what: Limit::JsonBody,
-            limit: limits.max_json_body(),
-        }
-        .into());
-    }
-    let failure = Cell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let data = EventDataSeed { failure: &failure }
-        .deserialize(&mut de)
-        .and_then(|d| de.end().map(|()| d))
-        .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
-    Ok(into_event(data, || serde_json::from_slice(body)))
-}
-
-/// A top-level `event-data` object: anything else is malformed.
-struct EventDataSeed<'a> {
-    failure: &'a Cell<Option<crate::Error>>,
-}
-
-impl<'de> DeserializeSeed<'de> for EventDataSeed<'_> {
-    type Value = EventData;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<EventData, D::Error> {
-        match crate::event::lenient::object(d)? {
-            Some(data) => Ok(data),
-            None => Err(fail(
-                self.failure,
-                ErrorKind::Malformed {
-                    what: "the JSON body is not an object".into(),
-                },
-            )),
-        }
-    }
-}
-
-/// Maps a parsed `event-data` to its variant. An unknown event keeps the raw object, read
-/// again by `raw` (a second pass that happens only for unknown events), and its name as sent.
-fn into_event(
-    data: EventData,
-    raw: impl FnOnce() -> serde_json::Result<serde_json::Value>,
-) -> Event {
-    if let Some(kind) = EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
-        return Event::from_kind(kind, data);
-    }
-    let raw = raw().unwrap_or(serde_json::Value::Null);
-    let name = raw
-        .get("event")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| data.event.clone())
-        .unwrap_or_default();
-    Event::Unknown {
-        name,
-        raw,
-        data: Box::new(data),
-    }
-}
-
-/// A safe description of a serde_json error: its category and position, never its message
-/// (which can quote the body).
-fn describe(e: &serde_json::Error) -> crate::Error {
-    use serde_json::error::Category;
-    if e.to_string().starts_with("recursion limit exceeded") {
-        return ErrorKind::LimitExceeded {
-            what: Limit::JsonDepth,
-            limit: u64::from(SERDE_JSON_DEPTH),
-        }
-        .into();
-    }
-    let what = match e.classify() {
-        Category::Eof => format!("JSON ends early (line {}, column {})", e.line(), e.column()),
-        Category::Syntax => format!("invalid JSON at line {}, column {}", e.line(), e.column()),
-        Category::Data => format!(
-            "unexpected JSON value at line {}, column {}",
-            e.line(),
-            e.column()
-        ),
-        Category::Io => "I/O error while reading JSON".to_owned(),
-    };
-    ErrorKind::Malformed { what: what.into() }.into()
+/// The typed parse of `event-data` (after verification).
+pub(crate) fn event(event_data: &[u8], budget: &NodeBudget) -> Result<Event> {
+    crate::event::json::event_from_json(event_data, budget, "`event-data` is not an object")
 }
 
 /// Rejects bodies nested deeper than `max`, for limits below serde_json's own.
@@ -189,9 +96,9 @@ fn check_depth(body: &[u8], max: u32) -> Result<()> {
 
 // ----- the envelope -----
 
-struct Envelope {
+struct Envelope<'a> {
     signature: Option<SignatureBlock>,
-    event_data: Option<EventData>,
+    event_data: Option<&'a RawValue>,
 }
 
 #[derive(Default)]
@@ -213,20 +120,26 @@ fn fail<E: de::Error>(failure: &Cell<Option<crate::Error>>, kind: ErrorKind) -> 
 }
 
 impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
-    type Value = Envelope;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Envelope, D::Error> {
+    type Value = Envelope<'de>;
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Envelope<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
-    type Value = Envelope;
+    type Value = Envelope<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Envelope, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Envelope<'de>, A::Error> {
         let mut env = Envelope {
             signature: None,
             event_data: None,
@@ -253,8 +166,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                             },
                         ));
                     }
-                    let LenientEventData(data) = map.next_value()?;
-                    env.event_data = Some(data.unwrap_or_default());
+                    env.event_data = Some(map.next_value::<&'de RawValue>()?);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -264,25 +176,28 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
         Ok(env)
     }
 
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> std::result::Result<Envelope, A::Error> {
+    fn visit_seq<A: de::SeqAccess<'de>>(
+        self,
+        _: A,
+    ) -> std::result::Result<Envelope<'de>, A::Error> {
         Err(self.not_object())
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Envelope, E> {
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Envelope<'de>, E> {
         Err(self.not_object())
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Envelope, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Envelope<'de>, E> {
         Err(self.not_object())
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Envelope, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Envelope<'de>, E> {
         Err(self.not_object())
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Envelope, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Envelope<'de>, E> {
         Err(self.not_object())
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Envelope, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Envelope<'de>, E> {
         Err(self.not_object())
     }
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<Envelope, E> {
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Envelope<'de>, E> {
         Err(self.not_object())
     }
 }
@@ -295,15 +210,6 @@ impl EnvelopeSeed<'_> {
                 what: "the JSON body is not an object".into(),
             },
         )
-    }
-}
-
-/// `event-data` of any shape: an object is parsed leniently, anything else is empty.
-struct LenientEventData(Option<EventData>);
-
-impl<'de> Deserialize<'de> for LenientEventData {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        crate::event::lenient::object(d).map(LenientEventData)
     }
 }
 
@@ -502,6 +408,16 @@ impl FieldSeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Payload;
+    use crate::event::EventKind;
+    use crate::verify::Unverified;
+
+    /// The envelope pass then the typed parse, as `crate::parse` does.
+    fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+        let (sig, data) = scan(body, limits)?;
+        let e = event(data, &NodeBudget::new(limits.max_json_nodes()))?;
+        Ok(Unverified::new(sig, crate::Format::Json, Payload::Event(e)))
+    }
 
     fn parse_str(s: &str) -> Result<Unverified<Payload>> {
         parse(s.as_bytes(), &Limits::default())
@@ -599,14 +515,36 @@ mod tests {
     }
 
     #[test]
-    fn odd_event_data_shapes_are_tolerated() {
-        for ed in ["null", "[]", "\"x\"", "1"] {
-            let u = parse_str(&format!(r#"{{{SIG},"event-data":{ed}}}"#)).unwrap();
-            assert!(matches!(
-                u.into_payload_unverified(),
-                Payload::Event(Event::Unknown { .. })
-            ));
+    fn event_data_must_be_an_object() {
+        for ed in ["null", "[]", "\"delivered\"", "1", " [{}]"] {
+            let body = format!(r#"{{{SIG},"event-data":{ed}}}"#);
+            // The envelope pass does not look inside; the typed parse refuses it.
+            assert!(scan(body.as_bytes(), &Limits::default()).is_ok());
+            assert_eq!(
+                err(&body),
+                ErrorKind::Malformed {
+                    what: "`event-data` is not an object".into()
+                },
+                "{ed}"
+            );
         }
+    }
+
+    #[test]
+    fn the_envelope_pass_does_not_decode_event_data() {
+        // Deep user variables: the envelope is fine, the typed parse is over the node budget.
+        let vars = format!("[{}]", vec!["[[[[0]]]]"; 3000].join(","));
+        let body = format!(r#"{{{SIG},"event-data":{{"user-variables":{vars}}}}}"#);
+        let (sig, data) = scan(body.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(sig.token(), "t");
+        assert!(data.starts_with(b"{\"user-variables\""));
+        assert_eq!(
+            err(&body),
+            ErrorKind::LimitExceeded {
+                what: Limit::JsonNodes,
+                limit: 8192
+            }
+        );
     }
 
     #[test]

@@ -29,12 +29,14 @@
 
 use serde_json::{Map, Value};
 
+use crate::error::Result;
 use crate::event::{
     Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Event, EventData, EventKind, EventTime,
     Geolocation, MailingList, Message, MessageHeaders, NameObject, Severity, UserVariables,
     strip_angle_brackets,
 };
 use crate::inbound::Attachment;
+use crate::limits::NodeBudget;
 
 use super::form_json;
 
@@ -45,7 +47,8 @@ pub(super) fn event(
     files: Vec<Attachment>,
     signed: &[usize],
     timestamp: &str,
-) -> Event {
+    budget: &NodeBudget,
+) -> Result<Event> {
     let mut b = Builder::default();
     let mut seen = 0u64;
     for (i, (name, value)) in fields.iter().enumerate() {
@@ -56,23 +59,23 @@ pub(super) fn event(
             Some(Known::Variables) => b.json_vars.push(value.clone()),
             Some(k) if k != Known::Signed && seen & k.bit() == 0 => {
                 seen |= k.bit();
-                b.set(k, value);
+                b.set(k, value, budget)?;
             }
             _ => b.custom(name, value),
         }
     }
     b.data.timestamp = EventTime::parse_decimal(timestamp);
     let name = b.name.take().unwrap_or_default();
-    match legacy_kind(&name) {
+    Ok(match legacy_kind(&name) {
         Some(kind) => {
-            let mut data = b.finish(kind, &name);
+            let mut data = b.finish(kind, &name, budget)?;
             data.fields = fields;
             data.attachments = files;
             Event::from_kind(kind, data)
         }
         None => {
             let raw = raw_object(&fields);
-            let mut data = b.finish(EventKind::Unknown, &name);
+            let mut data = b.finish(EventKind::Unknown, &name, budget)?;
             data.fields = fields;
             data.attachments = files;
             Event::Unknown {
@@ -81,7 +84,7 @@ pub(super) fn event(
                 data: Box::new(data),
             }
         }
-    }
+    })
 }
 
 /// Legacy names, then current ones (a form body may carry either).
@@ -203,7 +206,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn set(&mut self, field: Known, value: &str) {
+    fn set(&mut self, field: Known, value: &str, budget: &NodeBudget) -> Result<()> {
         let v = || Some(value.to_owned());
         let d = &mut self.data;
         match field {
@@ -213,7 +216,7 @@ impl Builder {
             }
             Known::Recipient => d.recipient = v(),
             Known::Domain => d.domain = Some(NameObject { name: v() }),
-            Known::MessageHeaders => self.headers = form_json::header_pairs(value),
+            Known::MessageHeaders => self.headers = form_json::header_pairs(value, budget)?,
             Known::MessageId => self.message_id = Some(strip_angle_brackets(value).to_owned()),
             Known::Reason => d.reason = v(),
             Known::Code => {
@@ -242,6 +245,7 @@ impl Builder {
             Known::Url => d.url = v(),
             Known::Other | Known::Signed | Known::Tag | Known::Variables => {}
         }
+        Ok(())
     }
 
     /// A custom variable; the first value of a name is kept.
@@ -251,7 +255,7 @@ impl Builder {
         }
     }
 
-    fn finish(mut self, kind: EventKind, name: &str) -> EventData {
+    fn finish(mut self, kind: EventKind, name: &str, budget: &NodeBudget) -> Result<EventData> {
         if kind == EventKind::Failed && self.data.severity.is_none() {
             self.data.severity = Some(Severity::Permanent);
         }
@@ -278,7 +282,7 @@ impl Builder {
             .filter(|(n, _)| n.eq_ignore_ascii_case("X-Mailgun-Variables"))
             .map(|(_, v)| v.as_str());
         for json in header_vars.chain(self.json_vars.iter().map(String::as_str)) {
-            vars.extend(form_json::variables(json).unwrap_or_default());
+            vars.extend(form_json::variables(json, budget)?.unwrap_or_default());
         }
         d.user_variables = vars;
         if !self.headers.is_empty() || self.message_id.is_some() {
@@ -287,7 +291,7 @@ impl Builder {
                 ..Message::default()
             });
         }
-        self.data
+        Ok(self.data)
     }
 }
 
@@ -325,7 +329,9 @@ mod tests {
             Vec::new(),
             &ts.into_iter().collect::<Vec<_>>(),
             &stamp,
+            &NodeBudget::new(1 << 20),
         )
+        .unwrap()
     }
 
     #[test]

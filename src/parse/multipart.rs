@@ -38,15 +38,17 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderMap};
 
 use super::disposition::Disposition;
-use super::fields::{Decoded, FieldSet, is_attachment_name, limit};
+use super::fields::{Decoded, FieldSet, Fields, is_attachment_name, limit};
 use super::scan::Scanner;
-use super::{ContentType, Format, Limits, MediaType, Payload};
 use crate::error::{Error, ErrorKind, Limit, Result};
 use crate::inbound::Attachment;
-use crate::verify::Unverified;
+use crate::limits::{InFlight, Limits};
+use crate::verify::Signature;
 
-/// Parses an in-memory multipart body (the body limit was checked by the caller).
-pub(crate) fn parse(boundary: &str, body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+/// The envelope pass over an in-memory multipart body (the body limit was checked by the
+/// caller): every part read, text fields decoded as text (no JSON inside them), files kept as
+/// slices of the one buffer multer parses.
+pub(crate) fn scan(boundary: &str, body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
     let chunk = Bytes::copy_from_slice(body);
     let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(chunk)]);
     let parts = multer::Multipart::with_constraints(stream, boundary, constraints(limits));
@@ -59,75 +61,25 @@ pub(crate) fn parse(boundary: &str, body: &[u8], limits: &Limits) -> Result<Unve
     read_parts(parts, limits, Some(&mut lockstep))
         .now_or_never()
         .unwrap_or_else(|| Err(malformed("the multipart parser did not finish")))?
-        .finish(Format::Multipart)
+        .into_fields()
 }
 
-/// Parses a request body that arrives in chunks, given its `Content-Type`.
-///
-/// Use it when the body is a stream (an HTTP framework's body type), so that it is never
-/// buffered whole before parsing: a multipart body is parsed as it arrives and refused as
-/// soon as it breaks a [`Limits`] limit, and its files are joined from their chunks at most
-/// once. A JSON or urlencoded body is collected up to its limit, then parsed as by
-/// [`parse`](crate::parse()). Errors of the stream itself become a
-/// [`Malformed`](ErrorKind::Malformed) error (400) whose [`source`](std::error::Error::source)
-/// is the stream's error.
-///
-/// ```
-/// use futures_util::{stream, FutureExt};
-/// use mailgun_webhooks::{parse_stream, Limits};
-///
-/// let body = "--b\r\nContent-Disposition: form-data; name=\"recipient\"\r\n\r\nin@example.com\r\n\
-///             --b\r\nContent-Disposition: form-data; name=\"timestamp\"\r\n\r\n1700000000\r\n\
-///             --b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nabc\r\n\
-///             --b\r\nContent-Disposition: form-data; name=\"signature\"\r\n\r\n00\r\n--b--\r\n";
-/// // Chunks of 7 bytes, as a network might deliver them.
-/// let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-///     body.as_bytes().chunks(7).map(|c| Ok(c.to_vec())).collect();
-/// let parsed = parse_stream("multipart/form-data; boundary=b", stream::iter(chunks), &Limits::default())
-///     .now_or_never() // an async runtime would `.await` it
-///     .unwrap()?;
-/// assert_eq!(parsed.signature().token(), "abc");
-/// let msg = parsed.into_payload_unverified().into_inbound()?; // verify it first in real code
-/// assert_eq!(msg.recipient.as_deref(), Some("in@example.com"));
-/// # Ok::<(), mailgun_webhooks::Error>(())
-/// ```
-pub async fn parse_stream<S, B, E>(
-    content_type: &str,
+/// The envelope pass over a streamed multipart body: every chunk is counted against the body
+/// limit and the in-flight budget, and its framing checked, before multer sees it.
+pub(crate) async fn scan_stream<S, B, E>(
+    boundary: &str,
     body: S,
     limits: &Limits,
-) -> Result<Unverified<Payload>>
+) -> Result<(Signature, Fields)>
 where
     S: Stream<Item = std::result::Result<B, E>> + Send,
     B: Into<Bytes>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let ct = ContentType::parse(content_type)?;
-    let (what, max) = match ct.media_type() {
-        MediaType::Multipart => {
-            let boundary = ct.boundary()?;
-            let guarded = guard(body, boundary, limits);
-            let parts = multer::Multipart::with_constraints(guarded, boundary, constraints(limits));
-            return read_parts(parts, limits, None)
-                .await?
-                .finish(Format::Multipart);
-        }
-        MediaType::Json => {
-            let max = limits.max_json_body().min(limits.max_body());
-            let what = if max == limits.max_body() {
-                Limit::Body
-            } else {
-                Limit::JsonBody
-            };
-            (what, max)
-        }
-        MediaType::Form => (Limit::Body, limits.max_body()),
-    };
-    let mut body = std::pin::pin!(body);
-    let mut collected = Collector::default();
-    while let Some(chunk) = body.next().await {
-        collected.push(chunk.map_err(read_error)?.into(), what, max)?;
-    }
-    super::parse(content_type, &collected.finish(), limits)
+    let held = limits.admit(0)?;
+    let guarded = coalesce(guard(body, boundary, limits, held));
+    let parts = multer::Multipart::with_constraints(guarded, boundary, constraints(limits));
+    read_parts(parts, limits, None).await?.into_fields()
 }
 
 /// multer's limits, from ours. Its per-field limit is the largest a value may have (a file,
@@ -150,6 +102,7 @@ fn guard<S, B, E>(
     body: S,
     boundary: &str,
     limits: &Limits,
+    mut held: InFlight,
 ) -> impl Stream<Item = std::result::Result<Bytes, Abort>> + Send
 where
     S: Stream<Item = std::result::Result<B, E>> + Send,
@@ -165,6 +118,8 @@ where
         if seen > max {
             return Err(Abort(limit(Limit::Body, max)));
         }
+        held.grow(u64::try_from(chunk.len()).unwrap_or(u64::MAX))
+            .map_err(Abort)?;
         if !scanner.is_done() {
             scanner.feed(&chunk, false).map_err(Abort)?;
         }
@@ -172,7 +127,68 @@ where
     })
 }
 
-fn read_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+/// Hands multer everything the body has ready as one chunk, joined once at its exact size.
+///
+/// multer copies every chunk it reads into one growing buffer, and reads every chunk that is
+/// ready before it parses any; fed many small ready chunks, that buffer grows by doubling,
+/// holding up to twice the body (and three times while it moves). Fed one chunk, it allocates
+/// the exact size once. Nothing is held back: the join happens only over chunks that are
+/// already there, and `Pending` is returned only when the body itself is pending.
+fn coalesce<S, B, E>(body: S) -> impl Stream<Item = std::result::Result<Bytes, E>> + Send
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send,
+    B: Into<Bytes>,
+    E: Send,
+{
+    use std::task::Poll;
+    let mut body = Box::pin(body);
+    let mut done = false;
+    let mut failed: Option<E> = None;
+    futures_util::stream::poll_fn(move |cx| {
+        if let Some(e) = failed.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
+        if done {
+            return Poll::Ready(None);
+        }
+        let mut ready: Vec<Bytes> = Vec::new();
+        loop {
+            match body.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => ready.push(chunk.into()),
+                // An error comes after the bytes before it, as without the join.
+                Poll::Ready(Some(Err(e))) if ready.is_empty() => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Err(e))) => {
+                    failed = Some(e);
+                    break;
+                }
+                Poll::Ready(None) => {
+                    done = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        match ready.len() {
+            0 if done => Poll::Ready(None),
+            0 => Poll::Pending,
+            _ => Poll::Ready(Some(Ok(join(ready)))),
+        }
+    })
+}
+
+fn join(mut chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let total = chunks.iter().map(Bytes::len).sum();
+    let mut joined = BytesMut::with_capacity(total);
+    for chunk in chunks {
+        joined.extend_from_slice(&chunk);
+    }
+    joined.freeze()
+}
+
+pub(super) fn read_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     Error::with_source(
         ErrorKind::Malformed {
             what: "reading the request body failed".into(),
@@ -237,7 +253,14 @@ async fn read_parts<'l>(
         {
             data.push(chunk, what, max)?;
         }
-        let data = data.finish();
+        // Streamed, a file is copied out of multer's buffers (once, at its exact size), so
+        // that a kept file does not keep a whole buffer of other parts alive. In memory, files
+        // stay slices of the one buffer. A text value is copied into its `String` anyway.
+        let data = if lockstep.is_none() && part.is_file {
+            data.finish_owned()
+        } else {
+            data.finish()
+        };
         data_len = data.len();
         part.add_to(&mut set, data);
     }
@@ -311,38 +334,46 @@ fn is_canonical(header: &[u8], name: &str) -> bool {
     rest.strip_suffix(b"\"") == Some(name.as_bytes()) && !name.contains(['\\', '"'])
 }
 
-/// Joins a value's chunks under its limit, copying only when there is more than one.
+/// Joins a value's chunks under its limit, copying only when there is more than one, and then
+/// once, into a buffer of exactly the total size (no doubling slack).
 #[derive(Default)]
-struct Collector {
-    first: Option<Bytes>,
-    joined: BytesMut,
+pub(super) struct Collector {
+    chunks: Vec<Bytes>,
     len: u64,
 }
 
 impl Collector {
-    fn push(&mut self, chunk: Bytes, what: Limit, max: u64) -> Result<()> {
+    pub(super) fn push(&mut self, chunk: Bytes, what: Limit, max: u64) -> Result<()> {
         self.len = self
             .len
             .saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
         if self.len > max {
             return Err(limit(what, max));
         }
-        if self.first.is_none() && self.joined.is_empty() {
-            self.first = Some(chunk);
-            return Ok(());
+        if !chunk.is_empty() {
+            self.chunks.push(chunk);
         }
-        if let Some(first) = self.first.take() {
-            self.joined.extend_from_slice(&first);
-        }
-        self.joined.extend_from_slice(&chunk);
         Ok(())
     }
 
-    fn finish(self) -> Bytes {
-        match self.first {
-            Some(first) => first,
-            None => self.joined.freeze(),
+    /// Like [`finish`](Self::finish), but a single chunk is copied too.
+    fn finish_owned(self) -> Bytes {
+        match self.chunks.as_slice() {
+            [one] => Bytes::copy_from_slice(one),
+            _ => self.finish(),
         }
+    }
+
+    pub(super) fn finish(mut self) -> Bytes {
+        if self.chunks.len() <= 1 {
+            return self.chunks.pop().unwrap_or_default();
+        }
+        let total = self.chunks.iter().map(Bytes::len).sum();
+        let mut joined = BytesMut::with_capacity(total);
+        for chunk in self.chunks {
+            joined.extend_from_slice(&chunk);
+        }
+        joined.freeze()
     }
 }
 
@@ -383,8 +414,21 @@ fn from_multer(e: multer::Error, limits: &Limits, reading: Option<(Limit, u64)>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::Unverified;
+    use crate::{Format, Payload};
 
     const B: &str = "b";
+
+    fn parse(boundary: &str, body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
+        let (sig, fields) = scan(boundary, body, limits)?;
+        let budget = crate::limits::NodeBudget::new(limits.max_json_nodes());
+        let payload = fields.finish(
+            sig.timestamp(),
+            &budget,
+            crate::message::MimeLimits::new(limits),
+        )?;
+        Ok(Unverified::new(sig, Format::Multipart, payload))
+    }
 
     fn part(name: &str, value: &str) -> String {
         format!("--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")

@@ -11,18 +11,21 @@
 //! An `attachment-count` that does not match the file parts is reported by
 //! [`InboundMessage::attachment_count_mismatch`], not refused: the message is still Mailgun's.
 
-use super::{Limits, form_json};
+use super::form_json;
 use crate::error::Result;
 use crate::inbound::{Attachment, InboundMessage, StoredMessage};
+use crate::limits::NodeBudget;
+use crate::message::MimeLimits;
 
-/// A `forward()` post, parsed or raw MIME; `limits` bound the lazy MIME view.
+/// A `forward()` post, parsed or raw MIME; `mime` bounds the lazy MIME view.
 pub(super) fn inbound(
     texts: Vec<(String, String)>,
     files: Vec<Attachment>,
-    limits: &Limits,
+    budget: &NodeBudget,
+    mime: MimeLimits,
 ) -> Result<InboundMessage> {
-    let mut m = message(texts, files);
-    m.set_limits(limits);
+    let mut m = message(texts, files, budget)?;
+    m.mime_limits = mime;
     Ok(m)
 }
 
@@ -32,7 +35,11 @@ pub(super) fn inbound(
 /// the email's sender can add a header of the same name (Mailgun posts every MIME header as a
 /// field). So only `https` URLs on a `mailgun.net` host are taken: the first such `message-url`,
 /// and the first `attachments` list whose every URL is one.
-pub(super) fn stored(texts: Vec<(String, String)>, files: Vec<Attachment>) -> StoredMessage {
+pub(super) fn stored(
+    texts: Vec<(String, String)>,
+    files: Vec<Attachment>,
+    budget: &NodeBudget,
+) -> Result<StoredMessage> {
     let values = |name: &'static str| {
         texts
             .iter()
@@ -42,38 +49,34 @@ pub(super) fn stored(texts: Vec<(String, String)>, files: Vec<Attachment>) -> St
     let message_url = values("message-url")
         .find(|v| is_mailgun_url(v))
         .map(str::to_owned);
-    let attachments = values("attachments")
-        .map(form_json::stored_attachments)
-        .find(|list| {
-            list.iter()
-                .all(|a| a.url.as_deref().is_some_and(is_mailgun_url))
-        })
-        .unwrap_or_default();
-    StoredMessage {
+    let mut attachments = Vec::new();
+    for list in values("attachments") {
+        let list = form_json::stored_attachments(list, budget)?;
+        if list
+            .iter()
+            .all(|a| a.url.as_deref().is_some_and(is_mailgun_url))
+        {
+            attachments = list;
+            break;
+        }
+    }
+    Ok(StoredMessage {
         message_url,
         attachments,
-        message: message(texts, files),
-    }
+        message: message(texts, files, budget)?,
+    })
 }
 
-/// An `https` URL whose host is `mailgun.net` or a subdomain of it, with no user info.
+/// See [`crate::store_url`]: the strict, WHATWG-based host check.
 pub(super) fn is_mailgun_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("https://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return false;
-    }
-    let host = authority
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    host == "mailgun.net" || host.ends_with(".mailgun.net")
+    crate::store_url::is_mailgun_storage_url(url)
 }
 
-fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessage {
+fn message(
+    texts: Vec<(String, String)>,
+    files: Vec<Attachment>,
+    budget: &NodeBudget,
+) -> Result<InboundMessage> {
     let mut m = InboundMessage {
         attachments: files,
         fields: Vec::with_capacity(texts.len()),
@@ -88,7 +91,7 @@ fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessa
             "stripped-signature" => &mut m.stripped_signature,
             "stripped-html" => &mut m.stripped_html,
             _ => {
-                copy_named(&mut m, &name, &value);
+                copy_named(&mut m, &name, &value, budget)?;
                 m.fields.push((name, value));
                 continue;
             }
@@ -106,29 +109,30 @@ fn message(texts: Vec<(String, String)>, files: Vec<Attachment>) -> InboundMessa
     if m.from.is_none() {
         m.from = m.header("From").map(str::to_owned);
     }
-    m
+    Ok(m)
 }
 
 /// Fills the small named fields from their first occurrence (the value stays in `fields`).
-fn copy_named(m: &mut InboundMessage, name: &str, value: &str) {
+fn copy_named(m: &mut InboundMessage, name: &str, value: &str, budget: &NodeBudget) -> Result<()> {
     let slot = match name {
         "recipient" => &mut m.recipient,
         "sender" => &mut m.sender,
         "from" => &mut m.from,
         "subject" => &mut m.subject,
         "message-headers" if m.message_headers.is_empty() => {
-            m.message_headers = form_json::header_pairs(value);
-            return;
+            m.message_headers = form_json::header_pairs(value, budget)?;
+            return Ok(());
         }
         "content-id-map" if m.content_id_map.is_empty() => {
-            m.content_id_map = form_json::object_pairs(value);
-            return;
+            m.content_id_map = form_json::object_pairs(value, budget)?;
+            return Ok(());
         }
-        _ => return,
+        _ => return Ok(()),
     };
     if slot.is_none() {
         *slot = Some(value.to_owned());
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -139,7 +143,7 @@ mod tests {
         for good in [
             "https://storage-us-east4.api.mailgun.net/v3/domains/x/messages/AB",
             "https://se.api.mailgun.net/v3/domains/x/messages/AB",
-            "https://storage-europe-west1.api.eu.mailgun.net:443/v3/x",
+            "https://storage-europe-west1.api.eu.mailgun.net/v3/x",
         ] {
             assert!(is_mailgun_url(good), "{good}");
         }
@@ -151,6 +155,9 @@ mod tests {
             "https://api.mailgun.net@evil.example/",
             "https://evilmailgun.net/",
             "javascript:alert(1)",
+            // Read by a WHATWG parser (reqwest, browsers) as host `attacker.example`.
+            "https://attacker.example\\.mailgun.net/v3/domains/x/messages/AB",
+            "https://storage-europe-west1.api.eu.mailgun.net:443/v3/x",
         ] {
             assert!(!is_mailgun_url(bad), "{bad}");
         }
@@ -170,7 +177,9 @@ mod tests {
                 ("attachments", real_list),
             ]),
             Vec::new(),
-        );
+            &budget(),
+        )
+        .unwrap();
         assert_eq!(s.message_url.as_deref(), Some(real));
         assert_eq!(s.attachments.len(), 1);
         assert!(
@@ -183,11 +192,21 @@ mod tests {
         let s = stored(
             texts(&[("message-url", "https://evil.example/steal")]),
             Vec::new(),
-        );
+            &budget(),
+        )
+        .unwrap();
         assert_eq!(s.message_url, None);
     }
 
     use super::*;
+
+    fn budget() -> NodeBudget {
+        NodeBudget::new(1 << 20)
+    }
+
+    fn mime() -> MimeLimits {
+        MimeLimits::new(&crate::Limits::default())
+    }
 
     fn texts(f: &[(&str, &str)]) -> Vec<(String, String)> {
         f.iter()
@@ -210,7 +229,8 @@ mod tests {
                 ),
             ]),
             Vec::new(),
-            &Limits::default(),
+            &budget(),
+            mime(),
         )
         .unwrap();
         assert_eq!(m.subject.as_deref(), Some("s1"));
@@ -237,7 +257,7 @@ mod tests {
             let files = (0..files)
                 .map(|i| Attachment::new(format!("attachment-{i}"), None, None, b"x".to_vec()))
                 .collect();
-            inbound(texts(&[("attachment-count", c)]), files, &Limits::default())
+            inbound(texts(&[("attachment-count", c)]), files, &budget(), mime())
                 .unwrap()
                 .attachment_count_mismatch()
                 .map(|m| (m.declared, m.received))
@@ -254,7 +274,8 @@ mod tests {
         let m = inbound(
             texts(&[("message-headers", headers)]),
             Vec::new(),
-            &Limits::default(),
+            &budget(),
+            mime(),
         )
         .unwrap();
         assert_eq!(m.subject.as_deref(), Some("Test subject"));
@@ -262,7 +283,8 @@ mod tests {
         let m = inbound(
             texts(&[("subject", "posted"), ("message-headers", headers)]),
             Vec::new(),
-            &Limits::default(),
+            &budget(),
+            mime(),
         )
         .unwrap();
         assert_eq!(m.subject.as_deref(), Some("posted"));

@@ -14,7 +14,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{ErrorKind, Limit, Result};
-use crate::parse::{ContentType, Limits, MediaType};
+use crate::limits::Limits;
+use crate::parse::{ContentType, MediaType};
 
 /// The domain tag that starts every digest (bumped if the encoding ever changes).
 const DOMAIN: &[u8] = b"mailgun-webhooks payload v1\0";

@@ -123,7 +123,9 @@ fn inspect(args: &Args, bytes: &[u8]) -> Result<Value, Error> {
         builder = builder.max_age(Duration::from_secs(secs));
     }
     let verifier = builder.build();
-    let unverified = verifier.parse(&content_type, body)?;
+    // Verify first: the envelope pass finds the signed fields; the typed parse runs after
+    // verification when keys are given (as a receiver does).
+    let unverified = mailgun_webhooks::scan(&content_type, body, verifier.limits())?;
     let format = unverified.format();
     let token = unverified.signature().token().to_owned();
 
@@ -132,7 +134,7 @@ fn inspect(args: &Args, bytes: &[u8]) -> Result<Value, Error> {
             Some(secs) => UNIX_EPOCH + Duration::from_secs(secs),
             None => verifier.clock().now(),
         };
-        let v = verifier.verify_at(unverified, now)?;
+        let v = verifier.verify_at(unverified, now)?.parse()?;
         let matched = match v.matched_key() {
             KeyId::Parent => json!("parent"),
             id => json!(id.index()),
@@ -142,7 +144,7 @@ fn inspect(args: &Args, bytes: &[u8]) -> Result<Value, Error> {
         (
             Value::Null,
             Value::Null,
-            unverified.into_payload_unverified(),
+            unverified.parse_unverified()?.into_payload_unverified(),
         )
     };
 

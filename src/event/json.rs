@@ -1,0 +1,132 @@
+//! The typed parse of an `event-data` object into an [`Event`]: after verification for a
+//! webhook body, or directly for [`Event::from_json`].
+
+use std::cell::Cell;
+
+use serde::de::{self, DeserializeSeed, Deserializer};
+
+use super::{Event, EventData, EventKind};
+use crate::error::{Error, ErrorKind, Limit, Result};
+use crate::limits::{Limits, NodeBudget};
+
+/// serde_json's fixed recursion limit.
+pub(crate) const SERDE_JSON_DEPTH: u32 = 128;
+
+/// [`Event::from_json`]: a bare `event-data` object, under the default limits.
+pub(crate) fn parse_event_data(body: &[u8]) -> Result<Event> {
+    let limits = Limits::default();
+    if u64::try_from(body.len()).map_or(true, |n| n > limits.max_json_body()) {
+        return Err(ErrorKind::LimitExceeded {
+            what: Limit::JsonBody,
+            limit: limits.max_json_body(),
+        }
+        .into());
+    }
+    event_from_json(
+        body,
+        &NodeBudget::new(limits.max_json_nodes()),
+        "the JSON body is not an object",
+    )
+}
+
+/// Parses an `event-data` object (its exact text) into an event, charging it to `budget`
+/// first. Anything but an object is malformed (`not_object` says what).
+pub(crate) fn event_from_json(
+    json: &[u8],
+    budget: &NodeBudget,
+    not_object: &'static str,
+) -> Result<Event> {
+    let start = json.iter().position(|c| !c.is_ascii_whitespace());
+    if start.and_then(|i| json.get(i)) != Some(&b'{') {
+        // A syntax error is reported as such (serde_json says where); a valid non-object is
+        // malformed.
+        if let Err(e) = serde_json::from_slice::<de::IgnoredAny>(json) {
+            return Err(describe(&e));
+        }
+        return Err(ErrorKind::Malformed {
+            what: not_object.into(),
+        }
+        .into());
+    }
+    budget.charge(json)?;
+    let failure = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let data = EventDataSeed { failure: &failure }
+        .deserialize(&mut de)
+        .and_then(|d| de.end().map(|()| d))
+        .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
+    into_event(data, || {
+        // The raw copy of an unknown event is charged to the budget as well.
+        budget.charge(json)?;
+        Ok(serde_json::from_slice(json).unwrap_or(serde_json::Value::Null))
+    })
+}
+
+/// A top-level `event-data` object: anything else is malformed.
+struct EventDataSeed<'a> {
+    failure: &'a Cell<Option<Error>>,
+}
+
+impl<'de> DeserializeSeed<'de> for EventDataSeed<'_> {
+    type Value = EventData;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<EventData, D::Error> {
+        match crate::lenient::object(d)? {
+            Some(data) => Ok(data),
+            None => {
+                self.failure.set(Some(
+                    ErrorKind::Malformed {
+                        what: "the JSON body is not an object".into(),
+                    }
+                    .into(),
+                ));
+                Err(de::Error::custom("rejected"))
+            }
+        }
+    }
+}
+
+/// Maps a parsed `event-data` to its variant. An unknown event keeps its common fields (typed,
+/// so that `recipient()`, `tags()` and the rest work on it), the raw object, read again by
+/// `raw` (a second pass that happens only for unknown events, charged to the node budget), and
+/// its name as sent.
+fn into_event(data: EventData, raw: impl FnOnce() -> Result<serde_json::Value>) -> Result<Event> {
+    if let Some(kind) = EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
+        return Ok(Event::from_kind(kind, data));
+    }
+    let raw = raw()?;
+    let name = raw
+        .get("event")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| data.event.clone())
+        .unwrap_or_default();
+    Ok(Event::Unknown {
+        name,
+        raw,
+        data: Box::new(data),
+    })
+}
+
+/// A safe description of a serde_json error: its category and position, never its message
+/// (which can quote the body).
+pub(crate) fn describe(e: &serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    if e.to_string().starts_with("recursion limit exceeded") {
+        return ErrorKind::LimitExceeded {
+            what: Limit::JsonDepth,
+            limit: u64::from(SERDE_JSON_DEPTH),
+        }
+        .into();
+    }
+    let what = match e.classify() {
+        Category::Eof => format!("JSON ends early (line {}, column {})", e.line(), e.column()),
+        Category::Syntax => format!("invalid JSON at line {}, column {}", e.line(), e.column()),
+        Category::Data => format!(
+            "unexpected JSON value at line {}, column {}",
+            e.line(),
+            e.column()
+        ),
+        Category::Io => "I/O error while reading JSON".to_owned(),
+    };
+    ErrorKind::Malformed { what: what.into() }.into()
+}
