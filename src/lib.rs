@@ -178,9 +178,18 @@ pub use replay::{
     DynReplayStore, MemoryReplayStore, MemoryReplayStoreBuilder, NoReplayCheck, ReplayOutcome,
     ReplayStore, Reservation,
 };
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use replay::{PgReplayStore, PgReplayStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use replay::{RedisReplayStore, RedisReplayStoreBuilder};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use replay::{SqlAdmission, SqlDelivery, TransactionFuture};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use replay::{SqliteReplayStore, SqliteReplayStoreBuilder};
 // ----- end replay -----
 
 // ----- form, multipart and inbound parsing (src/parse/form.rs, multipart.rs) -----

@@ -2,8 +2,14 @@
 //! stores, and the object-safe [`DynReplayStore`].
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt;
 use std::future::Future;
@@ -17,6 +23,12 @@ use crate::verify::{ReplayKey, Verified};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisReplayStore, RedisReplayStoreBuilder};
 pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgReplayStore, PgReplayStoreBuilder};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::{SqlAdmission, SqlDelivery, TransactionFuture};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteReplayStore, SqliteReplayStoreBuilder};
 
 /// A store that records each signed delivery so that it is processed once.
 ///
