@@ -139,9 +139,11 @@ async fn dropped_future_rolls_back_and_the_retry_writes_one_row() {
     let store = setup(&path).await;
     let (d, token) = fresh();
     // The request is cancelled while the handler waits, after its insert.
-    let cancelled =
-        tokio::time::timeout(Duration::from_millis(200), deliver(&store, &d, &token, Then::Hang))
-            .await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(200),
+        deliver(&store, &d, &token, Then::Hang),
+    )
+    .await;
     assert!(cancelled.is_err(), "the handler should still be waiting");
     retry_writes_exactly_one_row(&store, &d, &token).await;
 }
@@ -197,8 +199,13 @@ async fn concurrent_requests_with_one_delivery_run_the_handler_once() {
     let barrier = Arc::new(tokio::sync::Barrier::new(64));
     let mut tasks = Vec::new();
     for _ in 0..64 {
-        let (store, d, token, ran, barrier) =
-            (store.clone(), d.clone(), token.clone(), ran.clone(), barrier.clone());
+        let (store, d, token, ran, barrier) = (
+            store.clone(),
+            d.clone(),
+            token.clone(),
+            ran.clone(),
+            barrier.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             store
@@ -244,7 +251,12 @@ async fn child_writes_and_waits_to_be_killed() {
     };
     let store = setup(&PathBuf::from(path)).await;
     let now = SystemTime::now();
-    let d = delivery(&verifier(Duration::from_secs(3600)), ts.parse().unwrap(), &token, now);
+    let d = delivery(
+        &verifier(Duration::from_secs(3600)),
+        ts.parse().unwrap(),
+        &token,
+        now,
+    );
     let SqlAdmission::Fresh(mut delivery) = store.begin(&d).await.unwrap() else {
         panic!("fresh");
     };

@@ -120,7 +120,12 @@ async fn the_shipped_migration_creates_a_table_the_store_uses() {
         .await
         .expect("the migrated table is usable");
     let now = SystemTime::now();
-    let d = delivery(&verifier(Duration::from_secs(60)), secs(now), &unique_token(), now);
+    let d = delivery(
+        &verifier(Duration::from_secs(60)),
+        secs(now),
+        &unique_token(),
+        now,
+    );
     let r = reserve(&store, &d).await.into_reservation().unwrap();
     store.commit(r).await.unwrap();
     assert_eq!(reserve_seen(&store, &d).await, Seen::Duplicate);

@@ -94,11 +94,20 @@ async fn committed_triples_are_refused_after_a_restart() {
     let (path, _cleanup) = db_path("restart");
     // Another process commits 20 deliveries and exits.
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["child_commits_deliveries", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "child_commits_deliveries",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MGW_SQLITE_CHILD_DB", &path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let committed: Vec<(u64, String)> = stdout
         .lines()
@@ -223,7 +232,10 @@ async fn background_sweep_deletes_expired_records() {
     assert_eq!(store.len().await.unwrap(), 10);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while store.len().await.unwrap() > 0 {
-        assert!(std::time::Instant::now() < deadline, "the sweeper did not run");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper did not run"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
