@@ -12,6 +12,7 @@
 mod replay_scenarios;
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -327,4 +328,210 @@ async fn killed_between_write_and_commit_then_the_retry_writes_one_row() {
     child.wait().unwrap();
     // The "restarted" server (this process, on the same file) processes the retry once.
     retry_writes_exactly_one_row(&store, &d, &token).await;
+}
+
+/// A PostgreSQL server of this test's own (so it can be killed), from `PG_BIN_DIR` or Debian's
+/// `/usr/lib/postgresql/*/bin`; run as the `postgres` user when the test runs as root.
+struct OwnServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnServer {
+    fn bin_dir() -> Option<PathBuf> {
+        if let Ok(d) = std::env::var("PG_BIN_DIR") {
+            return Some(PathBuf::from(d));
+        }
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("pg_ctl").exists())
+            .collect();
+        dirs.sort();
+        dirs.pop()
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        // PostgreSQL refuses to run as root; std has no geteuid, `id -u` tells.
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn start_new() -> Option<OwnServer> {
+        let bin = Self::bin_dir()?;
+        let dir = std::env::temp_dir().join(format!("mgw-pg-own-{}", unique_token()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = OwnServer { bin, dir, port };
+        let _ = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&server.dir)
+            .status();
+        let ok = server
+            .command("initdb")
+            .arg("-D")
+            .arg(server.dir.join("data"))
+            .args(["-U", "postgres", "--auth=trust", "--no-sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "initdb failed");
+        server.start();
+        Some(server)
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> bool {
+        let data = self.dir.join("data");
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
+            self.port,
+            data.display()
+        );
+        self.command("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(self.dir.join("log"))
+            .args(["-o", &opts])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn start(&self) {
+        assert!(
+            self.pg_ctl(&["-w", "-t", "30", "start"]),
+            "postgres did not start"
+        );
+    }
+
+    /// Kills the server without a clean shutdown (`immediate`: every backend is killed).
+    fn kill(&self) {
+        assert!(
+            self.pg_ctl(&["-w", "-m", "immediate", "stop"]),
+            "postgres did not stop"
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-w", "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_killed_mid_load_no_double_rows_no_lost_deliveries() {
+    // Needs the server binaries, not DATABASE_URL: the test kills its own server.
+    let Some(server) = OwnServer::bin_dir().and_then(|_| OwnServer::start_new()) else {
+        assert!(
+            !in_ci(),
+            "no PostgreSQL binaries (CI=true): source .ci/postgres.sh"
+        );
+        eprintln!("\n*** postgres_killed_mid_load: SKIPPED: no PostgreSQL binaries found ***\n");
+        return;
+    };
+    let store = PgReplayStore::builder(server.url())
+        .create_table(true)
+        .command_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE events (token TEXT NOT NULL, body TEXT NOT NULL)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    const DELIVERIES: usize = 400;
+    let deliveries: Vec<_> = (0..DELIVERIES).map(|_| fresh()).collect();
+    let answered_ok = Arc::new(AtomicUsize::new(0));
+    let unavailable = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for chunk in deliveries.chunks(DELIVERIES / 16) {
+        let (store, chunk) = (store.clone(), chunk.to_vec());
+        let (answered_ok, unavailable) = (answered_ok.clone(), unavailable.clone());
+        // Each task is a sender that retries a delivery until it gets 200, like Mailgun.
+        tasks.push(tokio::spawn(async move {
+            for (d, token) in chunk {
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                loop {
+                    match deliver(&store, &d, &token, Then::Succeed).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            assert!(e.is_retryable() || e.status() == 503, "{e}");
+                            if e.status() == 503 {
+                                unavailable.fetch_add(1, Ordering::SeqCst);
+                            }
+                            assert!(std::time::Instant::now() < deadline, "never answered 200");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+                answered_ok.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    // Kill the server once a quarter of the deliveries are answered; restart it a second later.
+    while answered_ok.load(Ordering::SeqCst) < DELIVERIES / 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let killer = tokio::task::spawn_blocking({
+        let (bin, dir, port) = (server.bin.clone(), server.dir.clone(), server.port);
+        move || {
+            let s = OwnServer { bin, dir, port };
+            s.kill();
+            std::thread::sleep(Duration::from_secs(1));
+            s.start();
+            std::mem::forget(s); // the outer handle owns the clean-up
+        }
+    });
+    killer.await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(answered_ok.load(Ordering::SeqCst), DELIVERIES);
+    assert!(
+        unavailable.load(Ordering::SeqCst) > 0,
+        "the outage was answered 503"
+    );
+    // Exactly one row per delivery: none lost, none doubled.
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT token, count(*) FROM events GROUP BY token")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(counts.len(), DELIVERIES, "every delivery has its row");
+    assert!(
+        counts.iter().all(|(_, n)| *n == 1),
+        "a delivery was applied twice"
+    );
+    eprintln!(
+        "postgres killed mid-load: {DELIVERIES} deliveries, {} answered 503 during the outage, \
+         each applied once",
+        unavailable.load(Ordering::SeqCst)
+    );
 }
