@@ -400,6 +400,247 @@ fn redis_round_trip(_: &mut Criterion) {
     println!("replay_redis: built without the `redis` feature; Redis round trip not measured");
 }
 
+/// Deliveries per second through `ReplayStore` reserve + commit: one task in sequence, then 64
+/// concurrent tasks, each delivery a distinct key (what a server under load does).
+fn deliveries_per_second<S>(
+    rt: &tokio::runtime::Runtime,
+    store: S,
+    n: usize,
+    tag: &str,
+) -> (f64, f64)
+where
+    S: ReplayStore + Clone + 'static,
+{
+    let expires = SystemTime::now() + Duration::from_secs(120);
+    let single = keys(n, &format!("{tag}s"));
+    let secs = rt.block_on(async {
+        let start = Instant::now();
+        for k in &single {
+            let r = store
+                .reserve(k, expires)
+                .await
+                .unwrap()
+                .into_reservation()
+                .unwrap();
+            store.commit(r).await.unwrap();
+        }
+        start.elapsed().as_secs_f64()
+    });
+    let one = n as f64 / secs;
+    let many = Arc::new(keys(n, &format!("{tag}m")));
+    let secs = rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..64)
+            .map(|t| {
+                let (store, many) = (store.clone(), many.clone());
+                tokio::spawn(async move {
+                    for k in many.iter().skip(t).step_by(64) {
+                        let r = store
+                            .reserve(k, expires)
+                            .await
+                            .unwrap()
+                            .into_reservation()
+                            .unwrap();
+                        store.commit(r).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        start.elapsed().as_secs_f64()
+    });
+    (one, n as f64 / secs)
+}
+
+/// The same, through the SQL stores' exactly-once path: `begin` (binding + record in a
+/// transaction), an empty handler, `commit`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn exactly_once_per_second<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    tag: &str,
+    deliver: F,
+) -> (f64, f64)
+where
+    F: Fn(mailgun_webhooks::Verified<()>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let key = SigningKey::new("bench-key");
+    let verifier = Verifier::builder(key.clone())
+        .max_age(Duration::from_secs(60))
+        .build();
+    let now = SystemTime::now();
+    let ts = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let make = |t: &str| -> Vec<mailgun_webhooks::Verified<()>> {
+        (0..n)
+            .map(|i| {
+                let token = format!("{tag}{t}{i}");
+                let sig = Signature::new(ts.as_str(), token.as_str(), key.sign(&ts, &token));
+                verifier
+                    .verify_at(Unverified::new(sig, Format::Json, ()), now)
+                    .unwrap()
+            })
+            .collect()
+    };
+    let single = make("s");
+    let secs = rt.block_on(async {
+        let start = Instant::now();
+        for d in single {
+            deliver(d).await;
+        }
+        start.elapsed().as_secs_f64()
+    });
+    let one = n as f64 / secs;
+    let mut many: Vec<Vec<_>> = (0..64).map(|_| Vec::new()).collect();
+    for (i, d) in make("m").into_iter().enumerate() {
+        many[i % 64].push(d);
+    }
+    let secs = rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = many
+            .into_iter()
+            .map(|ds| {
+                let deliver = deliver.clone();
+                tokio::spawn(async move {
+                    for d in ds {
+                        deliver(d).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        start.elapsed().as_secs_f64()
+    });
+    (one, n as f64 / secs)
+}
+
+/// Reserve + commit per delivery on every store this build and environment has, in one run:
+/// memory, Redis (`REDIS_URL`), SQLite (a file in the temporary directory, WAL) and PostgreSQL
+/// (`DATABASE_URL`, over loopback), single-task and 64 tasks. Targets (issue 9): SQLite
+/// ≥ 5,000 deliveries/s with 64 tasks; PostgreSQL ≥ the same run's Redis ÷ 3.
+fn stores_deliveries_per_second() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let n: usize = std::env::var("MGW_BENCH_DELIVERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let run = format!(
+        "{}{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let mut rows: Vec<(String, (f64, f64))> = Vec::new();
+    rows.push((
+        "memory".into(),
+        deliveries_per_second(&rt, MemoryReplayStore::new(), n, "mem"),
+    ));
+    #[cfg(feature = "redis")]
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let store = rt
+            .block_on(
+                mailgun_webhooks::RedisReplayStore::builder(&url)
+                    .prefix(format!("mgw-bench:{run}:"))
+                    .connect(),
+            )
+            .unwrap();
+        rows.push((
+            "redis".into(),
+            deliveries_per_second(&rt, store, n, "redis"),
+        ));
+    }
+    #[cfg(feature = "sqlite")]
+    {
+        use mailgun_webhooks::{SqlAdmission, SqliteReplayStore};
+        let path = std::env::temp_dir().join(format!("mgw-bench-{run}.sqlite3"));
+        let store = rt.block_on(SqliteReplayStore::open(&path)).unwrap();
+        rows.push((
+            "sqlite (file, WAL)".into(),
+            deliveries_per_second(&rt, store.clone(), n, "sqlite"),
+        ));
+        let s = store.clone();
+        rows.push((
+            "sqlite exactly-once (begin + commit)".into(),
+            exactly_once_per_second(&rt, n / 4, "sqlite-eo", move |d| {
+                let s = s.clone();
+                async move {
+                    if let SqlAdmission::Fresh(tx) = s.begin(&d).await.unwrap() {
+                        tx.commit().await.unwrap();
+                    }
+                }
+            }),
+        ));
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    #[cfg(feature = "postgres")]
+    if let Ok(url) = std::env::var("DATABASE_URL").map(|u| u.to_string()) {
+        use mailgun_webhooks::{PgReplayStore, SqlAdmission};
+        if url.starts_with("postgres") {
+            let table = format!("mgw_bench_{run}");
+            let store = rt
+                .block_on(
+                    PgReplayStore::builder(&url)
+                        .table(&table)
+                        .create_table(true)
+                        .connect(),
+                )
+                .unwrap();
+            rows.push((
+                "postgres (loopback)".into(),
+                deliveries_per_second(&rt, store.clone(), n, "pg"),
+            ));
+            let s = store.clone();
+            rows.push((
+                "postgres exactly-once (begin + commit)".into(),
+                exactly_once_per_second(&rt, n / 4, "pg-eo", move |d| {
+                    let s = s.clone();
+                    async move {
+                        if let SqlAdmission::Fresh(tx) = s.begin(&d).await.unwrap() {
+                            tx.commit().await.unwrap();
+                        }
+                    }
+                }),
+            ));
+            rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(store.pool()))
+                .unwrap();
+        }
+    }
+    println!("\nreplay stores, reserve + commit, deliveries per second ({n} per column):");
+    println!("{:<40} {:>12} {:>12}", "store", "1 task", "64 tasks");
+    for (name, (one, many)) in &rows {
+        println!("{name:<40} {one:>12.0} {many:>12.0}");
+    }
+    let find = |name: &str| rows.iter().find(|(n, _)| n.starts_with(name)).map(|r| r.1);
+    if let (Some(pg), Some(redis)) = (find("postgres (loopback)"), find("redis")) {
+        println!(
+            "postgres / redis (64 tasks): {:.2} (target >= 0.33)",
+            pg.1 / redis.1
+        );
+    }
+    if let Some(sqlite) = find("sqlite (file") {
+        println!("sqlite, 64 tasks: {:.0}/s (target >= 5,000)", sqlite.1);
+    }
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -408,5 +649,6 @@ fn main() {
     memory_store(&mut c);
     redis_round_trip(&mut c);
     memory_footprint();
+    stores_deliveries_per_second();
     c.final_summary();
 }
