@@ -27,34 +27,39 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use criterion::Criterion;
 use futures_util::FutureExt;
 use mailgun_webhooks::{
-    Clock, Format, MemoryReplayStore, ReplayKey, ReplayStore, Signature, SigningKey, Unverified,
-    Verifier,
+    Clock, Format, LossPolicy, MemoryReplayStore, PayloadDigest, ReplayClaim, ReplayStore,
+    Signature, SigningKey, Unverified, Verifier,
 };
 
 const BATCH: usize = 100_000;
 const SMALL: usize = 2_048;
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// `n` distinct replay keys of verified deliveries.
-fn keys(n: usize, tag: &str) -> Vec<ReplayKey> {
+/// `n` distinct replay claims of verified deliveries signed now, whose records live an hour
+/// (and a minute).
+fn keys(n: usize, tag: &str) -> Vec<ReplayClaim> {
+    claims_at(n, tag, SystemTime::now(), HOUR)
+}
+
+/// `n` distinct claims of deliveries signed at `at`, whose records live `max_age` + 60 s.
+fn claims_at(n: usize, tag: &str, at: SystemTime, max_age: Duration) -> Vec<ReplayClaim> {
     let key = SigningKey::new("bench-key");
-    let verifier = Verifier::builder(key.clone())
-        .max_age(Duration::from_secs(60))
-        .build();
-    let now = SystemTime::now();
-    let ts = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let verifier = Verifier::builder(key.clone()).max_age(max_age).build();
+    let namespace = verifier.replay_namespace();
+    let ts = at.duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
     (0..n)
         .map(|i| {
             let token = format!("{tag}{i}");
             let sig = Signature::new(ts.as_str(), token.as_str(), key.sign(&ts, &token));
-            verifier
-                .verify_at(Unverified::new(sig, Format::Json, ()), now)
-                .unwrap()
-                .replay_key()
+            let verified = verifier
+                .verify_at(Unverified::new(sig, Format::Json, ()), at)
+                .unwrap();
+            ReplayClaim::new(
+                &verified,
+                namespace,
+                PayloadDigest::from_bytes([7; 32]),
+                Duration::ZERO,
+            )
         })
         .collect()
 }
@@ -70,9 +75,9 @@ impl Clock for OffsetClock {
 }
 
 #[inline]
-fn reserve_commit(store: &MemoryReplayStore, key: &ReplayKey, expires: SystemTime) {
+fn reserve_commit(store: &MemoryReplayStore, claim: &ReplayClaim) {
     let r = store
-        .reserve(key, expires)
+        .reserve(claim)
         .now_or_never()
         .unwrap()
         .unwrap()
@@ -83,7 +88,7 @@ fn reserve_commit(store: &MemoryReplayStore, key: &ReplayKey, expires: SystemTim
 
 /// Runs `work` over `keys` on `threads` threads (1 or 2, each taking its own part of `keys`)
 /// and returns the wall time from a common start until all are done.
-fn timed(keys: &[ReplayKey], threads: usize, work: &(dyn Fn(&ReplayKey) + Sync)) -> Duration {
+fn timed(keys: &[ReplayClaim], threads: usize, work: &(dyn Fn(&ReplayClaim) + Sync)) -> Duration {
     if threads == 1 {
         let start = Instant::now();
         for k in keys {
@@ -124,27 +129,34 @@ fn timed(keys: &[ReplayKey], threads: usize, work: &(dyn Fn(&ReplayKey) + Sync))
 struct Steady {
     store: MemoryReplayStore,
     clock: OffsetClock,
-    pool: Vec<ReplayKey>,
+    records: usize,
+    tag: String,
     next_half: usize,
 }
 
 impl Steady {
     fn new(records: usize, tag: &str) -> Self {
         let clock = OffsetClock::default();
-        let store = MemoryReplayStore::builder().clock(clock.clone()).build();
+        let store = MemoryReplayStore::builder()
+            .clock(clock.clone())
+            .loss_policy(LossPolicy::Accept)
+            .build();
         let mut s = Steady {
             store,
             clock,
-            pool: keys(2 * records, tag),
+            records,
+            tag: tag.to_owned(),
             next_half: 0,
         };
         s.batch(records as u64, 1); // fill the first half
         s
     }
 
-    fn half(&self) -> &[ReplayKey] {
-        let n = self.pool.len() / 2;
-        &self.pool[self.next_half * n..][..n]
+    /// The claims of the next half, signed now on the store's clock, so that their records
+    /// live an hour and a minute: they survive the next hour's sweep, not the one after.
+    fn half(&self) -> Vec<ReplayClaim> {
+        let tag = format!("{}{}", self.tag, self.next_half);
+        claims_at(self.records, &tag, self.clock.now(), HOUR)
     }
 
     /// Times `iters` events; between batches (not timed), an hour passes and the older half
@@ -155,10 +167,8 @@ impl Steady {
         while left > 0 {
             let keys = self.half();
             let n = left.min(keys.len());
-            // Lives two hours: the half inserted now survives the next hour's sweep.
-            let expires = self.clock.now() + 2 * HOUR;
             let store = &self.store;
-            total += timed(&keys[..n], threads, &|k| reserve_commit(store, k, expires));
+            total += timed(&keys[..n], threads, &|k| reserve_commit(store, k));
             self.clock.0.fetch_add(HOUR.as_secs(), Ordering::Relaxed);
             self.store.purge_expired();
             self.next_half ^= 1;
@@ -170,14 +180,13 @@ impl Steady {
 
 /// Times `iters` events in batches of `pool.len()`, each on a new default store; store creation
 /// and drop are not timed.
-fn cold(iters: u64, pool: &[ReplayKey], threads: usize) -> Duration {
-    let expires = SystemTime::now() + HOUR;
+fn cold(iters: u64, pool: &[ReplayClaim], threads: usize) -> Duration {
     let mut left = iters as usize;
     let mut total = Duration::ZERO;
     while left > 0 {
         let n = left.min(pool.len());
         let store = MemoryReplayStore::new();
-        total += timed(&pool[..n], threads, &|k| reserve_commit(&store, k, expires));
+        total += timed(&pool[..n], threads, &|k| reserve_commit(&store, k));
         drop(black_box(store));
         left -= n;
     }
@@ -189,12 +198,12 @@ fn cold(iters: u64, pool: &[ReplayKey], threads: usize) -> Duration {
 /// or cold (a new map per batch).
 struct Baseline {
     map: Mutex<HashMap<[u8; 32], u64>>,
-    pool: Vec<ReplayKey>,
+    pool: Vec<ReplayClaim>,
     next_half: usize,
 }
 
 impl Baseline {
-    fn new(pool: Vec<ReplayKey>) -> Self {
+    fn new(pool: Vec<ReplayClaim>) -> Self {
         let b = Baseline {
             map: Mutex::new(HashMap::new()),
             pool,
@@ -202,7 +211,7 @@ impl Baseline {
         };
         let n = b.pool.len() / 2;
         for k in &b.pool[..n] {
-            b.map.lock().unwrap().insert(*k.as_bytes(), 1);
+            b.map.lock().unwrap().insert(*k.key().as_bytes(), 1);
         }
         Baseline { next_half: 1, ..b }
     }
@@ -221,11 +230,11 @@ impl Baseline {
             };
             let map = &self.map;
             total += timed(&new[..n], 1, &|k| {
-                map.lock().unwrap().insert(*k.as_bytes(), 1);
+                map.lock().unwrap().insert(*k.key().as_bytes(), 1);
             });
             let mut m = self.map.lock().unwrap();
             for k in old {
-                m.remove(k.as_bytes());
+                m.remove(k.key().as_bytes());
             }
             drop(m);
             self.next_half ^= 1;
@@ -234,14 +243,14 @@ impl Baseline {
         total
     }
 
-    fn cold(iters: u64, pool: &[ReplayKey]) -> Duration {
+    fn cold(iters: u64, pool: &[ReplayClaim]) -> Duration {
         let mut left = iters as usize;
         let mut total = Duration::ZERO;
         while left > 0 {
             let n = left.min(pool.len());
             let map: Mutex<HashMap<[u8; 32], u64>> = Mutex::new(HashMap::new());
             total += timed(&pool[..n], 1, &|k| {
-                map.lock().unwrap().insert(*k.as_bytes(), 1);
+                map.lock().unwrap().insert(*k.key().as_bytes(), 1);
             });
             drop(black_box(map));
             left -= n;
@@ -323,11 +332,10 @@ fn memory_footprint() {
     }
     let pool = keys(1_000_000, "m");
     let store = MemoryReplayStore::new();
-    let expires = SystemTime::now() + HOUR;
     let before = rss().unwrap();
     let mut held = 0usize;
     for k in &pool {
-        let Ok(o) = store.reserve(k, expires).now_or_never().unwrap() else {
+        let Ok(o) = store.reserve(k).now_or_never().unwrap() else {
             break;
         };
         store
@@ -368,11 +376,15 @@ fn redis_round_trip(c: &mut Criterion) {
             .as_nanos()
     );
     let store = rt
-        .block_on(RedisReplayStore::builder(&url).prefix(prefix).connect())
+        .block_on(
+            RedisReplayStore::builder(&url)
+                .prefix(prefix)
+                .loss_policy(LossPolicy::Accept)
+                .connect(),
+        )
         .unwrap();
     // Records expire two minutes from now: the bench leaves nothing behind for long.
-    let pool = keys(200_000, "r");
-    let expires = SystemTime::now() + Duration::from_secs(120);
+    let pool = claims_at(200_000, "r", SystemTime::now(), Duration::from_secs(60));
     let mut next = 0usize;
     let mut g = c.benchmark_group("replay_redis");
     g.sample_size(20);
@@ -383,7 +395,7 @@ fn redis_round_trip(c: &mut Criterion) {
                 for _ in 0..iters {
                     let k = &pool[next % pool.len()];
                     next += 1;
-                    let o = store.reserve(k, expires).await.unwrap();
+                    let o = store.reserve(k).await.unwrap();
                     if let Some(r) = o.into_reservation() {
                         store.commit(r).await.unwrap();
                     }
@@ -411,37 +423,44 @@ fn deliveries_per_second<S>(
 where
     S: ReplayStore + Clone + 'static,
 {
-    let expires = SystemTime::now() + Duration::from_secs(120);
+    let deliver = move |c: ReplayClaim| {
+        let store = store.clone();
+        async move {
+            let r = store.reserve(&c).await.unwrap().into_reservation().unwrap();
+            store.commit(r).await.unwrap();
+        }
+    };
+    per_second(rt, n, tag, deliver)
+}
+
+/// Runs `deliver` on `n` distinct claims in one task, then on `n` more over 64 tasks.
+fn per_second<F, Fut>(rt: &tokio::runtime::Runtime, n: usize, tag: &str, deliver: F) -> (f64, f64)
+where
+    F: Fn(ReplayClaim) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let single = keys(n, &format!("{tag}s"));
     let secs = rt.block_on(async {
         let start = Instant::now();
-        for k in &single {
-            let r = store
-                .reserve(k, expires)
-                .await
-                .unwrap()
-                .into_reservation()
-                .unwrap();
-            store.commit(r).await.unwrap();
+        for c in single {
+            deliver(c).await;
         }
         start.elapsed().as_secs_f64()
     });
     let one = n as f64 / secs;
-    let many = Arc::new(keys(n, &format!("{tag}m")));
+    let mut many: Vec<Vec<ReplayClaim>> = (0..64).map(|_| Vec::new()).collect();
+    for (i, c) in keys(n, &format!("{tag}m")).into_iter().enumerate() {
+        many[i % 64].push(c);
+    }
     let secs = rt.block_on(async {
         let start = Instant::now();
-        let tasks: Vec<_> = (0..64)
-            .map(|t| {
-                let (store, many) = (store.clone(), many.clone());
+        let tasks: Vec<_> = many
+            .into_iter()
+            .map(|cs| {
+                let deliver = deliver.clone();
                 tokio::spawn(async move {
-                    for k in many.iter().skip(t).step_by(64) {
-                        let r = store
-                            .reserve(k, expires)
-                            .await
-                            .unwrap()
-                            .into_reservation()
-                            .unwrap();
-                        store.commit(r).await.unwrap();
+                    for c in cs {
+                        deliver(c).await;
                     }
                 })
             })
@@ -454,72 +473,17 @@ where
     (one, n as f64 / secs)
 }
 
-/// The same, through the SQL stores' exactly-once path: `begin` (binding + record in a
-/// transaction), an empty handler, `commit`.
+/// The system clock an hour ago: the SQL stores are created with it, so that their epoch is in
+/// the past and the bench's deliveries (signed now) are provable, as on a running server.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn exactly_once_per_second<F, Fut>(
-    rt: &tokio::runtime::Runtime,
-    n: usize,
-    tag: &str,
-    deliver: F,
-) -> (f64, f64)
-where
-    F: Fn(mailgun_webhooks::Verified<()>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let key = SigningKey::new("bench-key");
-    let verifier = Verifier::builder(key.clone())
-        .max_age(Duration::from_secs(60))
-        .build();
-    let now = SystemTime::now();
-    let ts = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
-    let make = |t: &str| -> Vec<mailgun_webhooks::Verified<()>> {
-        (0..n)
-            .map(|i| {
-                let token = format!("{tag}{t}{i}");
-                let sig = Signature::new(ts.as_str(), token.as_str(), key.sign(&ts, &token));
-                verifier
-                    .verify_at(Unverified::new(sig, Format::Json, ()), now)
-                    .unwrap()
-            })
-            .collect()
-    };
-    let single = make("s");
-    let secs = rt.block_on(async {
-        let start = Instant::now();
-        for d in single {
-            deliver(d).await;
-        }
-        start.elapsed().as_secs_f64()
-    });
-    let one = n as f64 / secs;
-    let mut many: Vec<Vec<_>> = (0..64).map(|_| Vec::new()).collect();
-    for (i, d) in make("m").into_iter().enumerate() {
-        many[i % 64].push(d);
+#[derive(Debug, Clone, Copy)]
+struct AnHourAgo;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl Clock for AnHourAgo {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() - HOUR
     }
-    let secs = rt.block_on(async {
-        let start = Instant::now();
-        let tasks: Vec<_> = many
-            .into_iter()
-            .map(|ds| {
-                let deliver = deliver.clone();
-                tokio::spawn(async move {
-                    for d in ds {
-                        deliver(d).await;
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        start.elapsed().as_secs_f64()
-    });
-    (one, n as f64 / secs)
 }
 
 /// Reserve + commit per delivery on every store this build and environment has, in one run:
@@ -555,6 +519,7 @@ fn stores_deliveries_per_second() {
             .block_on(
                 mailgun_webhooks::RedisReplayStore::builder(&url)
                     .prefix(format!("mgw-bench:{run}:"))
+                    .loss_policy(LossPolicy::Accept)
                     .connect(),
             )
             .unwrap();
@@ -567,6 +532,10 @@ fn stores_deliveries_per_second() {
     {
         use mailgun_webhooks::{SqlAdmission, SqliteReplayStore};
         let path = std::env::temp_dir().join(format!("mgw-bench-{run}.sqlite3"));
+        let created = rt
+            .block_on(SqliteReplayStore::builder(&path).clock(AnHourAgo).open())
+            .unwrap();
+        rt.block_on(created.pool().close());
         let store = rt.block_on(SqliteReplayStore::open(&path)).unwrap();
         rows.push((
             "sqlite (file, WAL)".into(),
@@ -575,10 +544,10 @@ fn stores_deliveries_per_second() {
         let s = store.clone();
         rows.push((
             "sqlite exactly-once (begin + commit)".into(),
-            exactly_once_per_second(&rt, n / 4, "sqlite-eo", move |d| {
+            per_second(&rt, n / 4, "sqlite-eo", move |c| {
                 let s = s.clone();
                 async move {
-                    if let SqlAdmission::Fresh(tx) = s.begin(&d).await.unwrap() {
+                    if let SqlAdmission::Fresh(tx) = s.begin(&c).await.unwrap() {
                         tx.commit().await.unwrap();
                     }
                 }
@@ -596,6 +565,16 @@ fn stores_deliveries_per_second() {
         use mailgun_webhooks::{PgReplayStore, SqlAdmission};
         if url.starts_with("postgres") {
             let table = format!("mgw_bench_{run}");
+            let created = rt
+                .block_on(
+                    PgReplayStore::builder(&url)
+                        .table(&table)
+                        .create_table(true)
+                        .clock(AnHourAgo)
+                        .connect(),
+                )
+                .unwrap();
+            rt.block_on(created.pool().close());
             let store = rt
                 .block_on(
                     PgReplayStore::builder(&url)
@@ -611,10 +590,10 @@ fn stores_deliveries_per_second() {
             let s = store.clone();
             rows.push((
                 "postgres exactly-once (begin + commit)".into(),
-                exactly_once_per_second(&rt, n / 4, "pg-eo", move |d| {
+                per_second(&rt, n / 4, "pg-eo", move |c| {
                     let s = s.clone();
                     async move {
-                        if let SqlAdmission::Fresh(tx) = s.begin(&d).await.unwrap() {
+                        if let SqlAdmission::Fresh(tx) = s.begin(&c).await.unwrap() {
                             tx.commit().await.unwrap();
                         }
                     }

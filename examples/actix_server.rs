@@ -27,7 +27,7 @@ mod support;
 use mailgun_webhooks::actix::{Webhook, WebhookRejection, WebhookResponse};
 use mailgun_webhooks::{Event, InboundMessage, Receiver, ReplayStore};
 
-async fn tracking<S: ReplayStore>(
+async fn tracking<S: ReplayStore + 'static>(
     webhook: Result<Webhook<Event, S>, WebhookRejection>,
 ) -> Result<WebhookResponse, WebhookRejection> {
     let response = webhook
@@ -47,7 +47,7 @@ async fn tracking<S: ReplayStore>(
     Ok(failed(response))
 }
 
-async fn inbound<S: ReplayStore>(
+async fn inbound<S: ReplayStore + 'static>(
     webhook: Result<Webhook<InboundMessage, S>, WebhookRejection>,
 ) -> Result<WebhookResponse, WebhookRejection> {
     let response = webhook

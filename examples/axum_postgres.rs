@@ -14,9 +14,10 @@
 //!
 //! What each answer means: 200 stored (or a duplicate of a stored delivery: nothing written
 //! again); 409 the same delivery is being stored right now; 500 the insert failed and was rolled
-//! back (Mailgun retries, and the retry is stored once); 503 the database is unreachable
-//! (Mailgun retries); 400/401/413/415 the request was not a valid signed delivery, and nothing
-//! touched the database.
+//! back (Mailgun retries, and the retry is stored once); 503 the database is unreachable, or the
+//! delivery was signed before the replay table existed (Mailgun retries); 401 a bad signature,
+//! or a seen signature with another body (a forgery); 400/413/415 the request was not a valid
+//! delivery, and nothing touched the database.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,13 +28,12 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
-use mailgun_webhooks::{Event, HandlerError, Payload, PgReplayStore, SigningKey, Verifier};
+use mailgun_webhooks::{
+    Event, HandlerError, Payload, PgReplayStore, Receiver, SigningKey, Verifier,
+};
 
-#[derive(Clone)]
-struct App {
-    verifier: Arc<Verifier>,
-    store: PgReplayStore,
-}
+/// The receiver verifies and makes the claims; its store runs the transactions.
+type App = Arc<Receiver<PgReplayStore>>;
 
 /// The application's table. The replay records live in `mailgun_webhooks_replay`.
 const EVENTS: &str = "CREATE TABLE IF NOT EXISTS mailgun_events (
@@ -50,8 +50,9 @@ async fn tracking(State(app): State<App>, headers: HeaderMap, body: Bytes) -> St
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // Parse and verify first: nothing touches the database before the signature is valid.
-    let verified = match app.verifier.parse_and_verify(content_type, &body) {
+    // Parse and verify first (and digest the payload): nothing touches the database before
+    // the signature is valid.
+    let (verified, digest) = match app.verify_request(content_type, &body) {
         Ok(v) => v,
         Err(e) => {
             println!("refused: {} ({})", e.status(), e.kind().name());
@@ -72,9 +73,11 @@ async fn tracking(State(app): State<App>, headers: HeaderMap, body: Bytes) -> St
         _ => None,
     };
     let token = verified.token().to_owned();
+    // The record's key (the signed triple in this account's namespace) bound to this payload.
+    let claim = app.claim(&verified, digest);
     let outcome = app
-        .store
-        .process(&verified, move |tx| {
+        .store()
+        .process(&claim, move |tx| {
             Box::pin(async move {
                 if let Some((event, recipient, message_id, reason)) = row {
                     sqlx::query(
@@ -159,10 +162,7 @@ async fn run() -> Result<(), String> {
     let app = Router::new()
         .route("/webhooks/mailgun", post(tracking))
         .layer(DefaultBodyLimit::max(1 << 20))
-        .with_state(App {
-            verifier: Arc::new(verifier.build()),
-            store,
-        });
+        .with_state(Arc::new(Receiver::new(verifier.build(), store)));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;

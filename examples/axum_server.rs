@@ -30,7 +30,7 @@ mod support;
 use mailgun_webhooks::axum::{Webhook, WebhookRejection, WebhookResponse};
 use mailgun_webhooks::{Event, InboundMessage, Receiver, ReplayStore};
 
-async fn tracking<S: ReplayStore>(
+async fn tracking<S: ReplayStore + 'static>(
     webhook: Result<Webhook<Event, S>, WebhookRejection>,
 ) -> Response {
     let webhook = match webhook {
@@ -53,7 +53,7 @@ async fn tracking<S: ReplayStore>(
     failed(response)
 }
 
-async fn inbound<S: ReplayStore>(
+async fn inbound<S: ReplayStore + 'static>(
     webhook: Result<Webhook<InboundMessage, S>, WebhookRejection>,
 ) -> Response {
     let webhook = match webhook {

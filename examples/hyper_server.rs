@@ -36,7 +36,7 @@ mod support;
 use mailgun_webhooks::hyper::{WebhookResponse, receive};
 use mailgun_webhooks::{Event, InboundMessage, Receiver, ReplayStore};
 
-async fn route<S: ReplayStore + Clone>(
+async fn route<S: ReplayStore + Clone + 'static>(
     receiver: &Receiver<S>,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {

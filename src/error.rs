@@ -83,6 +83,7 @@ impl Error {
             ErrorKind::InFlight
                 | ErrorKind::StoreUnavailable
                 | ErrorKind::StoreFull
+                | ErrorKind::SignedBeforeEpoch
                 | ErrorKind::Handler
         )
     }
@@ -346,6 +347,23 @@ pub enum ErrorKind {
     /// The replay store could not be reached; the delivery is refused (fail closed).
     #[error("replay store unavailable: refusing the delivery (fail closed)")]
     StoreUnavailable,
+    // issue 8: payload binding and store loss.
+    /// The signed triple is on record with another payload: the request reuses a delivery's
+    /// signature with a body of its own (Mailgun's signature does not cover the body). Never
+    /// handed to a handler.
+    #[error(
+        "payload mismatch: this signature was already used with another payload (a forged or \
+         altered body)"
+    )]
+    PayloadMismatch,
+    /// The delivery was signed before the replay store's epoch (the store lost records since, or
+    /// this account's namespace is new to it), so it cannot be proven unseen; refused under
+    /// [`LossPolicy::FailClosed`](crate::LossPolicy::FailClosed) until its signature is stale.
+    #[error(
+        "delivery signed before the replay store's epoch: the store cannot prove it unseen \
+         (records were lost), refusing it (fail closed)"
+    )]
+    SignedBeforeEpoch,
 
     // ----- Stage::Application -----
     /// The application's handler failed; the delivery was released so that Mailgun's retry is
@@ -379,7 +397,9 @@ impl ErrorKind {
             | BadSignatureFormat
             | WrongEndpoint { .. } => Stage::Parse,
             SignatureMismatch | Stale { .. } | FromFuture { .. } => Stage::Verify,
-            InFlight | StoreFull | StoreUnavailable => Stage::Replay,
+            InFlight | StoreFull | StoreUnavailable | PayloadMismatch | SignedBeforeEpoch => {
+                Stage::Replay
+            }
             Handler | Rejected | NotConfigured { .. } => Stage::Application,
         }
     }
@@ -389,13 +409,13 @@ impl ErrorKind {
     /// | kinds | status |
     /// |---|---|
     /// | malformed body, missing or ill-formed signature fields, wrong endpoint | 400 |
-    /// | signature mismatch, stale or future timestamp | 401 |
+    /// | signature mismatch, stale or future timestamp, payload mismatch (a signature reused with another body) | 401 |
     /// | delivery still in flight | 409 |
     /// | a limit exceeded | 413 |
     /// | unsupported content type or encoding | 415 |
     /// | application rejected the delivery | 406 |
     /// | handler failed, receiver not configured | 500 |
-    /// | replay store unavailable or full | 503 |
+    /// | replay store unavailable or full, delivery signed before the store's epoch | 503 |
     ///
     /// Mailgun retries every status except 200 and 406 for about 8 hours, so every failure that
     /// a fix on the receiving side could cure (a wrong key, a parser bug, an outage) keeps the
@@ -411,7 +431,9 @@ impl ErrorKind {
             | BadToken
             | BadSignatureFormat
             | WrongEndpoint { .. } => StatusCode::BAD_REQUEST,
-            SignatureMismatch | Stale { .. } | FromFuture { .. } => StatusCode::UNAUTHORIZED,
+            SignatureMismatch | Stale { .. } | FromFuture { .. } | PayloadMismatch => {
+                StatusCode::UNAUTHORIZED
+            }
             InFlight => StatusCode::CONFLICT,
             LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedContentType | UnsupportedContentEncoding => {
@@ -419,7 +441,7 @@ impl ErrorKind {
             }
             Rejected => StatusCode::NOT_ACCEPTABLE,
             Handler | NotConfigured { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            StoreFull | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            StoreFull | StoreUnavailable | SignedBeforeEpoch => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -443,6 +465,8 @@ impl ErrorKind {
             InFlight => "in_flight",
             StoreFull => "store_full",
             StoreUnavailable => "store_unavailable",
+            PayloadMismatch => "payload_mismatch",
+            SignedBeforeEpoch => "signed_before_epoch",
             Handler => "handler",
             Rejected => "rejected",
             NotConfigured { .. } => "not_configured",
@@ -509,6 +533,8 @@ mod tests {
             (NotConfigured { what: "verifier" }, 500),
             (StoreUnavailable, 503),
             (StoreFull, 503),
+            (PayloadMismatch, 401),
+            (SignedBeforeEpoch, 503),
         ];
         for (kind, status) in cases {
             assert_eq!(kind.status().as_u16(), status, "{kind:?}");

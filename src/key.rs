@@ -207,6 +207,19 @@ impl KeyRing {
     pub(crate) fn is_usable(&self) -> bool {
         self.signature_keys().next().is_some() || self.parent_key().is_some()
     }
+
+    // ----- issue 8: the account's replay namespace (keep this block when restructuring) -----
+    /// An identifier of the account these keys belong to, for scoping replay records:
+    /// HMAC-SHA256 under the **primary** key of a fixed label. It reveals nothing about the key,
+    /// and is the same for every key of the ring (the previous and parent keys do not change
+    /// it), so a delivery finds its record whichever key verified it. See
+    /// [`ReplayNamespace`](crate::ReplayNamespace).
+    pub(crate) fn account_id(&self) -> [u8; 32] {
+        let mut mac = self.primary.mac.clone();
+        mac.update(b"mailgun-webhooks replay namespace v1");
+        mac.finalize().into_bytes().into()
+    }
+    // ----- end issue 8 -----
 }
 
 impl From<SigningKey> for KeyRing {

@@ -175,15 +175,15 @@ pub use verify::{
 // ----- replay protection and the receiver (src/replay/, src/receiver.rs) -----
 pub use receiver::{Admission, Admitted, HandlerError, Outcome, Receiver, ReservationGuard};
 pub use replay::{
-    DynReplayStore, MemoryReplayStore, MemoryReplayStoreBuilder, NoReplayCheck, ReplayOutcome,
-    ReplayStore, Reservation,
+    DynReplayStore, LossPolicy, MemoryReplayStore, MemoryReplayStoreBuilder, NoReplayCheck,
+    PayloadDigest, ReplayClaim, ReplayNamespace, ReplayOutcome, ReplayStore, Reservation,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use replay::{HealthWarning, RedisReplayStore, RedisReplayStoreBuilder, StoreHealth};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use replay::{PgReplayStore, PgReplayStoreBuilder};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use replay::{RedisReplayStore, RedisReplayStoreBuilder};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use replay::{SqlAdmission, SqlDelivery, TransactionFuture};

@@ -3,14 +3,16 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::time::UNIX_EPOCH;
 
 use futures_util::FutureExt;
 use http::StatusCode;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::parse::Payload;
-use crate::replay::{MemoryReplayStore, ReplayOutcome, ReplayStore, Reservation};
+use crate::replay::{
+    MemoryReplayStore, PayloadDigest, ReplayClaim, ReplayNamespace, ReplayOutcome, ReplayStore,
+    Reservation,
+};
 use crate::verify::{Verified, Verifier};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -54,14 +56,36 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// | first delivery, handler succeeded | `Ok(Outcome::Processed(value))`, committed | 200 |
 /// | duplicate of a committed delivery | `Ok(Outcome::Duplicate)`, handler not run | 200 |
 /// | same delivery still being processed | `Err`, [`ErrorKind::InFlight`] | 409 |
-/// | handler returned an error (or panicked) | `Err`, [`ErrorKind::Handler`], released | 500 |
+/// | the signed triple is on record with another payload (a forged body) | `Err`, [`ErrorKind::PayloadMismatch`], handler not run | 401 |
+/// | signed before the store's epoch, store fails closed | `Err`, [`ErrorKind::SignedBeforeEpoch`], handler not run | 503 |
+/// | signed before the store's epoch, store accepts | `Ok(Outcome::ProcessedUnproven(value))`, committed | 200 |
+/// | handler returned an error (or panicked) | `Err`, [`ErrorKind::Handler`], released (bound to this payload) | 500 |
 /// | handler rejected it ([`HandlerError::reject`]) | `Err`, [`ErrorKind::Rejected`], committed | 406 |
 /// | replay store unreachable or full | `Err`, [`ErrorKind::StoreUnavailable`] / [`ErrorKind::StoreFull`] | 503 |
 /// | parse or verification failed | `Err`, the stage's error; the store is not touched | 400, 401, 413, 415 |
 ///
 /// Mailgun retries everything but 200 and 406 for about 8 hours, so a failed handler's delivery
-/// comes back, finds its reservation released, and is processed; a processed one comes back
-/// only if our 200 was lost, and is acknowledged without running the handler again.
+/// comes back, finds its reservation released, and is processed (the same payload, whatever its
+/// framing: see [`PayloadDigest`]); a processed one comes back only if our 200 was lost, and is
+/// acknowledged without running the handler again. The same signature with any other payload
+/// is refused (401) from the first reservation on, whatever happened to it since.
+///
+/// # Cancellation
+///
+/// `receive` runs the handler inside the returned future. If that future is dropped (the client
+/// hung up and the server dropped the request), the handler stops at its current `.await`, and
+/// the reservation is abandoned: the record stays bound to this payload (released at once by
+/// [`MemoryReplayStore`], after the pending lifetime by other stores), so Mailgun's retry of
+/// the same payload is processed again from the start, and nothing else ever is. Make the
+/// handler idempotent, or use a framework adapter, whose `process` runs the handler to
+/// completion on its own task.
+///
+/// # Account namespace
+///
+/// Records are kept in the namespace of the verifier's key ring
+/// ([`Verifier::replay_namespace`]): receivers of different Mailgun accounts can share one store.
+/// A multi-tenant service, or one that rotates keys, names the namespace with
+/// [`with_namespace`](Self::with_namespace); see [`ReplayNamespace`].
 ///
 /// If the handler succeeded but the commit then fails (the store became unreachable), the result
 /// is that store error (503): Mailgun retries, and the handler may run a second time once the
@@ -81,12 +105,50 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub struct Receiver<S = MemoryReplayStore> {
     verifier: Verifier,
     store: S,
+    namespace: ReplayNamespace,
 }
 
 impl<S: ReplayStore> Receiver<S> {
-    /// A receiver that verifies with `verifier` and records deliveries in `store`.
+    /// A receiver that verifies with `verifier` and records deliveries in `store`, in the
+    /// namespace of the verifier's key ring.
     pub fn new(verifier: Verifier, store: S) -> Self {
-        Receiver { verifier, store }
+        let namespace = verifier.replay_namespace();
+        Receiver {
+            verifier,
+            store,
+            namespace,
+        }
+    }
+
+    /// Records deliveries in `namespace` instead of the key ring's: use the same one on every
+    /// receiver of one account, a different one per account. See [`ReplayNamespace`].
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: ReplayNamespace) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    /// The namespace of this receiver's records.
+    pub fn namespace(&self) -> &ReplayNamespace {
+        &self.namespace
+    }
+
+    /// The claim this receiver makes in its store for a verified delivery whose payload has
+    /// digest `digest`.
+    pub fn claim<P>(&self, verified: &Verified<P>, digest: PayloadDigest) -> ReplayClaim {
+        ReplayClaim::new(verified, self.namespace, digest, self.verifier.max_skew())
+    }
+
+    /// Parses and verifies a request and computes its payload digest (after the signature
+    /// verified).
+    pub fn verify_request(
+        &self,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(Verified<Payload>, PayloadDigest)> {
+        let verified = self.verifier.parse_and_verify(content_type, body)?;
+        let digest = PayloadDigest::compute(content_type, body, self.verifier.limits())?;
+        Ok((verified, digest))
     }
 
     /// The verifier.
@@ -117,15 +179,17 @@ impl<S: ReplayStore> Receiver<S> {
         Fut: Future<Output = std::result::Result<T, E>>,
         E: Into<HandlerError>,
     {
-        let verified = self.verifier.parse_and_verify(content_type, body)?;
-        self.receive_verified(verified, handler).await
+        let (verified, digest) = self.verify_request(content_type, body)?;
+        self.receive_verified(verified, digest, handler).await
     }
 
     /// Like [`receive`](Self::receive), for a delivery you parsed and verified yourself (for
-    /// example with a typed payload, or one verified with [`Verifier::verify_at`]).
+    /// example with a typed payload, or one verified with [`Verifier::verify_at`]), whose body
+    /// has digest `digest` ([`PayloadDigest::compute`]).
     pub async fn receive_verified<P, F, Fut, T, E>(
         &self,
         verified: Verified<P>,
+        digest: PayloadDigest,
         handler: F,
     ) -> Result<Outcome<T>>
     where
@@ -133,15 +197,24 @@ impl<S: ReplayStore> Receiver<S> {
         Fut: Future<Output = std::result::Result<T, E>>,
         E: Into<HandlerError>,
     {
-        let admitted = match self.store.reserve_verified(&verified).await? {
+        // Dropped here: nothing reserved, or (a store whose reply was lost) a pending record
+        // bound to this payload that behaves as released after the pending lifetime.
+        let claim = self.claim(&verified, digest);
+        let admitted = match self.store.reserve(&claim).await? {
             ReplayOutcome::Fresh(reservation) => Admitted {
                 verified,
                 guard: ReservationGuard::new(&self.store, reservation),
             },
-            ReplayOutcome::Duplicate => return Ok(Outcome::Duplicate),
-            ReplayOutcome::InFlight => return Err(ErrorKind::InFlight.into()),
+            other => return refused(other).map(|()| Outcome::Duplicate),
         };
-        admitted.process(handler).await.map(Outcome::Processed)
+        let unproven = admitted.is_unproven();
+        // Dropped here: the guard abandons the reservation, still bound to this payload.
+        let value = admitted.process(handler).await?;
+        Ok(if unproven {
+            Outcome::ProcessedUnproven(value)
+        } else {
+            Outcome::Processed(value)
+        })
     }
 
     /// Parses, verifies and reserves a request, and returns it for you to process and then
@@ -155,23 +228,40 @@ impl<S: ReplayStore> Receiver<S> {
     where
         S: Clone,
     {
-        let verified = self.verifier.parse_and_verify(content_type, body)?;
-        self.admit_verified(verified).await
+        let (verified, digest) = self.verify_request(content_type, body)?;
+        self.admit_verified(verified, digest).await
     }
 
-    /// Like [`admit`](Self::admit), for a delivery you parsed and verified yourself.
-    pub async fn admit_verified<P>(&self, verified: Verified<P>) -> Result<Admission<S, P>>
+    /// Like [`admit`](Self::admit), for a delivery you parsed and verified yourself, whose
+    /// body has digest `digest` ([`PayloadDigest::compute`]).
+    pub async fn admit_verified<P>(
+        &self,
+        verified: Verified<P>,
+        digest: PayloadDigest,
+    ) -> Result<Admission<S, P>>
     where
         S: Clone,
     {
-        match self.store.reserve_verified(&verified).await? {
+        let claim = self.claim(&verified, digest);
+        match self.store.reserve(&claim).await? {
             ReplayOutcome::Fresh(reservation) => Ok(Admission::Admitted(Admitted {
                 verified,
                 guard: ReservationGuard::new(self.store.clone(), reservation),
             })),
-            ReplayOutcome::Duplicate => Ok(Admission::Duplicate(verified)),
-            ReplayOutcome::InFlight => Err(ErrorKind::InFlight.into()),
+            other => refused(other).map(|()| Admission::Duplicate(verified)),
         }
+    }
+}
+
+/// What a non-fresh reserve answers: `Ok(())` for a duplicate of a committed delivery, the
+/// error to answer otherwise.
+fn refused(outcome: ReplayOutcome) -> Result<()> {
+    match outcome {
+        ReplayOutcome::Duplicate => Ok(()),
+        ReplayOutcome::InFlight => Err(ErrorKind::InFlight.into()),
+        ReplayOutcome::PayloadMismatch => Err(ErrorKind::PayloadMismatch.into()),
+        // A store that answered `Fresh`, or an outcome this version does not know: fail closed.
+        _ => Err(ErrorKind::StoreUnavailable.into()),
     }
 }
 
@@ -182,6 +272,11 @@ impl<S: ReplayStore> Receiver<S> {
 pub enum Outcome<T> {
     /// The handler ran and succeeded, and the delivery is committed. Holds the handler's value.
     Processed(T),
+    /// Like `Processed`, but the store could not prove the delivery unseen: it was signed
+    /// before the store's epoch (the store lost records, or restarted) and the store's
+    /// [`LossPolicy`](crate::LossPolicy) is `Accept`. It may be a replay of a delivery
+    /// processed before the loss, possibly with another body; log it.
+    ProcessedUnproven(T),
     /// A duplicate of a committed delivery: the handler did not run.
     Duplicate,
 }
@@ -197,10 +292,15 @@ impl<T> Outcome<T> {
         matches!(self, Outcome::Duplicate)
     }
 
+    /// True for [`Outcome::ProcessedUnproven`].
+    pub fn is_unproven(&self) -> bool {
+        matches!(self, Outcome::ProcessedUnproven(_))
+    }
+
     /// The handler's value, if it ran.
     pub fn into_processed(self) -> Option<T> {
         match self {
-            Outcome::Processed(v) => Some(v),
+            Outcome::Processed(v) | Outcome::ProcessedUnproven(v) => Some(v),
             Outcome::Duplicate => None,
         }
     }
@@ -342,7 +442,8 @@ impl<S: ReplayStore, P> Admission<S, P> {
 /// processing failed and Mailgun's retry should be processed. If it is dropped without either
 /// (a panic, a cancelled request), the store's [`abandon`](ReplayStore::abandon) runs:
 /// [`MemoryReplayStore`] releases the reservation at once, others let it expire after their
-/// pending lifetime (60 s by default), after which a retry is processed.
+/// pending lifetime (60 s by default). Either way the record stays bound to this payload: a
+/// retry with the same payload is processed, any other payload is refused.
 ///
 /// To hand the payload to another task while keeping the reservation, [`map`](Self::map) it
 /// into an `Arc` and clone that, or [`into_parts`](Self::into_parts).
@@ -364,6 +465,12 @@ impl<S: ReplayStore, P> Admitted<S, P> {
         self.verified.payload()
     }
 
+    /// True when the store could not prove the delivery unseen (signed before its epoch) and
+    /// admitted it under [`LossPolicy::Accept`](crate::LossPolicy::Accept).
+    pub fn is_unproven(&self) -> bool {
+        self.guard.reservation.is_unproven()
+    }
+
     /// Transforms the payload, keeping the reservation.
     pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Admitted<S, Q> {
         Admitted {
@@ -382,7 +489,7 @@ impl<S: ReplayStore, P> Admitted<S, P> {
         self.guard.commit().await
     }
 
-    /// Deletes the reservation so that Mailgun's retry is processed.
+    /// Releases the reservation so that Mailgun's retry (of the same payload) is processed.
     pub async fn release(self) -> Result<()> {
         self.guard.release().await
     }
@@ -396,6 +503,10 @@ impl<S: ReplayStore, P> Admitted<S, P> {
     ///   (406), which stops Mailgun's retries;
     /// - any other error, or a panic (caught): released, then [`ErrorKind::Handler`] (500), so
     ///   that Mailgun's retry is processed.
+    ///
+    /// The handler runs inside the returned future: if it is dropped, the handler stops and
+    /// the reservation is abandoned, still bound to this payload (see
+    /// [`Receiver`](Receiver#cancellation)).
     pub async fn process<F, Fut, T, E>(self, handler: F) -> Result<T>
     where
         F: FnOnce(Verified<P>) -> Fut,
@@ -472,7 +583,7 @@ impl<S: ReplayStore> ReservationGuard<S> {
     /// Takes the reservation out, leaving an inert stand-in, so that `Drop` does nothing.
     fn settle(&mut self) -> Reservation {
         self.settled = true;
-        let stand_in = Reservation::new(*self.reservation.key(), UNIX_EPOCH, 0);
+        let stand_in = Reservation::new(*self.reservation.claim(), 0);
         std::mem::replace(&mut self.reservation, stand_in)
     }
 }

@@ -252,6 +252,22 @@ impl<P> Verified<P> {
         ReplayKey(h.finalize().into())
     }
 
+    // ----- issue 8: replay keys scoped by account (keep this block when restructuring) -----
+    /// The key under which a [`ReplayStore`](crate::ReplayStore) records this delivery for
+    /// the account `namespace`: SHA-256 of a domain tag, the namespace and the exact signed
+    /// string `timestamp ‖ token`. Receivers of different accounts sharing one store never see
+    /// each other's records. [`Receiver`](crate::Receiver) uses it with the namespace of its key
+    /// ring (or the one it was given).
+    pub fn replay_key_in(&self, namespace: &crate::ReplayNamespace) -> ReplayKey {
+        let mut h = Sha256::new();
+        h.update(b"mailgun-webhooks replay v2\0");
+        h.update(namespace.as_bytes());
+        h.update(self.signature.timestamp.as_bytes());
+        h.update(self.signature.token.as_bytes());
+        ReplayKey(h.finalize().into())
+    }
+    // ----- end issue 8 -----
+
     /// When the replay record of this delivery may be forgotten: after the signature stops
     /// being accepted (the signed timestamp plus `max_age`), plus a minute of margin.
     pub fn replay_expires_at(&self) -> SystemTime {
@@ -343,6 +359,14 @@ impl Verifier {
             limits: Limits::default(),
         }
     }
+
+    // ----- issue 8: the account's replay namespace (keep when restructuring) -----
+    /// The replay namespace of this verifier's key ring: see
+    /// [`ReplayNamespace::for_keys`](crate::ReplayNamespace::for_keys).
+    pub fn replay_namespace(&self) -> crate::ReplayNamespace {
+        crate::ReplayNamespace::for_keys(&self.inner.keys)
+    }
+    // ----- end issue 8 -----
 
     /// The limits applied by [`parse`](Self::parse).
     pub fn limits(&self) -> &Limits {

@@ -9,7 +9,7 @@ mod adapters_common;
 use std::net::SocketAddr;
 
 use actix_web::{App, HttpServer, web};
-use adapters_common::{Harness, INBOUND, Recorder, TRACKING};
+use adapters_common::{Harness, INBOUND, Recorder, TRACKING, TRACKING_B};
 use mailgun_webhooks::actix::{Webhook, WebhookRejection, WebhookResponse};
 use mailgun_webhooks::testing::{FormBody, now, token};
 use mailgun_webhooks::{Event, InboundMessage, NoReplayCheck, Payload};
@@ -47,13 +47,21 @@ fn start() -> Harness {
     let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let receiver = web::Data::new(adapters_common::receiver());
+            let (receiver, receiver_b) = adapters_common::receivers();
+            let receiver = web::Data::new(receiver);
+            // Account B, on the same store, with its receiver in its resource's app data.
+            let receiver_b = web::Data::new(receiver_b);
             let rec = web::Data::new(rec);
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(receiver.clone())
                     .app_data(rec.clone())
                     .route(TRACKING, web::post().to(tracking))
+                    .service(
+                        web::resource(TRACKING_B)
+                            .app_data(receiver_b.clone())
+                            .route(web::post().to(tracking)),
+                    )
                     .service(
                         web::resource(INBOUND)
                             .app_data(web::PayloadConfig::new(1 << 20))
@@ -177,4 +185,34 @@ async fn actix_payload_config_applies_and_answers_413() {
 #[test]
 fn readme_shows_the_compiled_doc_test() {
     adapters_common::readme_matches_module_docs("### actix-web", "src/adapters/actix.rs");
+}
+
+#[tokio::test]
+async fn hang_up_mid_handler_then_other_bodies_are_refused() {
+    adapters_common::hang_up_then_other_bodies(&start()).await;
+}
+
+#[tokio::test]
+async fn handler_error_then_another_body_is_refused() {
+    adapters_common::failure_then_other_body(&start()).await;
+}
+
+#[tokio::test]
+async fn handler_error_then_the_same_delivery_reencoded_is_processed() {
+    adapters_common::failure_then_same_delivery_reencoded(&start()).await;
+}
+
+#[tokio::test]
+async fn handler_panic_then_another_body_is_refused() {
+    adapters_common::panic_then_other_body(&start()).await;
+}
+
+#[tokio::test]
+async fn two_accounts_on_one_store_do_not_suppress_each_other() {
+    adapters_common::two_accounts_on_one_store(&start()).await;
+}
+
+#[tokio::test]
+async fn parent_signature_variant_after_a_hang_up_is_refused() {
+    adapters_common::parent_signature_variant_after_hang_up(&start()).await;
 }

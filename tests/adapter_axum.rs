@@ -5,7 +5,7 @@
 
 mod adapters_common;
 
-use adapters_common::{Harness, INBOUND, Recorder, TRACKING};
+use adapters_common::{Harness, INBOUND, Recorder, TRACKING, TRACKING_B};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::routing::post;
@@ -46,15 +46,24 @@ async fn small(webhook: Result<Webhook<Payload>, WebhookRejection>) -> axum::res
 
 async fn start() -> Harness {
     let recorder = Recorder::default();
+    let (receiver, receiver_b) = adapters_common::receivers();
     let state = AppState {
-        receiver: adapters_common::receiver(),
+        receiver,
         recorder: recorder.clone(),
     };
+    // Account B, on the same store, under a state of its own.
+    let account_b = Router::new()
+        .route(TRACKING_B, post(tracking))
+        .with_state(AppState {
+            receiver: receiver_b,
+            recorder: recorder.clone(),
+        });
     let app = Router::new()
         .route(TRACKING, post(tracking))
         .route(INBOUND, post(inbound))
         .route("/small", post(small).layer(DefaultBodyLimit::max(4096)))
-        .with_state(state);
+        .with_state(state)
+        .merge(account_b);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -140,6 +149,36 @@ async fn axum_default_body_limit_applies_and_answers_413() {
     let (signed, _) = adapters_common::event("f@example.com");
     let reply = h.post("/small", &signed).await;
     assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "ok"));
+}
+
+#[tokio::test]
+async fn hang_up_mid_handler_then_other_bodies_are_refused() {
+    adapters_common::hang_up_then_other_bodies(&start().await).await;
+}
+
+#[tokio::test]
+async fn handler_error_then_another_body_is_refused() {
+    adapters_common::failure_then_other_body(&start().await).await;
+}
+
+#[tokio::test]
+async fn handler_error_then_the_same_delivery_reencoded_is_processed() {
+    adapters_common::failure_then_same_delivery_reencoded(&start().await).await;
+}
+
+#[tokio::test]
+async fn handler_panic_then_another_body_is_refused() {
+    adapters_common::panic_then_other_body(&start().await).await;
+}
+
+#[tokio::test]
+async fn two_accounts_on_one_store_do_not_suppress_each_other() {
+    adapters_common::two_accounts_on_one_store(&start().await).await;
+}
+
+#[tokio::test]
+async fn parent_signature_variant_after_a_hang_up_is_refused() {
+    adapters_common::parent_signature_variant_after_hang_up(&start().await).await;
 }
 
 #[test]

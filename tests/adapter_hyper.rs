@@ -7,7 +7,7 @@ mod adapters_common;
 
 use std::convert::Infallible;
 
-use adapters_common::{Harness, INBOUND, Recorder, TRACKING};
+use adapters_common::{Harness, INBOUND, Recorder, TRACKING, TRACKING_B};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -19,11 +19,20 @@ use mailgun_webhooks::hyper::{WebhookResponse, admit, receive};
 use mailgun_webhooks::{Event, InboundMessage, MemoryReplayStore, Receiver};
 
 async fn route(
-    receiver: Receiver<MemoryReplayStore>,
+    (receiver, receiver_b): (Receiver<MemoryReplayStore>, Receiver<MemoryReplayStore>),
     rec: Recorder,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let response: WebhookResponse = match req.uri().path() {
+        // Account B, on the same store.
+        TRACKING_B => {
+            receive(
+                &receiver_b,
+                req,
+                |event| async move { rec.event(event).await },
+            )
+            .await
+        }
         TRACKING => {
             receive(
                 &receiver,
@@ -52,7 +61,7 @@ async fn route(
 
 async fn start() -> Harness {
     let recorder = Recorder::default();
-    let receiver = adapters_common::receiver();
+    let receiver = adapters_common::receivers();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let rec = recorder.clone();
@@ -173,4 +182,34 @@ async fn any_http_body_without_a_server() {
 #[test]
 fn readme_shows_the_compiled_doc_test() {
     adapters_common::readme_matches_module_docs("### hyper and tower", "src/adapters/hyper.rs");
+}
+
+#[tokio::test]
+async fn hang_up_mid_handler_then_other_bodies_are_refused() {
+    adapters_common::hang_up_then_other_bodies(&start().await).await;
+}
+
+#[tokio::test]
+async fn handler_error_then_another_body_is_refused() {
+    adapters_common::failure_then_other_body(&start().await).await;
+}
+
+#[tokio::test]
+async fn handler_error_then_the_same_delivery_reencoded_is_processed() {
+    adapters_common::failure_then_same_delivery_reencoded(&start().await).await;
+}
+
+#[tokio::test]
+async fn handler_panic_then_another_body_is_refused() {
+    adapters_common::panic_then_other_body(&start().await).await;
+}
+
+#[tokio::test]
+async fn two_accounts_on_one_store_do_not_suppress_each_other() {
+    adapters_common::two_accounts_on_one_store(&start().await).await;
+}
+
+#[tokio::test]
+async fn parent_signature_variant_after_a_hang_up_is_refused() {
+    adapters_common::parent_signature_variant_after_hang_up(&start().await).await;
 }

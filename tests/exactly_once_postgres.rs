@@ -45,6 +45,19 @@ fn database_url(test: &str) -> Option<String> {
 
 /// The store (on a table of this run) and the application's table.
 async fn setup(url: &str, table: &str) -> PgReplayStore {
+    // Created with its epoch an hour ago, so that deliveries signed now are provable.
+    PgReplayStore::builder(url)
+        .table(table)
+        .create_table(true)
+        .clock(ManualClock::at(
+            SystemTime::now() - Duration::from_secs(3600),
+        ))
+        .connect()
+        .await
+        .unwrap()
+        .pool()
+        .close()
+        .await;
     let store = PgReplayStore::builder(url)
         .table(table)
         .create_table(true)
@@ -96,9 +109,20 @@ async fn deliver(
     token: &str,
     then: Then,
 ) -> mailgun_webhooks::Result<Outcome<()>> {
+    deliver_payload(store, d, 1, token, then).await
+}
+
+/// [`deliver`] with payload number `n`.
+async fn deliver_payload(
+    store: &PgReplayStore,
+    d: &Verified<()>,
+    n: u8,
+    token: &str,
+    then: Then,
+) -> mailgun_webhooks::Result<Outcome<()>> {
     let token = token.to_owned();
     store
-        .process(d, move |tx| {
+        .process(&claim(d, n), move |tx| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO events (token, body) VALUES ($1, 'a')")
                     .bind(&token)
@@ -122,11 +146,22 @@ async fn deliver(
 /// the next is a duplicate.
 async fn retry_writes_exactly_one_row(store: &PgReplayStore, d: &Verified<()>, token: &str) {
     assert_eq!(rows(store, token).await, 0, "the failed attempt left a row");
+    // The triple stays bound to the failed attempt's payload: another body is a forgery.
+    let forged = deliver_payload(store, d, 2, token, Then::Succeed)
+        .await
+        .unwrap_err();
+    assert_eq!(forged.kind(), &ErrorKind::PayloadMismatch);
+    assert_eq!(forged.status(), 401);
+    assert_eq!(rows(store, token).await, 0, "the forgery ran the handler");
     let first = deliver(store, d, token, Then::Succeed).await.unwrap();
     assert_eq!(first, Outcome::Processed(()));
     assert_eq!(rows(store, token).await, 1);
     let again = deliver(store, d, token, Then::Succeed).await.unwrap();
     assert_eq!(again, Outcome::Duplicate);
+    let forged = deliver_payload(store, d, 3, token, Then::Succeed)
+        .await
+        .unwrap_err();
+    assert_eq!(forged.kind(), &ErrorKind::PayloadMismatch);
     assert_eq!(rows(store, token).await, 1);
 }
 
@@ -178,7 +213,7 @@ async fn dropped_delivery_rolls_back() {
     };
     let store = setup(&url, &table()).await;
     let (d, token) = fresh();
-    let SqlAdmission::Fresh(mut delivery) = store.begin(&d).await.unwrap() else {
+    let SqlAdmission::Fresh(mut delivery) = store.begin(&claim(&d, 1)).await.unwrap() else {
         panic!("fresh");
     };
     sqlx::query("INSERT INTO events (token, body) VALUES ($1, 'a')")
@@ -199,7 +234,7 @@ async fn rejection_commits_the_handlers_writes() {
     let (d, token) = fresh();
     let t = token.clone();
     let err = store
-        .process(&d, move |tx| {
+        .process(&claim(&d, 1), move |tx| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO events (token, body) VALUES ($1, 'rejected')")
                     .bind(&t)
@@ -238,7 +273,7 @@ async fn concurrent_requests_with_one_delivery_run_the_handler_once() {
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             store
-                .process(&*d, move |tx| {
+                .process(&claim(&d, 1), move |tx| {
                     Box::pin(async move {
                         ran.fetch_add(1, Ordering::SeqCst);
                         sqlx::query("INSERT INTO events (token, body) VALUES ($1, 'a')")
@@ -287,7 +322,7 @@ async fn child_writes_and_waits_to_be_killed() {
         &token,
         now,
     );
-    let SqlAdmission::Fresh(mut delivery) = store.begin(&d).await.unwrap() else {
+    let SqlAdmission::Fresh(mut delivery) = store.begin(&claim(&d, 1)).await.unwrap() else {
         panic!("fresh");
     };
     sqlx::query("INSERT INTO events (token, body) VALUES ($1, 'a')")
@@ -454,8 +489,18 @@ async fn postgres_killed_mid_load_no_double_rows_no_lost_deliveries() {
         eprintln!("\n*** postgres_killed_mid_load: SKIPPED: no PostgreSQL binaries found ***\n");
         return;
     };
-    let store = PgReplayStore::builder(server.url())
+    PgReplayStore::builder(server.url())
         .create_table(true)
+        .clock(ManualClock::at(
+            SystemTime::now() - Duration::from_secs(3600),
+        ))
+        .connect()
+        .await
+        .unwrap()
+        .pool()
+        .close()
+        .await;
+    let store = PgReplayStore::builder(server.url())
         .command_timeout(Duration::from_millis(500))
         .connect()
         .await

@@ -39,6 +39,17 @@ fn db_path(tag: &str) -> (PathBuf, Cleanup) {
 
 /// The store and the application's table, in one file.
 async fn setup(path: &PathBuf) -> SqliteReplayStore {
+    // Created with its epoch an hour ago, so that deliveries signed now are provable.
+    SqliteReplayStore::builder(path)
+        .clock(ManualClock::at(
+            SystemTime::now() - Duration::from_secs(3600),
+        ))
+        .open()
+        .await
+        .unwrap()
+        .pool()
+        .close()
+        .await;
     let store = SqliteReplayStore::open(path).await.unwrap();
     sqlx::query("CREATE TABLE IF NOT EXISTS events (token TEXT NOT NULL, body TEXT NOT NULL)")
         .execute(store.pool())
@@ -79,9 +90,20 @@ async fn deliver(
     token: &str,
     then: Then,
 ) -> mailgun_webhooks::Result<Outcome<()>> {
+    deliver_payload(store, d, 1, token, then).await
+}
+
+/// [`deliver`] with payload number `n`.
+async fn deliver_payload(
+    store: &SqliteReplayStore,
+    d: &Verified<()>,
+    n: u8,
+    token: &str,
+    then: Then,
+) -> mailgun_webhooks::Result<Outcome<()>> {
     let token = token.to_owned();
     store
-        .process(d, move |tx| {
+        .process(&claim(d, n), move |tx| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO events (token, body) VALUES (?1, 'a')")
                     .bind(&token)
@@ -105,11 +127,22 @@ async fn deliver(
 /// the next is a duplicate.
 async fn retry_writes_exactly_one_row(store: &SqliteReplayStore, d: &Verified<()>, token: &str) {
     assert_eq!(rows(store, token).await, 0, "the failed attempt left a row");
+    // The triple stays bound to the failed attempt's payload: another body is a forgery.
+    let forged = deliver_payload(store, d, 2, token, Then::Succeed)
+        .await
+        .unwrap_err();
+    assert_eq!(forged.kind(), &ErrorKind::PayloadMismatch);
+    assert_eq!(forged.status(), 401);
+    assert_eq!(rows(store, token).await, 0, "the forgery ran the handler");
     let first = deliver(store, d, token, Then::Succeed).await.unwrap();
     assert_eq!(first, Outcome::Processed(()));
     assert_eq!(rows(store, token).await, 1);
     let again = deliver(store, d, token, Then::Succeed).await.unwrap();
     assert_eq!(again, Outcome::Duplicate);
+    let forged = deliver_payload(store, d, 3, token, Then::Succeed)
+        .await
+        .unwrap_err();
+    assert_eq!(forged.kind(), &ErrorKind::PayloadMismatch);
     assert_eq!(rows(store, token).await, 1);
 }
 
@@ -153,7 +186,7 @@ async fn dropped_delivery_rolls_back() {
     let (path, _c) = db_path("dropd");
     let store = setup(&path).await;
     let (d, token) = fresh();
-    let SqlAdmission::Fresh(mut delivery) = store.begin(&d).await.unwrap() else {
+    let SqlAdmission::Fresh(mut delivery) = store.begin(&claim(&d, 1)).await.unwrap() else {
         panic!("fresh");
     };
     sqlx::query("INSERT INTO events (token, body) VALUES (?1, 'a')")
@@ -172,7 +205,7 @@ async fn rejection_commits_the_handlers_writes() {
     let (d, token) = fresh();
     let t = token.clone();
     let err = store
-        .process(&d, move |tx| {
+        .process(&claim(&d, 1), move |tx| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO events (token, body) VALUES (?1, 'rejected')")
                     .bind(&t)
@@ -209,7 +242,7 @@ async fn concurrent_requests_with_one_delivery_run_the_handler_once() {
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             store
-                .process(&*d, move |tx| {
+                .process(&claim(&d, 1), move |tx| {
                     Box::pin(async move {
                         ran.fetch_add(1, Ordering::SeqCst);
                         sqlx::query("INSERT INTO events (token, body) VALUES (?1, 'a')")
@@ -257,7 +290,7 @@ async fn child_writes_and_waits_to_be_killed() {
         &token,
         now,
     );
-    let SqlAdmission::Fresh(mut delivery) = store.begin(&d).await.unwrap() else {
+    let SqlAdmission::Fresh(mut delivery) = store.begin(&claim(&d, 1)).await.unwrap() else {
         panic!("fresh");
     };
     sqlx::query("INSERT INTO events (token, body) VALUES (?1, 'a')")

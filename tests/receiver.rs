@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailgun_webhooks::{
     Admission, DynReplayStore, Error, ErrorKind, HandlerError, MemoryReplayStore, NoReplayCheck,
-    Outcome, Payload, Receiver, ReplayKey, ReplayOutcome, ReplayStore, Reservation, SigningKey,
+    Outcome, Payload, Receiver, ReplayClaim, ReplayOutcome, ReplayStore, Reservation, SigningKey,
     Verifier,
 };
 
@@ -112,7 +112,7 @@ async fn handler_error_releases_and_the_retry_runs_the_handler_once() {
         })
         .await
         .unwrap();
-    assert_eq!(outcome, Outcome::Processed(42));
+    assert_eq!(outcome.clone().into_processed(), Some(42));
     assert_eq!(outcome.status().as_u16(), 200);
     assert_eq!(h.calls(), 2);
 
@@ -137,7 +137,7 @@ async fn handler_error_releases_and_the_retry_runs_the_handler_once() {
 }
 
 #[tokio::test]
-async fn a_replayed_signature_with_another_body_is_a_duplicate() {
+async fn a_replayed_signature_with_another_body_is_refused_as_a_forgery() {
     let rx = receiver();
     let ts = now_secs();
     let t = token();
@@ -146,21 +146,30 @@ async fn a_replayed_signature_with_another_body_is_a_duplicate() {
         .receive(JSON, &original, |_| async { Ok::<_, HandlerError>(()) })
         .await
         .unwrap();
-    assert_eq!(outcome, Outcome::Processed(()));
+    assert_eq!(outcome.clone().into_processed(), Some(()));
 
     // R3: the same signed triple attached to a forged body.
     let forged = signed_at(ts, &t, "attacker@example.com");
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
-    let outcome = rx
+    let err = rx
         .receive(JSON, &forged, |_| async move {
             r.fetch_add(1, Ordering::SeqCst);
             Ok::<_, HandlerError>(())
         })
         .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::PayloadMismatch);
+    assert_eq!(err.status().as_u16(), 401);
+    assert_eq!(err.name(), "payload_mismatch");
+    assert!(!err.is_retryable());
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    // The original payload is still a plain duplicate.
+    let outcome = rx
+        .receive(JSON, &original, |_| async { Ok::<_, HandlerError>(()) })
+        .await
         .unwrap();
     assert_eq!(outcome, Outcome::Duplicate);
-    assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -207,13 +216,9 @@ struct Counting<S> {
 }
 
 impl<S: ReplayStore> ReplayStore for Counting<S> {
-    async fn reserve(
-        &self,
-        key: &ReplayKey,
-        expires_at: SystemTime,
-    ) -> mailgun_webhooks::Result<ReplayOutcome> {
+    async fn reserve(&self, claim: &ReplayClaim) -> mailgun_webhooks::Result<ReplayOutcome> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.reserve(key, expires_at).await
+        self.inner.reserve(claim).await
     }
     async fn commit(&self, r: Reservation) -> mailgun_webhooks::Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -271,7 +276,7 @@ async fn forged_stale_and_malformed_requests_never_touch_the_store() {
         })
         .await
         .unwrap();
-    assert_eq!(outcome, Outcome::Processed(()));
+    assert_eq!(outcome.clone().into_processed(), Some(()));
     assert_eq!(store.calls.load(Ordering::SeqCst), 2);
 }
 
@@ -360,7 +365,7 @@ async fn a_panicking_handler_is_a_500_and_releases() {
         .receive(JSON, &body, |_| async { Ok::<_, HandlerError>(()) })
         .await
         .unwrap();
-    assert_eq!(outcome, Outcome::Processed(()));
+    assert_eq!(outcome.clone().into_processed(), Some(()));
 }
 
 #[tokio::test]
@@ -382,7 +387,7 @@ async fn a_cancelled_request_releases_its_reservation() {
         .receive(JSON, &body, |_| async { Ok::<_, HandlerError>(()) })
         .await
         .unwrap();
-    assert_eq!(outcome, Outcome::Processed(()));
+    assert_eq!(outcome.clone().into_processed(), Some(()));
 }
 
 #[tokio::test]
@@ -417,7 +422,10 @@ async fn admitted_deliveries_commit_release_or_drop() {
     let shared = a.payload().clone();
     tokio::spawn(async move { drop(shared) }).await.unwrap();
     let (verified, guard) = a.into_parts();
-    assert_eq!(guard.reservation().key(), &verified.replay_key());
+    assert_eq!(
+        guard.reservation().key(),
+        &verified.replay_key_in(rx.namespace())
+    );
     guard.commit().await.unwrap();
     assert!(rx.admit(JSON, &body).await.unwrap().is_duplicate());
     assert!(matches!(
@@ -434,15 +442,11 @@ struct Failing {
 }
 
 impl ReplayStore for Failing {
-    async fn reserve(
-        &self,
-        key: &ReplayKey,
-        expires_at: SystemTime,
-    ) -> mailgun_webhooks::Result<ReplayOutcome> {
+    async fn reserve(&self, claim: &ReplayClaim) -> mailgun_webhooks::Result<ReplayOutcome> {
         if self.fail_reserve {
             return Err(ErrorKind::StoreUnavailable.into());
         }
-        self.inner.reserve(key, expires_at).await
+        self.inner.reserve(claim).await
     }
     async fn commit(&self, _: Reservation) -> mailgun_webhooks::Result<()> {
         Err(Error::new(ErrorKind::StoreUnavailable))
@@ -520,7 +524,7 @@ async fn no_replay_check_processes_every_copy() {
             .receive(JSON, &body, |_| async { Ok::<_, HandlerError>(()) })
             .await
             .unwrap();
-        assert_eq!(outcome, Outcome::Processed(()));
+        assert_eq!(outcome.clone().into_processed(), Some(()));
     }
 }
 
@@ -536,7 +540,7 @@ async fn a_store_chosen_at_run_time() {
             .receive(JSON, &body, |_| async { Ok::<_, HandlerError>(()) })
             .await
             .unwrap();
-        assert_eq!(first, Outcome::Processed(()));
+        assert_eq!(first.clone().into_processed(), Some(()));
         let a = rx.admit(JSON, &body).await.unwrap();
         drop(a);
     }
@@ -587,6 +591,9 @@ mod on_redis {
         let store = || async {
             RedisReplayStore::builder(&url)
                 .prefix(&prefix)
+                // A new prefix is a new namespace whose epoch starts now: deliveries signed
+                // now are not provable, and the default `FailClosed` would refuse them.
+                .loss_policy(mailgun_webhooks::LossPolicy::Accept)
                 .connect()
                 .await
                 .unwrap()
@@ -626,7 +633,7 @@ mod on_redis {
             })
             .await
             .unwrap();
-        assert_eq!(outcome, Outcome::Processed(()));
+        assert_eq!(outcome.clone().into_processed(), Some(()));
         let outcome = a
             .receive(JSON, &body, |_| async { Ok::<_, HandlerError>(()) })
             .await

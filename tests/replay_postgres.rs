@@ -12,7 +12,7 @@ mod replay_scenarios;
 
 use std::time::{Duration, SystemTime};
 
-use mailgun_webhooks::{PgReplayStore, ReplayStore};
+use mailgun_webhooks::{ErrorKind, LossPolicy, PgReplayStore, ReplayStore};
 use replay_scenarios::*;
 
 const START: u64 = 1_770_920_772;
@@ -45,7 +45,23 @@ fn table() -> String {
     format!("mgw_test_{}", unique_token())
 }
 
+/// Creates `table` with its epoch an hour before `now`, so that deliveries signed around `now`
+/// are provable (a new table's epoch is its creation: earlier deliveries go by the loss policy,
+/// tested on its own below).
+async fn create_an_hour_ago(url: &str, table: &str, now: SystemTime) {
+    let s = PgReplayStore::builder(url)
+        .table(table)
+        .create_table(true)
+        .clock(ManualClock::at(now - Duration::from_secs(3600)))
+        .sweep_interval(Duration::ZERO)
+        .connect()
+        .await
+        .expect("creates the table");
+    s.pool().close().await;
+}
+
 async fn store(url: &str, table: &str, clock: &ManualClock) -> PgReplayStore {
+    create_an_hour_ago(url, table, clock.now()).await;
     PgReplayStore::builder(url)
         .table(table)
         .create_table(true)
@@ -79,7 +95,8 @@ async fn two_instances_share_a_table_and_exactly_one_reserves() {
     let v = verifier(Duration::from_secs(3600));
     for _ in 0..20 {
         let d = delivery(&v, START, &unique_token(), at(START));
-        let (ra, rb) = tokio::join!(a.reserve_verified(&d), b.reserve_verified(&d));
+        let c = claim(&d, 1);
+        let (ra, rb) = tokio::join!(a.reserve(&c), b.reserve(&c));
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
         assert_eq!(
             usize::from(ra.is_fresh()) + usize::from(rb.is_fresh()),
@@ -116,9 +133,15 @@ async fn the_shipped_migration_creates_a_table_the_store_uses() {
     .unwrap();
     let store = PgReplayStore::builder(&url)
         .table(format!("{schema}.{}", PgReplayStore::DEFAULT_TABLE))
+        .clock_margin(Duration::ZERO) // one host: the test's
         .connect()
         .await
         .expect("the migrated table is usable");
+    // The migration started the epoch: connecting did not start another.
+    assert_eq!(store.epochs_started(), 0);
+    assert!(store.epoch().await.unwrap().is_some());
+    // A delivery signed a little after the migration ran.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let now = SystemTime::now();
     let d = delivery(
         &verifier(Duration::from_secs(60)),
@@ -156,8 +179,10 @@ async fn purge_deletes_only_expired_records_in_batches() {
         return;
     };
     let clock = ManualClock::at(at(START));
+    let t = table();
+    create_an_hour_ago(&url, &t, clock.now()).await;
     let store = PgReplayStore::builder(&url)
-        .table(table())
+        .table(t)
         .create_table(true)
         .clock(clock.clone())
         .sweep_batch(7)
@@ -179,5 +204,51 @@ async fn purge_deletes_only_expired_records_in_batches() {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(left, 30);
+    assert_eq!(left, 31, "the live records and the epoch marker");
+}
+
+#[tokio::test]
+async fn a_new_or_emptied_table_fails_closed_for_deliveries_signed_before_its_epoch() {
+    let Some(url) = database_url("a_new_or_emptied_table_fails_closed") else {
+        return;
+    };
+    let clock = ManualClock::at(at(START));
+    let t = table();
+    let store = PgReplayStore::builder(&url)
+        .table(&t)
+        .create_table(true)
+        .clock(clock.clone())
+        .clock_margin(Duration::ZERO)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(store.loss_policy(), LossPolicy::FailClosed);
+    assert_eq!(store.epochs_started(), 1);
+    let v = verifier(Duration::from_secs(3600));
+    let before = delivery(&v, START - 1, &unique_token(), at(START));
+    let err = store.reserve(&claim(&before, 1)).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::SignedBeforeEpoch);
+    assert_eq!(err.status(), 503);
+    clock.set(at(START + 10));
+    let after = delivery(&v, START + 10, &unique_token(), at(START + 10));
+    let r = reserve(&store, &after)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    store.commit(r).await.unwrap();
+    assert_eq!(seen_with(&store, &after, 2).await, Seen::PayloadMismatch);
+
+    // TRUNCATE (or a restore of an old backup): the loss is detected; the committed triple is
+    // refused, with any body, instead of processed.
+    sqlx::query(&format!("TRUNCATE {t}"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    clock.set(at(START + 20));
+    for n in [1, 2] {
+        let err = store.reserve(&claim(&after, n)).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::SignedBeforeEpoch);
+    }
+    assert_eq!(store.epochs_started(), 2);
+    assert_eq!(store.epoch().await.unwrap(), Some((START + 20) * 1000));
 }

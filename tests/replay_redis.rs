@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use mailgun_webhooks::{ErrorKind, RedisReplayStore, ReplayOutcome, ReplayStore, Verified};
+use mailgun_webhooks::{
+    ErrorKind, HealthWarning, LossPolicy, RedisReplayStore, ReplayOutcome, ReplayStore, Verified,
+};
 use replay_scenarios::*;
 
 /// Short enough to keep the tests quick, long enough not to lapse on a loaded machine.
@@ -48,13 +50,31 @@ fn prefix() -> String {
     format!("mgw-test:{}:", unique_token())
 }
 
+/// A store for the contract scenarios: each test has a prefix of its own, so every namespace is
+/// new and its epoch starts at the first reserve; the scenarios' deliveries are signed before
+/// that, so they are run under `LossPolicy::Accept` (the loss tests below use the default,
+/// `FailClosed`).
 async fn connect(url: &str, prefix: &str) -> RedisReplayStore {
     RedisReplayStore::builder(url)
         .prefix(prefix)
         .pending_ttl(PENDING)
+        .loss_policy(LossPolicy::Accept)
         .connect()
         .await
         .expect("connects to REDIS_URL")
+}
+
+/// A store with the default loss policy (`FailClosed`) and no clock margin (one host).
+async fn connect_fail_closed(url: &str, prefix: &str) -> RedisReplayStore {
+    let store = RedisReplayStore::builder(url)
+        .prefix(prefix)
+        .pending_ttl(PENDING)
+        .clock_margin(Duration::ZERO)
+        .connect()
+        .await
+        .expect("connects");
+    assert_eq!(store.loss_policy(), LossPolicy::FailClosed);
+    store
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -103,6 +123,7 @@ async fn writes_pending_then_done_with_the_right_ttls() {
     let store = RedisReplayStore::builder(&url)
         .prefix(&p)
         .pending_ttl(Duration::from_secs(60))
+        .loss_policy(LossPolicy::Accept)
         .connect()
         .await
         .unwrap();
@@ -114,9 +135,11 @@ async fn writes_pending_then_done_with_the_right_ttls() {
     let now = SystemTime::now();
     let v = verifier(Duration::from_secs(3600));
     let d = delivery(&v, secs(now), &unique_token(), now);
-    let key = store.redis_key(&d.replay_key());
-    assert_eq!(key, format!("{p}{}", d.replay_key()));
+    let c = claim(&d, 1);
+    let key = store.redis_key(c.key());
+    assert_eq!(key, format!("{p}{}", c.key()));
     assert_eq!(key.len(), p.len() + 64);
+    let digest = payload(1).to_string();
 
     let r = reserve(&store, &d).await.into_reservation().expect("fresh");
     let value: String = redis::cmd("GET")
@@ -124,13 +147,37 @@ async fn writes_pending_then_done_with_the_right_ttls() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert_eq!(value, format!("pending:{:032x}", r.token()));
+    let fields: Vec<&str> = value.split(':').collect();
+    assert_eq!(fields[0], "p", "{value}");
+    assert_eq!(fields[1], digest, "{value}");
+    let until: u128 = fields[2].parse().unwrap();
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert!(
+        (now_ms + 58_000..=now_ms + 60_000).contains(&until),
+        "{value}"
+    );
+    assert_eq!(fields[3], format!("{:032x}", r.token()));
+    // The record (and its payload binding) lives until the delivery's expiry, not the
+    // pending lifetime.
     let pttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert!((59_000..=60_000).contains(&pttl), "pending PTTL {pttl}");
+    assert!(
+        (3_600_000..=3_660_000).contains(&pttl),
+        "record PTTL {pttl}"
+    );
+    // The namespace's epoch marker exists and has no expiry.
+    let marker_ttl: i64 = redis::cmd("PTTL")
+        .arg(store.epoch_key(&namespace()))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(marker_ttl, -1);
 
     store.commit(r).await.unwrap();
     let value: String = redis::cmd("GET")
@@ -138,7 +185,7 @@ async fn writes_pending_then_done_with_the_right_ttls() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert_eq!(value, "done");
+    assert_eq!(value, format!("d:{digest}"));
     // Expires at the signed timestamp + max_age + 60 s, to the millisecond.
     let at_ms: i64 = redis::cmd("PEXPIRETIME")
         .arg(&key)
@@ -157,8 +204,8 @@ async fn writes_pending_then_done_with_the_right_ttls() {
         "expiry = signed timestamp + max_age + 60 s"
     );
 
-    // Release is compare-and-delete: a stale reservation leaves the committed record alone.
-    let stale = mailgun_webhooks::Reservation::new(d.replay_key(), d.replay_expires_at(), 1);
+    // Release is compare-and-set: a stale reservation leaves the committed record alone.
+    let stale = mailgun_webhooks::Reservation::new(c, 1);
     store.release(stale).await.unwrap();
     assert_eq!(reserve_seen(&store, &d).await, Seen::Duplicate);
 
@@ -170,7 +217,7 @@ async fn writes_pending_then_done_with_the_right_ttls() {
         .expect("fresh");
     store.commit(r).await.unwrap();
     let exists: i64 = redis::cmd("EXISTS")
-        .arg(store.redis_key(&old.replay_key()))
+        .arg(store.redis_key(claim(&old, 1).key()))
         .query_async(&mut raw)
         .await
         .unwrap();
@@ -196,7 +243,7 @@ async fn a_foreign_value_under_a_replay_key_fails_closed() {
         &unique_token(),
         now,
     );
-    let key = store.redis_key(&d.replay_key());
+    let key = store.redis_key(claim(&d, 1).key());
     let _: () = redis::cmd("SET")
         .arg(&key)
         .arg("something else")
@@ -205,7 +252,7 @@ async fn a_foreign_value_under_a_replay_key_fails_closed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let err = store.reserve_verified(&d).await.unwrap_err();
+    let err = store.reserve(&claim(&d, 1)).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
     // A key of another type: the script errors, and that fails closed too.
     let _: () = redis::cmd("DEL")
@@ -219,7 +266,7 @@ async fn a_foreign_value_under_a_replay_key_fails_closed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let err = store.reserve_verified(&d).await.unwrap_err();
+    let err = store.reserve(&claim(&d, 1)).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
     assert_eq!(err.status().as_u16(), 503);
 }
@@ -259,8 +306,8 @@ async fn redis_store_matches_the_model() {
         let ds: Vec<Verified<()>> = (0..4)
             .map(|_| delivery(&v, secs(now), &unique_token(), now))
             .collect();
-        // key -> committed? (pending tokens tracked in `held`)
-        let mut model: HashMap<usize, Option<u128>> = HashMap::new();
+        // key -> Some(pending token), or None when committed; released records are `Released`.
+        let mut model: HashMap<usize, Rec> = HashMap::new();
         let mut held: Vec<(usize, mailgun_webhooks::Reservation)> = Vec::new();
         let steps = 5 + rng.next() as usize % 60;
         for step in 0..steps {
@@ -268,33 +315,44 @@ async fn redis_store_matches_the_model() {
             let ctx = format!("case {case} step {step}");
             if what < 2 || held.is_empty() {
                 let k = rng.next() as usize % ds.len();
-                let got = store.reserve_verified(&ds[k]).await.unwrap();
+                if model.contains_key(&k) {
+                    let other = store.reserve(&claim(&ds[k], 2)).await.unwrap();
+                    assert_eq!(other, ReplayOutcome::PayloadMismatch, "{ctx}");
+                }
+                let got = store.reserve(&claim(&ds[k], 1)).await.unwrap();
                 match model.get(&k) {
-                    None => {
+                    None | Some(Rec::Released) => {
                         let r = got
                             .into_reservation()
                             .unwrap_or_else(|| panic!("{ctx}: fresh"));
-                        model.insert(k, Some(r.token()));
+                        model.insert(k, Rec::Pending(r.token()));
                         held.push((k, r));
                     }
-                    Some(None) => assert_eq!(got, ReplayOutcome::Duplicate, "{ctx}"),
-                    Some(Some(_)) => assert_eq!(got, ReplayOutcome::InFlight, "{ctx}"),
+                    Some(Rec::Done) => assert_eq!(got, ReplayOutcome::Duplicate, "{ctx}"),
+                    Some(Rec::Pending(_)) => assert_eq!(got, ReplayOutcome::InFlight, "{ctx}"),
                 }
             } else {
                 let (k, r) = held.remove(rng.next() as usize % held.len());
                 let token = r.token();
                 if what == 2 {
                     store.commit(r).await.unwrap();
-                    model.insert(k, None);
+                    model.insert(k, Rec::Done);
                 } else {
                     store.release(r).await.unwrap();
-                    if model.get(&k) == Some(&Some(token)) {
-                        model.remove(&k);
+                    if model.get(&k) == Some(&Rec::Pending(token)) {
+                        model.insert(k, Rec::Released);
                     }
                 }
             }
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rec {
+    Pending(u128),
+    Released,
+    Done,
 }
 
 struct XorShift(u64);
@@ -419,7 +477,7 @@ async fn wait_until_serving(store: &RedisReplayStore, within: Duration) -> Durat
     let start = Instant::now();
     loop {
         let d = fresh_delivery();
-        if let Ok(o) = store.reserve_verified(&d).await {
+        if let Ok(o) = store.reserve(&claim(&d, 1)).await {
             let r = o.into_reservation().expect("a new delivery is fresh");
             store.release(r).await.unwrap();
             return start.elapsed();
@@ -463,7 +521,7 @@ async fn redis_stopped_then_restarted() {
         i += 1;
         let d = fresh_delivery();
         let started = Instant::now();
-        let result = store.reserve_verified(&d).await;
+        let result = store.reserve(&claim(&d, 1)).await;
         let took = started.elapsed();
         let err = result.expect_err("no delivery is accepted while Redis is down");
         assert_eq!(
@@ -476,7 +534,7 @@ async fn redis_stopped_then_restarted() {
         // Fails fast: the command timeout is 250 ms (with slack for a loaded machine).
         assert!(took < Duration::from_secs(1), "attempt {i} took {took:?}");
         // Duplicates are not answered 200 from a guess either.
-        assert!(store.reserve_verified(&before).await.is_err());
+        assert!(store.reserve(&claim(&before, 1)).await.is_err());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("{i} attempts refused while Redis was down");
@@ -511,9 +569,13 @@ async fn redis_paused_then_resumed() {
     store.commit(r).await.unwrap();
 
     server.signal("-STOP");
-    for _ in 0..5 {
+    // The first failures wait for the command timeout...
+    for _ in 0..RedisReplayStore::DEFAULT_FAILURE_THRESHOLD {
         let started = Instant::now();
-        let err = store.reserve_verified(&fresh_delivery()).await.unwrap_err();
+        let err = store
+            .reserve(&claim(&fresh_delivery(), 1))
+            .await
+            .unwrap_err();
         let took = started.elapsed();
         assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
         assert!(
@@ -525,6 +587,23 @@ async fn redis_paused_then_resumed() {
             msg.contains("did not answer") || msg.contains("timed out"),
             "{msg}"
         );
+    }
+    // ... then the store fails fast: no network wait while Redis is known to be down.
+    assert!(store.is_failing_fast());
+    for _ in 0..50 {
+        let started = Instant::now();
+        let err = store
+            .reserve(&claim(&fresh_delivery(), 1))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(err.kind(), &ErrorKind::StoreUnavailable);
+        assert!(
+            took < Duration::from_millis(50),
+            "a fast failure took {took:?}"
+        );
+        let msg = format!("{}", std::error::Error::source(&err).unwrap());
+        assert!(msg.contains("failing fast"), "{msg}");
     }
 
     server.signal("-CONT");

@@ -170,11 +170,7 @@ where
 
         Box::pin(async move {
             let bytes = body.await.map_err(WebhookRejection::Body)?;
-            let verified = receiver
-                .verifier()
-                .parse_and_verify(&content_type, &bytes)?;
-            drop(bytes);
-            super::reserve(&receiver, verified)
+            super::reserve(&receiver, &content_type, bytes)
                 .await?
                 .ok_or(WebhookRejection::Duplicate)
         })

@@ -109,7 +109,7 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 
 use super::FromPayload;
 pub use super::{Webhook, WebhookResponse};
-use crate::{Error, Receiver, ReplayStore, parse_stream};
+use crate::{Error, Receiver, ReplayStore};
 
 impl<St, T, S> FromRequest<St> for Webhook<T, S>
 where
@@ -137,18 +137,16 @@ where
             .unwrap_or_default()
             .to_owned();
 
+        // Dropped while reading: nothing was written anywhere.
         let body = req.into_limited_body().into_data_stream();
-        let unverified = parse_stream(&content_type, body, limits)
-            .await
-            .map_err(|e| {
-                if super::is_length_limit(&e) {
-                    WebhookRejection::BodyLimit
-                } else {
-                    WebhookRejection::Error(e)
-                }
-            })?;
-        let verified = receiver.verifier().verify(unverified)?;
-        super::reserve(&receiver, verified)
+        let body = super::collect_body(body, limits).await.map_err(|e| {
+            if e.is_limit() {
+                WebhookRejection::BodyLimit
+            } else {
+                WebhookRejection::Error(e)
+            }
+        })?;
+        super::reserve(&receiver, &content_type, body)
             .await?
             .ok_or(WebhookRejection::Duplicate)
     }

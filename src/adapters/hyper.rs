@@ -115,7 +115,7 @@ use http_body_util::{BodyExt, Limited};
 
 use super::FromPayload;
 pub use super::{Webhook, WebhookResponse};
-use crate::{Error, HandlerError, Receiver, ReplayStore, Verified, parse_stream};
+use crate::{Error, HandlerError, Receiver, ReplayStore, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -133,12 +133,12 @@ pub async fn receive<T, B, S, F, Fut>(
     handler: F,
 ) -> WebhookResponse
 where
-    T: FromPayload,
+    T: FromPayload + Send + 'static,
     B: Body + Send,
     B::Error: Into<BoxError>,
-    S: ReplayStore + Clone,
-    F: FnOnce(Verified<T>) -> Fut,
-    Fut: Future<Output = Result<(), HandlerError>>,
+    S: ReplayStore + Clone + 'static,
+    F: FnOnce(Verified<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
     match admit(receiver, request).await {
         Ok(webhook) => webhook.process(handler).await,
@@ -180,20 +180,12 @@ where
         .to_owned();
 
     let max = usize::try_from(limits.max_body()).unwrap_or(usize::MAX);
+    // Dropped while reading: nothing was written anywhere.
     let body = Limited::new(request.into_body(), max)
         .into_data_stream()
         .map(|chunk| chunk.map(|mut data| data.copy_to_bytes(data.remaining())));
-    let unverified = parse_stream::<_, Bytes, _>(&content_type, body, limits)
-        .await
-        .map_err(|e| {
-            if super::is_length_limit(&e) {
-                super::body_limit(limits)
-            } else {
-                e
-            }
-        })?;
-    let verified = receiver.verifier().verify(unverified)?;
-    super::reserve(receiver, verified)
+    let body = super::collect_body::<_, Bytes, _>(body, limits).await?;
+    super::reserve(receiver, &content_type, body)
         .await?
         .ok_or(WebhookRejection::Duplicate)
 }

@@ -16,6 +16,8 @@ pub mod hyper;
 use std::fmt;
 use std::future::Future;
 
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
 use http::StatusCode;
 
 use crate::{
@@ -154,14 +156,61 @@ pub(crate) fn is_length_limit(error: &Error) -> bool {
     false
 }
 
-/// Takes the endpoint's payload out of a verified delivery and reserves it: `Ok(None)` for a
-/// duplicate of a committed delivery (answer 200 without running the handler).
+/// Reads a body stream into one buffer, refusing it as soon as it is over
+/// [`Limits::max_body`] (413). A stream error is [`Malformed`](ErrorKind::Malformed) (400),
+/// or the body limit when it is `http_body_util::Limited`'s.
+///
+/// The body is kept whole because the replay store binds the signature to the payload's
+/// digest, computed from the raw body after verification ([`crate::PayloadDigest`]); a
+/// multipart body's files are slices of it afterwards, so the peak is about twice the body.
+#[cfg_attr(not(any(feature = "axum", feature = "hyper")), allow(dead_code))]
+pub(crate) async fn collect_body<St, B, E>(body: St, limits: &Limits) -> Result<Bytes>
+where
+    St: Stream<Item = std::result::Result<B, E>>,
+    B: Into<Bytes>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let max = usize::try_from(limits.max_body()).unwrap_or(usize::MAX);
+    let mut body = std::pin::pin!(body);
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk: Bytes = match chunk {
+            Ok(c) => c.into(),
+            Err(e) => {
+                let e = Error::with_source(
+                    ErrorKind::Malformed {
+                        what: "reading the request body failed".into(),
+                    },
+                    e,
+                );
+                #[cfg(any(feature = "axum", feature = "hyper"))]
+                if is_length_limit(&e) {
+                    return Err(body_limit(limits));
+                }
+                return Err(e);
+            }
+        };
+        if buf.len().checked_add(chunk.len()).is_none_or(|n| n > max) {
+            return Err(body_limit(limits));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Parses and verifies a whole body, computes its payload digest, takes the endpoint's payload
+/// out of it and reserves it: `Ok(None)` for a duplicate of a committed delivery (answer 200
+/// without running the handler).
 pub(crate) async fn reserve<T: FromPayload, S: ReplayStore + Clone>(
     receiver: &Receiver<S>,
-    verified: Verified<Payload>,
+    content_type: &str,
+    body: Bytes,
 ) -> Result<Option<Webhook<T, S>>> {
+    let (verified, digest) = receiver.verify_request(content_type, &body)?;
+    drop(body);
     let verified = convert::<T>(verified)?;
-    Ok(match receiver.admit_verified(verified).await? {
+    // Dropped while reserving: nothing reserved, or a pending record bound to this payload.
+    Ok(match receiver.admit_verified(verified, digest).await? {
         Admission::Admitted(admitted) => Some(Webhook { admitted }),
         Admission::Duplicate(_) => None,
     })
@@ -175,7 +224,20 @@ pub(crate) async fn reserve<T: FromPayload, S: ReplayStore + Clone>(
 /// type of the [`Receiver`](crate::Receiver). Its payload is reachable only through `process`
 /// (or [`into_admitted`](Self::into_admitted), to commit or release it yourself), so that
 /// nothing acts on a delivery without recording it. A `Webhook` dropped unprocessed releases
-/// its reservation ([`MemoryReplayStore`] at once, other stores after their pending lifetime).
+/// its reservation ([`MemoryReplayStore`] at once, other stores after their pending lifetime),
+/// still bound to its payload: a retry of the same payload is processed, nothing else is.
+///
+/// # Cancellation
+///
+/// [`process`](Self::process) runs the handler **to completion on its own task** when a Tokio
+/// runtime is running (axum, hyper and actix-web all run on one): if the client hangs up and
+/// the framework drops the request future, the handler still finishes and the delivery is
+/// committed (or released), so Mailgun's retry finds it `duplicate`. A cancelled request
+/// leaves behind only that task, which ends when the handler does.
+/// [`process_local`](Self::process_local) runs it inside the request future instead, for a
+/// handler that is not `Send + 'static`: if that future is dropped, the handler stops at its
+/// current `.await` and the reservation is abandoned, bound to this payload, so only Mailgun's
+/// retry of the same payload runs it again.
 #[must_use = "call `process` to run your code and commit the delivery"]
 pub struct Webhook<T = Event, S = MemoryReplayStore>
 where
@@ -194,16 +256,48 @@ impl<T, S: ReplayStore> Webhook<T, S> {
     /// see [`Admitted::process`]. Returns the response to answer: 200, 500, 406 for
     /// [`HandlerError::reject`], or 503 when the commit failed.
     ///
-    /// Errors convert into [`HandlerError`] with `?`.
+    /// Errors convert into [`HandlerError`] with `?`. The handler runs on its own Tokio task
+    /// when a runtime is running, so that a client hang-up does not cancel it (see
+    /// [cancellation](Self#cancellation)); without a runtime it runs inline.
     pub async fn process<F, Fut>(self, handler: F) -> WebhookResponse
+    where
+        T: Send + 'static,
+        S: 'static,
+        F: FnOnce(Verified<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<(), HandlerError>> + Send + 'static,
+    {
+        let unproven = self.admitted.is_unproven();
+        let work = async move { self.admitted.process(handler).await };
+        let result = match tokio::runtime::Handle::try_current() {
+            // Detached: dropping the `JoinHandle` (a hang-up) does not cancel the task.
+            Ok(runtime) => match runtime.spawn(work).await {
+                Ok(result) => result,
+                // The runtime is shutting down (the task was cancelled and its reservation
+                // abandoned, bound to this payload), or the task panicked outside the handler.
+                Err(_) => Err(Error::new(ErrorKind::Handler)),
+            },
+            Err(_) => work.await,
+        };
+        WebhookResponse::settled(result, unproven)
+    }
+
+    /// Like [`process`](Self::process), but runs the handler inside the returned future, for
+    /// a handler that is not `Send + 'static`. If the future is dropped (a client hang-up),
+    /// the handler stops at its current `.await` and the reservation is abandoned, still bound
+    /// to this payload.
+    pub async fn process_local<F, Fut>(self, handler: F) -> WebhookResponse
     where
         F: FnOnce(Verified<T>) -> Fut,
         Fut: Future<Output = std::result::Result<(), HandlerError>>,
     {
-        match self.admitted.process(handler).await {
-            Ok(()) => WebhookResponse::processed(),
-            Err(e) => WebhookResponse::failed(e),
-        }
+        let unproven = self.admitted.is_unproven();
+        WebhookResponse::settled(self.admitted.process(handler).await, unproven)
+    }
+
+    /// True when the store could not prove the delivery unseen (signed before its epoch) and
+    /// admitted it under [`LossPolicy::Accept`](crate::LossPolicy::Accept).
+    pub fn is_unproven(&self) -> bool {
+        self.admitted.is_unproven()
     }
 
     /// The reserved delivery, for code that commits or releases it itself. Commit it only once
@@ -236,6 +330,7 @@ pub struct WebhookResponse {
     status: StatusCode,
     error: Option<Error>,
     duplicate: bool,
+    unproven: bool,
 }
 
 impl WebhookResponse {
@@ -244,7 +339,24 @@ impl WebhookResponse {
             status: StatusCode::OK,
             error: None,
             duplicate: false,
+            unproven: false,
         }
+    }
+
+    fn settled(result: Result<()>, unproven: bool) -> Self {
+        match result {
+            Ok(()) => WebhookResponse {
+                unproven,
+                ..WebhookResponse::processed()
+            },
+            Err(e) => WebhookResponse::failed(e),
+        }
+    }
+
+    /// True when the delivery was processed although the store could not prove it unseen
+    /// (see [`Outcome::ProcessedUnproven`](crate::Outcome::ProcessedUnproven)).
+    pub fn is_unproven(&self) -> bool {
+        self.unproven
     }
 
     #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
@@ -253,6 +365,7 @@ impl WebhookResponse {
             status: StatusCode::OK,
             error: None,
             duplicate: true,
+            unproven: false,
         }
     }
 
@@ -261,6 +374,7 @@ impl WebhookResponse {
             status: error.status(),
             error: Some(error),
             duplicate: false,
+            unproven: false,
         }
     }
 

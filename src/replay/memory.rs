@@ -1,17 +1,27 @@
 //! A bounded, sharded, in-process replay store.
 
-use std::collections::hash_map::{Entry as MapEntry, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{ReplayOutcome, ReplayStore, Reservation};
+use super::{
+    LossPolicy, PayloadDigest, ReplayClaim, ReplayNamespace, ReplayOutcome, ReplayStore,
+    Reservation,
+};
 use crate::error::{ErrorKind, Result};
 use crate::verify::{Clock, ReplayKey, SystemClock};
 
-/// The token of a committed record. Pending reservations get tokens from 1 up.
+/// The state of a committed record. Pending reservations get tokens from `FIRST_TOKEN` up.
 const DONE: u64 = 0;
+/// The state of a released record (bound to its digest, free for the same payload).
+const RELEASED: u64 = 1;
+/// The first pending token.
+const FIRST_TOKEN: u64 = 2;
+/// The most namespaces one store keeps an epoch for (receivers are configured, not sent, so
+/// this is never reached in practice; beyond it a new namespace is refused with `StoreFull`).
+const MAX_NAMESPACES: usize = 4096;
 /// A shard drops its expired records at most this often (in milliseconds) when not full.
 const SWEEP_INTERVAL_MS: u64 = 60_000;
 
@@ -34,6 +44,26 @@ const SWEEP_INTERVAL_MS: u64 = 60_000;
 /// assert_eq!(small.capacity(), 10_000);
 /// # let _ = store;
 /// ```
+///
+/// # Restarts and the loss policy
+///
+/// Its records live as long as the process: after a restart (every deploy) it has forgotten
+/// every delivery it processed. Its **epoch** (see [`ReplayStore`](crate::ReplayStore#store-epochs-and-loss))
+/// is the first use of a receiver's namespace in this process, and a delivery signed before
+/// that (minus `max_skew` and [`clock_margin`](MemoryReplayStoreBuilder::clock_margin)) cannot be
+/// proven unseen. The [`LossPolicy`] decides:
+///
+/// - [`LossPolicy::Accept`], what [`new`](Self::new) takes: such a delivery is processed, and
+///   the outcome says so ([`Outcome::ProcessedUnproven`](crate::Outcome::ProcessedUnproven)).
+///   The cost: for `max_age` after each restart (8.5 hours by default), anyone holding a triple
+///   captured before the restart can use it once more, with a body of their choosing.
+/// - [`LossPolicy::FailClosed`] (`MemoryReplayStore::builder().loss_policy(LossPolicy::FailClosed)`):
+///   such a delivery is refused with 503 ([`SignedBeforeEpoch`](crate::ErrorKind::SignedBeforeEpoch)).
+///   The cost: Mailgun's retries of every delivery signed before a restart are refused until
+///   Mailgun gives up on them (about 8 hours): each deploy loses the deliveries that were
+///   failing or in flight when it happened.
+///
+/// To pay neither, use a durable shared store (Redis with persistence, or a SQL store).
 ///
 /// # Bounded, and fail-closed when full
 ///
@@ -68,13 +98,12 @@ const SWEEP_INTERVAL_MS: u64 = 60_000;
 ///
 /// # Memory
 ///
-/// A record is 48 bytes (a 32-byte key, an 8-byte expiry and an 8-byte reservation token)
-/// plus one control byte in the hash table. Tables grow in powers of two and are at most 7/8
-/// full, so a record costs between about 56 and 112 bytes. A full default store on 2 CPUs has
-/// 8 tables of 2^18 slots: **103 MB, about 103 bytes per record**. Measured: 105 bytes per record
-/// as the resident-memory growth of filling one such table (`tests/replay_memory.rs`), and 99 to
-/// 117 MB of resident-memory growth filling a whole default store (`benches/replay.rs`; the
-/// spread is the allocator keeping or reusing the tables outgrown on the way).
+/// A record is 88 bytes (a 32-byte key, the 32-byte payload digest, an 8-byte expiry, an 8-byte
+/// end of the pending lifetime and an 8-byte state) plus one control byte in the hash table.
+/// Tables grow in powers of two and are at most 7/8 full, so a record costs between about 100
+/// and 200 bytes. A full default store on 2 CPUs has 8 tables of 2^18 slots: **187 MB, about
+/// 187 bytes per record** (`tests/replay_memory.rs` measures the resident-memory growth of
+/// filling one such table).
 ///
 /// Memory is allocated as records arrive, not up front; a table keeps the size it reached (its
 /// freed slots are reused).
@@ -93,6 +122,10 @@ struct Inner {
     capacity: usize,
     pending_ttl_ms: u64,
     clock: Arc<dyn Clock>,
+    loss_policy: LossPolicy,
+    clock_margin: Duration,
+    /// The epoch of each namespace: its first use in this store (unix milliseconds).
+    epochs: RwLock<HashMap<ReplayNamespace, u64>>,
 }
 
 /// One lock and its table, alone on a cache line (128 bytes: x86 prefetches line pairs).
@@ -118,8 +151,13 @@ struct Table {
 struct Record {
     /// Unix milliseconds; the record is gone from this instant on.
     expires_ms: u64,
-    /// `DONE` for a committed record, otherwise the pending reservation's token.
+    /// Unix milliseconds; a pending record behaves as released from this instant on.
+    pending_until: u64,
+    /// `DONE` for a committed record, `RELEASED` for a released one, otherwise the pending
+    /// reservation's token.
     token: u64,
+    /// The payload the record is bound to.
+    digest: PayloadDigest,
 }
 
 impl Record {
@@ -195,6 +233,8 @@ impl MemoryReplayStore {
             pending_ttl: Self::DEFAULT_PENDING_TTL,
             shards: None,
             clock: Arc::new(SystemClock),
+            loss_policy: LossPolicy::Accept,
+            clock_margin: Duration::ZERO,
         }
     }
 
@@ -248,52 +288,101 @@ impl MemoryReplayStore {
         &self.inner.shards[usize::try_from(i).unwrap_or_default()]
     }
 
-    fn reserve_now(&self, key: &ReplayKey, expires_at: SystemTime) -> Result<ReplayOutcome> {
+    /// The epoch of `namespace` in this store: its first use (unix milliseconds).
+    fn epoch(&self, namespace: &ReplayNamespace, now: u64) -> Result<u64> {
+        let epochs = self
+            .inner
+            .epochs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(&e) = epochs.get(namespace) {
+            return Ok(e);
+        }
+        drop(epochs);
+        let mut epochs = self
+            .inner
+            .epochs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if epochs.len() >= MAX_NAMESPACES && !epochs.contains_key(namespace) {
+            return Err(ErrorKind::StoreFull.into());
+        }
+        Ok(*epochs.entry(*namespace).or_insert(now))
+    }
+
+    fn reserve_now(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
         let now = self.now_ms();
+        let key = claim.key();
+        let digest = *claim.digest();
         let pending_until = now.saturating_add(self.inner.pending_ttl_ms);
+        let expires_ms = claim.expires_at_ms();
         let mut table = self.shard(key).lock();
         let slot = Slot(*key);
         if now >= table.next_sweep {
             table.sweep(now);
         }
-        if table.records.len() >= table.capacity && !table.records.contains_key(&slot) {
-            table.make_room(now)?;
+        let mut unproven = false;
+        match table.records.get(&slot).filter(|r| r.is_live(now)).copied() {
+            Some(existing) => {
+                if existing.digest != digest {
+                    return Ok(ReplayOutcome::PayloadMismatch);
+                }
+                if existing.token == DONE {
+                    return Ok(ReplayOutcome::Duplicate);
+                }
+                if existing.token != RELEASED && now < existing.pending_until {
+                    return Ok(ReplayOutcome::InFlight);
+                }
+                // Released, or pending past its lifetime: the same payload may be retried.
+            }
+            None => {
+                let epoch = self.epoch(claim.namespace(), now)?;
+                if !claim.is_provable_since(epoch, self.inner.clock_margin) {
+                    match self.inner.loss_policy {
+                        LossPolicy::FailClosed => {
+                            return Err(ErrorKind::SignedBeforeEpoch.into());
+                        }
+                        LossPolicy::Accept => unproven = true,
+                    }
+                }
+                if table.records.len() >= table.capacity && !table.records.contains_key(&slot) {
+                    table.make_room(now)?;
+                }
+            }
         }
         let token = table.take_token();
-        let record = Record {
-            expires_ms: pending_until,
-            token,
-        };
-        match table.records.entry(slot) {
-            MapEntry::Occupied(mut o) => {
-                let existing = o.get();
-                if existing.is_live(now) {
-                    return Ok(if existing.token == DONE {
-                        ReplayOutcome::Duplicate
-                    } else {
-                        ReplayOutcome::InFlight
-                    });
-                }
-                o.insert(record);
-            }
-            MapEntry::Vacant(v) => {
-                v.insert(record);
-            }
-        }
-        table.note_expiry(pending_until);
-        Ok(ReplayOutcome::Fresh(Reservation::new(
-            *key,
-            expires_at,
-            u128::from(token),
-        )))
+        table.records.insert(
+            slot,
+            Record {
+                expires_ms,
+                pending_until,
+                token,
+                digest,
+            },
+        );
+        table.note_expiry(expires_ms);
+        let reservation = Reservation::new(*claim, u128::from(token));
+        Ok(ReplayOutcome::Fresh(if unproven {
+            reservation.unproven()
+        } else {
+            reservation
+        }))
     }
 
     fn commit_now(&self, reservation: &Reservation) -> Result<()> {
-        let expires_ms = unix_ms(reservation.expires_at());
-        let mut table = self.shard(reservation.key()).lock();
-        let slot = Slot(*reservation.key());
-        match table.records.get_mut(&slot) {
+        let claim = reservation.claim();
+        let expires_ms = claim.expires_at_ms();
+        let digest = *claim.digest();
+        let now = self.now_ms();
+        let mut table = self.shard(claim.key()).lock();
+        let slot = Slot(*claim.key());
+        match table.records.get_mut(&slot).filter(|r| r.is_live(now)) {
             Some(existing) => {
+                if existing.digest != digest {
+                    // Bound to another payload (only possible after a loss under `Accept`):
+                    // never rebind a record.
+                    return Ok(());
+                }
                 let keep = if existing.token == DONE {
                     existing.expires_ms.max(expires_ms)
                 } else {
@@ -301,21 +390,24 @@ impl MemoryReplayStore {
                 };
                 *existing = Record {
                     expires_ms: keep,
+                    pending_until: 0,
                     token: DONE,
+                    digest,
                 };
             }
             None => {
-                // Our reservation expired and was removed while the handler ran; the delivery
-                // was processed all the same, so record it.
-                if table.records.len() >= table.capacity {
-                    let now = self.now_ms();
+                // Our record expired and was removed while the handler ran; the delivery was
+                // processed all the same, so record it.
+                if table.records.len() >= table.capacity && !table.records.contains_key(&slot) {
                     table.make_room(now)?;
                 }
                 table.records.insert(
                     slot,
                     Record {
                         expires_ms,
+                        pending_until: 0,
                         token: DONE,
+                        digest,
                     },
                 );
             }
@@ -327,12 +419,25 @@ impl MemoryReplayStore {
     fn release_now(&self, reservation: &Reservation) {
         let mut table = self.shard(reservation.key()).lock();
         let slot = Slot(*reservation.key());
-        if let MapEntry::Occupied(o) = table.records.entry(slot) {
-            let token = o.get().token;
-            if token != DONE && u128::from(token) == reservation.token() {
-                o.remove();
-            }
+        if let Some(r) = table.records.get_mut(&slot)
+            && r.token >= FIRST_TOKEN
+            && u128::from(r.token) == reservation.token()
+        {
+            // Keeps the binding: only the same payload may be retried.
+            r.token = RELEASED;
+            r.pending_until = 0;
         }
+    }
+
+    /// How this store treats a delivery signed before its epoch (the namespace's first use in
+    /// this process).
+    pub fn loss_policy(&self) -> LossPolicy {
+        self.inner.loss_policy
+    }
+
+    /// The clock margin allowed when deciding whether a delivery was signed after the epoch.
+    pub fn clock_margin(&self) -> Duration {
+        self.inner.clock_margin
     }
 }
 
@@ -354,8 +459,8 @@ impl fmt::Debug for MemoryReplayStore {
 }
 
 impl ReplayStore for MemoryReplayStore {
-    async fn reserve(&self, key: &ReplayKey, expires_at: SystemTime) -> Result<ReplayOutcome> {
-        self.reserve_now(key, expires_at)
+    async fn reserve(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+        self.reserve_now(claim)
     }
 
     async fn commit(&self, reservation: Reservation) -> Result<()> {
@@ -387,7 +492,7 @@ impl Table {
         let token = self.next_token;
         self.next_token = match token.checked_add(1) {
             Some(next) => next,
-            None => DONE + 1,
+            None => FIRST_TOKEN,
         };
         token
     }
@@ -442,6 +547,8 @@ pub struct MemoryReplayStoreBuilder {
     pending_ttl: Duration,
     shards: Option<usize>,
     clock: Arc<dyn Clock>,
+    loss_policy: LossPolicy,
+    clock_margin: Duration,
 }
 
 impl MemoryReplayStoreBuilder {
@@ -476,6 +583,24 @@ impl MemoryReplayStoreBuilder {
         self
     }
 
+    /// What to do with a delivery signed before the store's epoch (the first use of the
+    /// receiver's namespace in this process, usually its start), which the store cannot prove
+    /// unseen because the records of the previous process are gone. Default:
+    /// [`LossPolicy::Accept`]; see the [type docs](MemoryReplayStore#restarts-and-the-loss-policy)
+    /// for what each choice costs.
+    pub fn loss_policy(mut self, policy: LossPolicy) -> Self {
+        self.loss_policy = policy;
+        self
+    }
+
+    /// The largest difference allowed between the store's clock and the verifier's, added to
+    /// `max_skew` when deciding whether a delivery was signed after the epoch. Default: zero
+    /// (one process, one clock).
+    pub fn clock_margin(mut self, margin: Duration) -> Self {
+        self.clock_margin = margin;
+        self
+    }
+
     /// Builds the store. Allocates only the shards; records are allocated as they arrive.
     pub fn build(self) -> MemoryReplayStore {
         let requested = self.shards.unwrap_or_else(|| {
@@ -499,7 +624,7 @@ impl MemoryReplayStoreBuilder {
                     capacity: base + usize::from(i < extra),
                     earliest_expiry: u64::MAX,
                     next_sweep: 0,
-                    next_token: DONE + 1,
+                    next_token: FIRST_TOKEN,
                 }),
             })
             .collect();
@@ -510,6 +635,9 @@ impl MemoryReplayStoreBuilder {
                 capacity: self.capacity,
                 pending_ttl_ms: u64::try_from(self.pending_ttl.as_millis()).unwrap_or(u64::MAX),
                 clock: self.clock,
+                loss_policy: self.loss_policy,
+                clock_margin: self.clock_margin,
+                epochs: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -526,8 +654,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_layout_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<(Slot, Record)>(), 48);
+    fn record_layout_is_88_bytes() {
+        assert_eq!(std::mem::size_of::<(Slot, Record)>(), 88);
     }
 
     #[test]
@@ -563,40 +691,49 @@ mod tests {
             .shards(1)
             .pending_ttl(Duration::from_secs(1))
             .build();
-        let key = |i: u8| {
-            let v = crate::Verifier::new(crate::SigningKey::new("k"));
+        // A delivery signed at `ts` (its record expires at `ts` + 60 s).
+        let key = |i: u8, ts: u64| {
+            let v = crate::Verifier::builder(crate::SigningKey::new("k"))
+                .max_age(Duration::ZERO)
+                .build();
             let sig = crate::Signature::new(
-                "1000",
+                ts.to_string(),
                 format!("t{i}"),
-                crate::SigningKey::new("k").sign("1000", &format!("t{i}")),
+                crate::SigningKey::new("k").sign(&ts.to_string(), &format!("t{i}")),
             );
-            v.verify_at(
-                crate::Unverified::new(sig, crate::Format::Json, ()),
-                UNIX_EPOCH + Duration::from_secs(1000),
+            let verified = v
+                .verify_at(
+                    crate::Unverified::new(sig, crate::Format::Json, ()),
+                    UNIX_EPOCH + Duration::from_secs(ts),
+                )
+                .unwrap();
+            ReplayClaim::new(
+                &verified,
+                v.replay_namespace(),
+                PayloadDigest::from_bytes([0; 32]),
+                Duration::ZERO,
             )
-            .unwrap()
-            .replay_key()
         };
         let set = |ms: u64| *clock.0.lock().unwrap() = ms;
-        let reserve = |i: u8| {
+        let reserve = |i: u8, ts: u64| {
             store
-                .reserve_now(&key(i), UNIX_EPOCH)
+                .reserve_now(&key(i, ts))
                 .unwrap()
                 .into_reservation()
                 .unwrap()
         };
-        // Ten abandoned reservations, expiring after 1 s.
+        // Ten records expiring at 1,001,000 ms.
         for i in 0..10 {
-            let _ = reserve(i);
+            let _ = reserve(i, 941);
         }
         assert_eq!(store.len(), 10);
         // Expired, but the last sweep (at the first record) was less than a minute ago.
         set(1_000_000 + 59_999);
-        let _ = reserve(10);
+        let _ = reserve(10, 1030);
         assert_eq!(store.len(), 11);
         // A minute later, the next new record sweeps out the expired ones (not the live 11th).
         set(1_000_000 + 60_000);
-        let _ = reserve(11);
+        let _ = reserve(11, 1030);
         assert_eq!(store.len(), 2);
     }
 
@@ -610,6 +747,6 @@ mod tests {
             next_token: u64::MAX,
         };
         assert_eq!(t.take_token(), u64::MAX);
-        assert_eq!(t.take_token(), 1);
+        assert_eq!(t.take_token(), FIRST_TOKEN);
     }
 }

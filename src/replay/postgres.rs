@@ -4,26 +4,27 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::memory::unix_ms;
 use super::sql::{
-    self, COMMITTED, PENDING, RELEASED, SqlAdmission, StoreError, TransactionFuture, db_ms,
-    store_error, timed,
+    self, COMMITTED, EPOCH, Judgement, PENDING, RELEASED, Record, SqlAdmission, StoreError,
+    TransactionFuture, db_ms, store_error, timed,
 };
-use super::{ReplayOutcome, ReplayStore, Reservation};
+use super::{LossPolicy, ReplayClaim, ReplayOutcome, ReplayStore, Reservation};
 use crate::error::{Error, ErrorKind, Result};
 use crate::receiver::{HandlerError, Outcome};
-use crate::verify::{Clock, ReplayKey, SystemClock, Verified};
+use crate::verify::{Clock, SystemClock};
 
 /// The table the store uses unless told otherwise.
 const DEFAULT_TABLE: &str = "mailgun_webhooks_replay";
 
 /// The schema for `table` (the same statements as the shipped
-/// `migrations/0001_mailgun_webhooks_replay.sql`, which uses the default name).
+/// `migrations/0001_mailgun_webhooks_replay.sql`, which uses the default name and also writes
+/// the epoch marker).
 fn schema(table: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {table} (
@@ -61,7 +62,7 @@ CREATE INDEX IF NOT EXISTS {index}_expires_at ON {table} (expires_at);",
 /// CREATE TABLE IF NOT EXISTS mailgun_webhooks_replay (
 ///     key           BYTEA    NOT NULL PRIMARY KEY, -- Verified::replay_key, 32 bytes
 ///     digest        BYTEA,                         -- the payload the triple is bound to
-///     state         SMALLINT NOT NULL,             -- 0 pending, 1 committed, 2 released/bound
+///     state         SMALLINT NOT NULL,             -- 0 pending, 1 committed, 2 released/bound, 3 epoch
 ///     token         BIGINT   NOT NULL,             -- the pending reservation's id
 ///     pending_until BIGINT   NOT NULL,             -- unix ms: a pending record lapses then
 ///     expires_at    BIGINT   NOT NULL              -- unix ms: the record may be deleted then
@@ -125,6 +126,9 @@ struct Inner {
     command_timeout: Duration,
     sweep_batch: i64,
     clock: Arc<dyn Clock>,
+    loss_policy: LossPolicy,
+    clock_margin: Duration,
+    epochs_started: AtomicU64,
     seed: u64,
     counter: AtomicU64,
     sql: Statements,
@@ -138,58 +142,78 @@ struct Statements {
     release: String,
     bind: String,
     take: String,
+    mark: String,
     sweep: String,
 }
 
 impl Statements {
     fn new(t: &str) -> Self {
+        // A new row only when the claim is provable since the table's epoch ($7: its earliest
+        // receipt; i64::MAX skips the check); an existing row is judged by ON CONFLICT.
+        let admit = format!(
+            "(EXISTS (SELECT 1 FROM {t} WHERE key = $8 AND state = {EPOCH} AND pending_until <= $7) \
+              OR EXISTS (SELECT 1 FROM {t} WHERE key = $1))"
+        );
         Statements {
-            // $1 key, $2 digest, $3 token, $4 pending_until, $5 expires_at, $6 now
+            // $1 key, $2 digest, $3 token, $4 pending_until, $5 expires_at, $6 now,
+            // $7 earliest receipt, $8 marker
             reserve: format!(
                 "INSERT INTO {t} AS r (key, digest, state, token, pending_until, expires_at) \
-                 VALUES ($1, $2, {PENDING}, $3, $4, $5) \
+                 SELECT $1, $2, {PENDING}, $3, $4, $5 WHERE {admit} \
                  ON CONFLICT (key) DO UPDATE SET digest = EXCLUDED.digest, state = {PENDING}, \
                    token = EXCLUDED.token, pending_until = EXCLUDED.pending_until, \
                    expires_at = CASE WHEN r.expires_at <= $6 THEN EXCLUDED.expires_at \
                                      ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END \
-                 WHERE r.expires_at <= $6 \
-                    OR (r.digest IS NOT DISTINCT FROM EXCLUDED.digest \
+                 WHERE r.state <> {EPOCH} AND (r.expires_at <= $6 \
+                    OR (r.digest = EXCLUDED.digest \
                         AND (r.state = {RELEASED} \
-                             OR (r.state = {PENDING} AND r.pending_until <= $6))) \
+                             OR (r.state = {PENDING} AND r.pending_until <= $6)))) \
                  RETURNING 1"
             ),
+            // $1 key, $2 marker
             read: format!(
-                "SELECT state, digest, pending_until, expires_at FROM {t} WHERE key = $1"
+                "SELECT key = $2, state, digest, pending_until, expires_at FROM {t} \
+                 WHERE key = $1 OR key = $2"
             ),
-            // $1 key, $2 expires_at: committed whatever happened to the reservation meanwhile
-            // (the delivery was processed).
+            // $1 key, $2 digest, $3 expires_at, $4 now: committed whatever happened to the
+            // reservation meanwhile, unless the record holds another payload.
             commit: format!(
                 "INSERT INTO {t} AS r (key, digest, state, token, pending_until, expires_at) \
-                 VALUES ($1, NULL, {COMMITTED}, 0, 0, $2) \
-                 ON CONFLICT (key) DO UPDATE SET state = {COMMITTED}, token = 0, \
-                   expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at)"
+                 VALUES ($1, $2, {COMMITTED}, 0, 0, $3) \
+                 ON CONFLICT (key) DO UPDATE SET digest = EXCLUDED.digest, state = {COMMITTED}, \
+                   token = 0, expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at) \
+                 WHERE r.state <> {EPOCH} AND (r.digest = EXCLUDED.digest OR r.expires_at <= $4)"
             ),
             // $1 key, $2 token
             release: format!(
                 "UPDATE {t} SET state = {RELEASED} \
                  WHERE key = $1 AND state = {PENDING} AND token = $2"
             ),
-            // $1 key, $2 digest, $3 expires_at, $4 now: the binding, committed on its own.
+            // $1 key, $2 digest, $3 expires_at, $4 now, $7 earliest receipt, $8 marker: the
+            // binding, committed on its own ($5, $6 unused).
             bind: format!(
                 "INSERT INTO {t} AS r (key, digest, state, token, pending_until, expires_at) \
-                 VALUES ($1, $2, {RELEASED}, 0, 0, $3) \
+                 SELECT $1, $2, {RELEASED}, 0, 0, $3 \
+                 WHERE $5::bigint IS NOT NULL AND $6::bigint IS NOT NULL AND {admit} \
                  ON CONFLICT (key) DO UPDATE SET digest = EXCLUDED.digest, state = {RELEASED}, \
                    token = 0, pending_until = 0, expires_at = EXCLUDED.expires_at \
-                 WHERE r.expires_at <= $4"
+                 WHERE r.state <> {EPOCH} AND r.expires_at <= $4 \
+                 RETURNING 1"
             ),
             // $1 key, $2 digest, $3 expires_at, $4 now: in the application's transaction;
             // waits on the row lock of a concurrent transaction of the same delivery.
             take: format!(
                 "UPDATE {t} SET state = {COMMITTED}, token = 0, \
                    expires_at = GREATEST(expires_at, $3) \
-                 WHERE key = $1 AND digest IS NOT DISTINCT FROM $2 AND expires_at > $4 \
+                 WHERE key = $1 AND digest = $2 AND expires_at > $4 \
                    AND (state = {RELEASED} OR (state = {PENDING} AND pending_until <= $4)) \
                  RETURNING 1"
+            ),
+            // $1 marker, $2 now: starts an epoch if there is none.
+            mark: format!(
+                "INSERT INTO {t} (key, digest, state, token, pending_until, expires_at) \
+                 VALUES ($1, NULL, {EPOCH}, 0, $2, {}) ON CONFLICT (key) DO NOTHING",
+                i64::MAX
             ),
             // $1 now, $2 batch
             sweep: format!(
@@ -200,12 +224,20 @@ impl Statements {
     }
 }
 
-/// What a record read says about a delivery.
-enum Found {
-    Duplicate,
-    InFlight,
-    /// Gone or takeable since the write was tried: try again.
-    Retry,
+/// Which write a claim goes through: the two-phase reservation, or the exactly-once binding.
+#[derive(Clone, Copy)]
+enum Write {
+    Reserve,
+    Bind,
+}
+
+/// What a write ended with.
+enum Written {
+    /// Written; `true` when unproven (signed before the epoch, `LossPolicy::Accept`).
+    Yes { token: i64, unproven: bool },
+    /// Not written: the existing record is a duplicate, in flight, another payload, or (for a
+    /// binding) one that may be taken.
+    Found(Judgement),
 }
 
 impl PgReplayStore {
@@ -217,6 +249,9 @@ impl PgReplayStore {
     pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
     /// The default number of records one sweep statement deletes: 1,000.
     pub const DEFAULT_SWEEP_BATCH: u32 = 1_000;
+    /// The default allowance for clock differences between the instances sharing the table:
+    /// 60 seconds. See [`ReplayClaim::is_provable_since`].
+    pub const DEFAULT_CLOCK_MARGIN: Duration = Duration::from_secs(60);
     /// The default table: `mailgun_webhooks_replay`.
     pub const DEFAULT_TABLE: &'static str = DEFAULT_TABLE;
 
@@ -238,10 +273,17 @@ impl PgReplayStore {
     }
 
     /// Creates the store's table and index in `pool`'s database if they do not exist (the
-    /// statements in the [type docs](Self)), under the name `table`.
+    /// statements in the [type docs](Self)), under the name `table`, and starts its epoch (now,
+    /// on the system clock) if it has none.
     pub async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
         check_table_name(table)?;
         sqlx::raw_sql(&schema(table))
+            .execute(pool)
+            .await
+            .map_err(sql::unavailable)?;
+        sqlx::query(&Statements::new(table).mark)
+            .bind(&sql::marker()[..])
+            .bind(db_ms(unix_ms(std::time::SystemTime::now())))
             .execute(pool)
             .await
             .map(drop)
@@ -263,62 +305,90 @@ impl PgReplayStore {
         Duration::from_millis(self.inner.pending_ttl_ms)
     }
 
+    /// What the store does with a delivery signed before its epoch.
+    pub fn loss_policy(&self) -> LossPolicy {
+        self.inner.loss_policy
+    }
+
+    /// How many times this handle started a new epoch: the table had no epoch marker (it was
+    /// new, emptied, or recreated: its records may have been lost).
+    pub fn epochs_started(&self) -> u64 {
+        self.inner.epochs_started.load(Ordering::Relaxed)
+    }
+
+    /// The table's epoch (unix milliseconds on the store's clock): its records are complete
+    /// since then. `None` when it has none yet (the next operation starts one).
+    pub async fn epoch(&self) -> Result<Option<u64>> {
+        let epoch: Option<i64> = timed(
+            self.inner.command_timeout,
+            sqlx::query_scalar(&format!(
+                "SELECT pending_until FROM {} WHERE key = $1 AND state = {EPOCH}",
+                self.inner.table
+            ))
+            .bind(&sql::marker()[..])
+            .fetch_optional(&self.inner.pool),
+        )
+        .await?;
+        Ok(epoch.map(i64::unsigned_abs))
+    }
+
     /// Deletes every expired record now, in batches, and returns how many were deleted.
     pub async fn purge_expired(&self) -> Result<u64> {
         purge(&self.inner).await
     }
 
-    /// Starts an exactly-once delivery in a new transaction of the store's pool: see
-    /// [`SqlDelivery`](crate::SqlDelivery).
+    /// Starts an exactly-once delivery of `claim` (made by
+    /// [`Receiver::claim`](crate::Receiver::claim)) in a new transaction of the store's pool:
+    /// see [`SqlDelivery`](crate::SqlDelivery).
     ///
     /// 1. The triple's binding to its payload is written and committed on its own (one
-    ///    statement; nothing if it is already recorded).
+    ///    statement; nothing if it is already recorded). The epoch and
+    ///    [`LossPolicy`] apply here, as for [`reserve`](ReplayStore::reserve).
     /// 2. A transaction begins, and the record is marked committed in it (one statement). This
     ///    locks the row: a concurrent request with the same delivery waits here until this
     ///    transaction ends, then gets [`SqlAdmission::Duplicate`] (committed) or
     ///    [`SqlAdmission::Fresh`] (rolled back).
     ///
-    /// Fails with [`ErrorKind::InFlight`] (409) when the delivery is reserved through the
-    /// two-phase [`ReplayStore`] methods and not settled, and with
-    /// [`ErrorKind::StoreUnavailable`] (503) on any database error. Dropping the returned
-    /// future at any point leaves at most the binding (step 1) behind.
-    pub async fn begin<P>(&self, verified: &Verified<P>) -> Result<SqlAdmission<Postgres>> {
-        let key = verified.replay_key();
-        let expires = db_ms(verified.replay_expires_at_secs().saturating_mul(1000));
-        let digest: Option<Vec<u8>> = None;
+    /// Fails with [`ErrorKind::PayloadMismatch`] (401) when the triple is bound to another
+    /// payload, [`ErrorKind::InFlight`] (409) when it is reserved through the two-phase
+    /// [`ReplayStore`] methods and not settled, [`ErrorKind::SignedBeforeEpoch`] (503) under
+    /// [`LossPolicy::FailClosed`], and [`ErrorKind::StoreUnavailable`] (503) on any database
+    /// error. Dropping the returned future at any point leaves at most the binding (step 1).
+    pub async fn begin(&self, claim: &ReplayClaim) -> Result<SqlAdmission<Postgres>> {
         let inner = &self.inner;
-        for _ in 0..3 {
+        let key = &claim.key().as_bytes()[..];
+        let digest = &claim.digest().as_bytes()[..];
+        let expires = db_ms(claim.expires_at_ms());
+        for _ in 0..4 {
             let now = db_ms(self.now_ms());
-            timed(
-                inner.command_timeout,
-                sqlx::query(&inner.sql.bind)
-                    .bind(&key.as_bytes()[..])
-                    .bind(digest.as_deref())
-                    .bind(expires)
-                    .bind(now)
-                    .execute(&inner.pool),
-            )
-            .await?;
+            let unproven = match self.write(Write::Bind, claim).await? {
+                Written::Yes { unproven, .. } => unproven,
+                Written::Found(Judgement::Retry) => false, // bound already: take it below
+                Written::Found(j) => return refused(j),
+            };
             let mut tx = timed(inner.command_timeout, inner.pool.begin()).await?;
             // No timeout here: waiting for a concurrent transaction of the same delivery is the
             // point. Its handler's own time bounds it.
             let took = sqlx::query(&inner.sql.take)
-                .bind(&key.as_bytes()[..])
-                .bind(digest.as_deref())
+                .bind(key)
+                .bind(digest)
                 .bind(expires)
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(sql::unavailable)?;
             if took.is_some() {
-                return Ok(SqlAdmission::Fresh(sql::SqlDelivery::new(tx, key)));
+                return Ok(SqlAdmission::Fresh(sql::SqlDelivery::new(
+                    tx,
+                    *claim.key(),
+                    unproven,
+                )));
             }
-            let found = self.classify(&mut *tx, &key, now).await?;
+            let (record, epoch) = self.read(&mut *tx, claim).await?;
             drop(tx); // rolls back: nothing was written in it
-            match found {
-                Found::Duplicate => return Ok(SqlAdmission::Duplicate),
-                Found::InFlight => return Err(ErrorKind::InFlight.into()),
-                Found::Retry => continue,
+            match self.judge(record.as_ref(), epoch, claim, now)? {
+                Judgement::Retry | Judgement::NoEpoch | Judgement::Refused => continue,
+                j => return refused(j),
             }
         }
         Err(store_error(StoreError::Unsettled))
@@ -328,23 +398,26 @@ impl PgReplayStore {
     /// handler, then commit on success or roll back on failure, as
     /// [`Admitted::process`](crate::Admitted::process) does for the two-phase stores:
     ///
-    /// - `Ok(value)`: committed (effects and record), `Ok(Outcome::Processed(value))`;
+    /// - `Ok(value)`: committed (effects and record), `Ok(Outcome::Processed(value))`
+    ///   (`ProcessedUnproven` when admitted under [`LossPolicy::Accept`] before the epoch);
     /// - a duplicate: `Ok(Outcome::Duplicate)`, the handler does not run;
     /// - [`HandlerError::reject`]: committed (with the handler's writes), then
     ///   [`ErrorKind::Rejected`] (406);
     /// - any other error, or a panic (caught): rolled back, [`ErrorKind::Handler`] (500), and
-    ///   Mailgun's retry is processed.
+    ///   Mailgun's retry (the same payload) is processed.
     ///
     /// ```no_run
     /// # async fn run(store: mailgun_webhooks::PgReplayStore,
-    /// #              verified: mailgun_webhooks::Verified<mailgun_webhooks::Payload>)
-    /// #              -> mailgun_webhooks::Result<()> {
-    /// let id = verified.signature().token().to_owned();
+    /// #              receiver: mailgun_webhooks::Receiver<mailgun_webhooks::PgReplayStore>,
+    /// #              content_type: &str, body: &[u8]) -> mailgun_webhooks::Result<()> {
+    /// let (verified, digest) = receiver.verify_request(content_type, body)?;
+    /// let claim = receiver.claim(&verified, digest);
+    /// let token = verified.token().to_owned();
     /// let outcome = store
-    ///     .process(&verified, |tx| {
+    ///     .process(&claim, |tx| {
     ///         Box::pin(async move {
     ///             sqlx::query("INSERT INTO events (token) VALUES ($1)")
-    ///                 .bind(id)
+    ///                 .bind(token)
     ///                 .execute(&mut **tx)
     ///                 .await?;
     ///             Ok::<_, mailgun_webhooks::HandlerError>(())
@@ -354,16 +427,12 @@ impl PgReplayStore {
     /// # let _ = outcome;
     /// # Ok(()) }
     /// ```
-    pub async fn process<P, F, T, E>(
-        &self,
-        verified: &Verified<P>,
-        handler: F,
-    ) -> Result<Outcome<T>>
+    pub async fn process<F, T, E>(&self, claim: &ReplayClaim, handler: F) -> Result<Outcome<T>>
     where
         F: for<'t> FnOnce(&'t mut Transaction<'static, Postgres>) -> TransactionFuture<'t, T, E>,
         E: Into<HandlerError>,
     {
-        let admission = self.begin(verified).await?;
+        let admission = self.begin(claim).await?;
         sql::process(admission, handler).await
     }
 
@@ -378,77 +447,165 @@ impl PgReplayStore {
         i64::try_from(t.max(1)).unwrap_or(1)
     }
 
-    async fn classify<'c, X>(&self, conn: X, key: &ReplayKey, now: i64) -> Result<Found>
+    fn judge(
+        &self,
+        record: Option<&Record>,
+        epoch: Option<i64>,
+        claim: &ReplayClaim,
+        now: i64,
+    ) -> Result<Judgement> {
+        let inner = &self.inner;
+        sql::judge(
+            record,
+            epoch,
+            claim,
+            now,
+            inner.loss_policy,
+            inner.clock_margin,
+        )
+    }
+
+    /// Reads the claim's record and the table's epoch in one statement.
+    async fn read<'c, X>(
+        &self,
+        conn: X,
+        claim: &ReplayClaim,
+    ) -> Result<(Option<Record>, Option<i64>)>
     where
         X: sqlx::Executor<'c, Database = Postgres>,
     {
-        let row = timed(
+        let rows = timed(
             self.inner.command_timeout,
             sqlx::query(&self.inner.sql.read)
-                .bind(&key.as_bytes()[..])
-                .fetch_optional(conn),
+                .bind(&claim.key().as_bytes()[..])
+                .bind(&sql::marker()[..])
+                .fetch_all(conn),
         )
         .await?;
-        let Some(row) = row else {
-            return Ok(Found::Retry);
-        };
-        let state: i16 = row.try_get(0).map_err(sql::unavailable)?;
-        let pending_until: i64 = row.try_get(2).map_err(sql::unavailable)?;
-        let expires_at: i64 = row.try_get(3).map_err(sql::unavailable)?;
-        if expires_at <= now {
-            return Ok(Found::Retry);
+        let (mut record, mut epoch) = (None, None);
+        for row in rows {
+            let is_marker: bool = row.try_get(0).map_err(sql::unavailable)?;
+            let r = Record {
+                state: row.try_get(1).map_err(sql::unavailable)?,
+                digest: row.try_get(2).map_err(sql::unavailable)?,
+                pending_until: row.try_get(3).map_err(sql::unavailable)?,
+                expires_at: row.try_get(4).map_err(sql::unavailable)?,
+            };
+            if is_marker {
+                epoch = Some(r.pending_until);
+            } else {
+                record = Some(r);
+            }
         }
-        match state {
-            COMMITTED => Ok(Found::Duplicate),
-            PENDING if pending_until > now => Ok(Found::InFlight),
-            PENDING | RELEASED => Ok(Found::Retry),
-            _ => Err(store_error(StoreError::UnexpectedValue)),
-        }
+        Ok((record, epoch))
     }
 
-    async fn reserve_key(&self, key: &ReplayKey, expires_at: SystemTime) -> Result<ReplayOutcome> {
+    /// Starts an epoch now if the table has none.
+    async fn mark(&self) -> Result<()> {
         let inner = &self.inner;
-        let expires = db_ms(unix_ms(expires_at));
-        let digest: Option<Vec<u8>> = None;
-        for _ in 0..3 {
+        let started = timed(
+            inner.command_timeout,
+            sqlx::query(&inner.sql.mark)
+                .bind(&sql::marker()[..])
+                .bind(db_ms(self.now_ms()))
+                .execute(&inner.pool),
+        )
+        .await?
+        .rows_affected();
+        if started > 0 {
+            inner.epochs_started.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Writes a reservation or a binding for `claim`, applying the epoch and the loss policy;
+    /// when nothing is written, says why.
+    async fn write(&self, write: Write, claim: &ReplayClaim) -> Result<Written> {
+        let inner = &self.inner;
+        let mut check_epoch = true;
+        for _ in 0..4 {
             let now_ms = self.now_ms();
             let now = db_ms(now_ms);
             let token = self.next_token();
             let pending_until = db_ms(now_ms.saturating_add(inner.pending_ttl_ms));
-            let row = timed(
-                inner.command_timeout,
-                sqlx::query(&inner.sql.reserve)
-                    .bind(&key.as_bytes()[..])
-                    .bind(digest.as_deref())
+            let earliest = if check_epoch {
+                sql::earliest(claim, inner.clock_margin)
+            } else {
+                i64::MAX
+            };
+            let statement = match write {
+                Write::Reserve => &inner.sql.reserve,
+                Write::Bind => &inner.sql.bind,
+            };
+            let query = sqlx::query(statement).bind(&claim.key().as_bytes()[..]);
+            let query = match write {
+                Write::Reserve => query
+                    .bind(&claim.digest().as_bytes()[..])
                     .bind(token)
                     .bind(pending_until)
-                    .bind(expires)
+                    .bind(db_ms(claim.expires_at_ms()))
+                    .bind(now),
+                Write::Bind => query
+                    .bind(&claim.digest().as_bytes()[..])
+                    .bind(db_ms(claim.expires_at_ms()))
                     .bind(now)
+                    .bind(0_i64)
+                    .bind(0_i64),
+            };
+            let row = timed(
+                inner.command_timeout,
+                query
+                    .bind(earliest)
+                    .bind(&sql::marker()[..])
                     .fetch_optional(&inner.pool),
             )
             .await?;
             if row.is_some() {
-                let token = u128::from(token.unsigned_abs());
-                return Ok(ReplayOutcome::Fresh(Reservation::new(
-                    *key, expires_at, token,
-                )));
+                return Ok(Written::Yes {
+                    token,
+                    unproven: !check_epoch,
+                });
             }
-            match self.classify(&inner.pool, key, now).await? {
-                Found::Duplicate => return Ok(ReplayOutcome::Duplicate),
-                Found::InFlight => return Ok(ReplayOutcome::InFlight),
-                Found::Retry => continue,
+            let (record, epoch) = self.read(&inner.pool, claim).await?;
+            match self.judge(record.as_ref(), epoch, claim, now)? {
+                Judgement::NoEpoch => self.mark().await?,
+                Judgement::Unproven => check_epoch = false,
+                Judgement::Retry if matches!(write, Write::Bind) => {
+                    return Ok(Written::Found(Judgement::Retry));
+                }
+                Judgement::Retry | Judgement::Refused => {}
+                j => return Ok(Written::Found(j)),
             }
         }
         Err(store_error(StoreError::Unsettled))
     }
 
+    async fn reserve_claim(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+        Ok(match self.write(Write::Reserve, claim).await? {
+            Written::Yes { token, unproven } => {
+                let r = Reservation::new(*claim, u128::from(token.unsigned_abs()));
+                ReplayOutcome::Fresh(if unproven { r.unproven() } else { r })
+            }
+            Written::Found(Judgement::Duplicate) => ReplayOutcome::Duplicate,
+            Written::Found(Judgement::InFlight) => ReplayOutcome::InFlight,
+            Written::Found(Judgement::Mismatch) => ReplayOutcome::PayloadMismatch,
+            Written::Found(Judgement::SignedBeforeEpoch) => {
+                return Err(ErrorKind::SignedBeforeEpoch.into());
+            }
+            Written::Found(_) => return Err(store_error(StoreError::Unsettled)),
+        })
+    }
+
     async fn commit_reservation(&self, reservation: Reservation) -> Result<()> {
         let inner = &self.inner;
+        let claim = reservation.claim();
         timed(
             inner.command_timeout,
             sqlx::query(&inner.sql.commit)
-                .bind(&reservation.key().as_bytes()[..])
-                .bind(db_ms(unix_ms(reservation.expires_at())))
+                .bind(&claim.key().as_bytes()[..])
+                .bind(&claim.digest().as_bytes()[..])
+                .bind(db_ms(claim.expires_at_ms()))
+                .bind(db_ms(self.now_ms()))
                 .execute(&inner.pool),
         )
         .await
@@ -470,9 +627,20 @@ impl PgReplayStore {
     }
 }
 
+/// The error (or duplicate) a judgement of an unwritable claim answers on the exactly-once path.
+fn refused(j: Judgement) -> Result<SqlAdmission<Postgres>> {
+    match j {
+        Judgement::Duplicate => Ok(SqlAdmission::Duplicate),
+        Judgement::InFlight => Err(ErrorKind::InFlight.into()),
+        Judgement::Mismatch => Err(ErrorKind::PayloadMismatch.into()),
+        Judgement::SignedBeforeEpoch => Err(ErrorKind::SignedBeforeEpoch.into()),
+        _ => Err(store_error(StoreError::Unsettled)),
+    }
+}
+
 impl ReplayStore for PgReplayStore {
-    async fn reserve(&self, key: &ReplayKey, expires_at: SystemTime) -> Result<ReplayOutcome> {
-        self.reserve_key(key, expires_at).await
+    async fn reserve(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+        self.reserve_claim(claim).await
     }
 
     async fn commit(&self, reservation: Reservation) -> Result<()> {
@@ -574,6 +742,8 @@ pub struct PgReplayStoreBuilder {
     sweep_interval: Duration,
     sweep_batch: u32,
     clock: Arc<dyn Clock>,
+    loss_policy: LossPolicy,
+    clock_margin: Duration,
 }
 
 impl PgReplayStoreBuilder {
@@ -588,7 +758,24 @@ impl PgReplayStoreBuilder {
             sweep_interval: PgReplayStore::DEFAULT_SWEEP_INTERVAL,
             sweep_batch: PgReplayStore::DEFAULT_SWEEP_BATCH,
             clock: Arc::new(SystemClock),
+            loss_policy: LossPolicy::FailClosed,
+            clock_margin: PgReplayStore::DEFAULT_CLOCK_MARGIN,
         }
+    }
+
+    /// What the store does with a delivery signed before the table's epoch (the table was
+    /// new, emptied or recreated: records may be lost). Default: [`LossPolicy::FailClosed`]
+    /// (503 [`ErrorKind::SignedBeforeEpoch`] until it is older than `max_age`).
+    pub fn loss_policy(mut self, policy: LossPolicy) -> Self {
+        self.loss_policy = policy;
+        self
+    }
+
+    /// The allowance for clock differences between the instances sharing the table. Default:
+    /// [`PgReplayStore::DEFAULT_CLOCK_MARGIN`] (60 s).
+    pub fn clock_margin(mut self, margin: Duration) -> Self {
+        self.clock_margin = margin;
+        self
     }
 
     /// The table (`name` or `schema.name`, lowercase). Default:
@@ -673,7 +860,12 @@ impl PgReplayStoreBuilder {
             }
         };
         if self.create_table {
-            PgReplayStore::create_table(&pool, &self.table).await?;
+            // The epoch marker is written below, on the store's clock.
+            check_table_name(&self.table)?;
+            sqlx::raw_sql(&schema(&self.table))
+                .execute(&pool)
+                .await
+                .map_err(sql::unavailable)?;
         }
         timed(
             self.command_timeout,
@@ -688,11 +880,18 @@ impl PgReplayStoreBuilder {
             command_timeout: self.command_timeout,
             sweep_batch: i64::from(self.sweep_batch),
             clock: self.clock,
+            loss_policy: self.loss_policy,
+            clock_margin: self.clock_margin,
+            epochs_started: AtomicU64::new(0),
             seed: sql::seed(),
             counter: AtomicU64::new(0),
         });
         spawn_sweeper(Arc::downgrade(&inner), self.sweep_interval);
-        Ok(PgReplayStore { inner })
+        let store = PgReplayStore { inner };
+        // A table without its epoch marker (created without it, emptied or recreated) starts
+        // an epoch now.
+        store.mark().await?;
+        Ok(store)
     }
 }
 
@@ -705,5 +904,16 @@ impl fmt::Debug for PgReplayStoreBuilder {
             .field("pending_ttl", &self.pending_ttl)
             .field("command_timeout", &self.command_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The shipped migration writes the epoch marker under its key, in hex.
+    #[test]
+    fn the_migration_writes_the_marker_key() {
+        let migration = include_str!("../../migrations/0001_mailgun_webhooks_replay.sql");
+        let hex = crate::verify::hex_lower(&super::sql::marker());
+        assert!(migration.contains(&format!("'\\x{hex}'")), "{hex}");
     }
 }

@@ -4,46 +4,92 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
 use std::hash::BuildHasher;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncConnectionConfig, Client, RedisResult, Script};
 
-use super::memory::unix_ms;
-use super::{ReplayOutcome, ReplayStore, Reservation};
+use super::{LossPolicy, ReplayClaim, ReplayNamespace, ReplayOutcome, ReplayStore, Reservation};
 use crate::error::{Error, ErrorKind, Result};
 use crate::verify::ReplayKey;
 
-/// `SET NX PX` of the pending marker; when the key exists, tells a committed record from a
-/// pending one in the same atomic step. Returns 0 fresh, 1 duplicate, 2 in flight, 3 unknown.
+/// Atomic reserve, with the payload binding and the namespace's epoch.
+///
+/// Values: `p:<digest>:<pending until, ms>:<nonce>` (pending), `r:<digest>` (released),
+/// `d:<digest>` (committed); every record expires at the claim's expiry (`PXAT`). The epoch
+/// marker `KEYS[2]` holds the time (server ms) since which this namespace's records are complete;
+/// when it is missing (first use, restart without persistence, `FLUSHALL`, `FLUSHDB`, eviction,
+/// failover to a replica that never had it) it is set to now.
+///
+/// Returns `{answer, epoch, reset}`: 0 fresh, 6 fresh but unproven, 1 duplicate, 2 in flight,
+/// 3 unknown value, 4 payload mismatch, 5 signed before the epoch (fail closed); `reset` is 1
+/// when this call started a new epoch.
 const RESERVE: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return 0
+pcall(function() redis.replicate_commands() end)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = nil
+local reset = 0
+local e = redis.call('GET', KEYS[2])
+if e then epoch = tonumber(e) end
+if not epoch then
+  epoch = now
+  redis.call('SET', KEYS[2], string.format('%d', now))
+  reset = 1
 end
+local pending = 'p:' .. ARGV[1] .. ':' .. string.format('%d', now + tonumber(ARGV[3])) .. ':' .. ARGV[2]
 local v = redis.call('GET', KEYS[1])
-if v == 'done' then
-  return 1
+if v then
+  local state = string.sub(v, 1, 2)
+  if state ~= 'p:' and state ~= 'r:' and state ~= 'd:' then
+    return {3, epoch, reset}
+  end
+  if string.sub(v, 3, 66) ~= ARGV[1] then
+    return {4, epoch, reset}
+  end
+  if state == 'd:' then
+    return {1, epoch, reset}
+  end
+  if state == 'p:' then
+    local until_ms = tonumber(string.sub(v, 68, string.find(v, ':', 68, true) - 1))
+    if until_ms and until_ms > now then
+      return {2, epoch, reset}
+    end
+  end
+  redis.call('SET', KEYS[1], pending, 'KEEPTTL')
+  return {0, epoch, reset}
 end
-if type(v) == 'string' and string.sub(v, 1, 8) == 'pending:' then
-  return 2
+local answer = 0
+if tonumber(ARGV[5]) < epoch then
+  if ARGV[6] == 'closed' then
+    return {5, epoch, reset}
+  end
+  answer = 6
 end
-return 3
+redis.call('SET', KEYS[1], pending, 'PXAT', ARGV[4])
+return {answer, epoch, reset}
 ";
 
-/// Writes the committed marker and its absolute expiry in one command (`PXAT`, Redis 6.2 or
-/// later), so no failure can leave a record without an expiry; a time in the past deletes the
-/// key at once.
+/// Commits: `d:<digest>` until the claim's expiry (`PXAT`, Redis 6.2 or later), unless the
+/// record is bound to another payload. A time in the past deletes the key at once.
 const COMMIT: &str = r"
-redis.call('SET', KEYS[1], 'done', 'PXAT', ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 3, 66) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], 'd:' .. ARGV[1], 'PXAT', ARGV[2])
 return 1
 ";
 
-/// Compare-and-delete: removes the key only if it still holds this reservation's marker.
+/// Compare-and-release: a record still pending under this reservation's nonce becomes
+/// `r:<digest>`, keeping its expiry.
 const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 2) == 'p:' and string.sub(v, -string.len(ARGV[1]) - 1) == ':' .. ARGV[1] then
+  redis.call('SET', KEYS[1], 'r:' .. string.sub(v, 3, 66), 'KEEPTTL')
+  return 1
 end
 return 0
 ";
@@ -56,6 +102,9 @@ return 0
 /// use mailgun_webhooks::{Receiver, RedisReplayStore, SigningKey, Verifier};
 ///
 /// let store = RedisReplayStore::connect("redis://127.0.0.1:6379/").await?;
+/// for warning in store.health().await?.warnings() {
+///     eprintln!("replay store: {warning}");
+/// }
 /// let receiver = Receiver::new(Verifier::new(SigningKey::new("key")), store);
 /// # let _ = receiver;
 /// # Ok(()) }
@@ -63,39 +112,53 @@ return 0
 ///
 /// # How it works
 ///
-/// Each operation is one round trip running one small Lua script, atomic on the server:
+/// Each operation is one round trip running one small Lua script, atomic on the server, that
+/// implements the [`ReplayStore`] contract:
 ///
-/// - **reserve**: `SET <prefix><hex key> pending:<nonce> NX PX <pending ttl>`; when the key
-///   exists, its value tells a committed delivery (`done`: duplicate) from a pending one
-///   (in flight). The nonce is unique to this reservation (128 bits: a per-store random seed and
-///   a counter).
-/// - **commit**: `SET <key> done PXAT <expiry>`, at the delivery's expiry (signed timestamp +
-///   `max_age` + 60 s). The expiry is absolute and derived from signed data only, so every
-///   process writes the same one whatever its clock.
-/// - **release**: deletes the key only if it still holds this reservation's
-///   `pending:<nonce>` (compare-and-delete), so an expired reservation never deletes another
-///   request's.
+/// - a record `<prefix><hex key>` holds `p:<digest>:<pending until>:<nonce>` (pending),
+///   `r:<digest>` (released) or `d:<digest>` (committed), and expires at the claim's expiry
+///   (`PXAT`, signed timestamp + `max_age` + 60 s, derived from signed data only, so every
+///   process writes the same one). The pending lifetime is checked against Redis's clock
+///   (`TIME`) inside the script, so a record outlives its pending state and keeps its payload
+///   binding whatever happens to the request.
+/// - an epoch marker `<prefix>epoch:<hex namespace>` per account namespace holds the time
+///   (Redis's clock, ms) since which that namespace's records are complete. It has no expiry.
+///   When a reserve finds it missing (first use, a restart without persistence, `FLUSHALL`,
+///   `FLUSHDB`, eviction of the marker, a failover to a replica that never had it), it sets it
+///   to now: deliveries signed before that are not provable, and the [`LossPolicy`]
+///   (default [`FailClosed`](LossPolicy::FailClosed)) decides. [`epochs_started`](Self::epochs_started)
+///   counts how often this handle saw that happen.
 ///
-/// # Fail closed
+/// The record and its namespace's marker are two keys of one script, so this store does not
+/// support Redis Cluster (use one primary, optionally with replicas).
+///
+/// # Fail closed, and fast
 ///
 /// Any error, an unexpected reply, or no reply within the command timeout is
 /// [`ErrorKind::StoreUnavailable`] (503): Mailgun retries, so an outage delays events instead of
-/// accepting unchecked ones. A reserve whose reply was lost may have been written; its pending
-/// marker expires after the pending lifetime, and until then a retry gets 409. The connection is
-/// re-established in the background after Redis restarts or the network recovers (about a
-/// second after Redis is back), without restarting the process.
+/// accepting unchecked ones. After [`failure_threshold`](RedisReplayStoreBuilder::failure_threshold)
+/// consecutive failures (3), reserves answer 503 at once, without touching the network, for a
+/// [`cool_down`](RedisReplayStoreBuilder::cool_down) (1 s) during which a background task pings
+/// Redis; the store recovers on its own once a ping answers. Commits and releases always try
+/// (a handler that ran should be recorded if at all possible). A reserve whose reply was lost
+/// may have been written: its record is pending, bound to its payload, and a retry of the same
+/// payload gets 409 until the pending lifetime runs out, then is processed.
 ///
 /// # Requirements on the Redis server
 ///
-/// - Scripting (`EVAL`) must be allowed; the scripts are loaded when connecting, so a server
-///   that refuses them fails at start rather than on the first delivery.
-/// - Use the `noeviction` policy, or a `volatile-*` policy with memory headroom: an eviction
-///   policy such as `allkeys-lru` can drop live records and reopen replays.
-/// - Persistence (AOF or RDB) decides whether records survive a Redis restart. Without it, a
-///   restart forgets every record, and deliveries seen before it can be replayed while their
-///   signature is fresh.
-/// - Keep the clocks of Redis and the receiving hosts within a minute of each other (NTP):
-///   records expire on Redis's clock at signed timestamp + `max_age` + 60 s.
+/// [`health`](Self::health) checks them; the example servers print its warnings at startup.
+///
+/// - Redis 6.2 or later, with scripting (`EVAL`) allowed; the scripts are loaded when
+///   connecting, so a server that refuses them fails at start.
+/// - The `noeviction` policy, or a `volatile-*` policy with memory headroom: `allkeys-*`
+///   policies can evict records (reopening replays) and the epoch marker (which this store then
+///   notices, at the price of refusing earlier deliveries under `FailClosed`).
+/// - Persistence (AOF, ideally `appendfsync always`, or RDB): without it, a restart loses every
+///   record; the store notices (the marker is gone) and fails closed, but Mailgun's retries of
+///   the deliveries signed before the restart are then refused.
+/// - Not a replica: writes would fail.
+/// - Keep the clocks of Redis and the receiving hosts within the
+///   [`clock_margin`](RedisReplayStoreBuilder::clock_margin) (60 s) of each other (NTP).
 ///
 /// Use it from a Tokio runtime. Clones share the connection.
 #[derive(Clone)]
@@ -109,11 +172,138 @@ struct Inner {
     pending_ttl_ms: u64,
     command_timeout: Duration,
     connect_timeout: Duration,
+    loss_policy: LossPolicy,
+    clock_margin: Duration,
     nonce_seed: u64,
     counter: AtomicU64,
     reserve: Script,
     commit: Script,
     release: Script,
+    breaker: Breaker,
+    epochs_started: AtomicU64,
+}
+
+/// The fail-fast state: consecutive failures, and until when reserves answer 503 at once.
+struct Breaker {
+    threshold: u32,
+    cool_down: Duration,
+    start: Instant,
+    failures: AtomicU32,
+    /// Milliseconds since `start`; 0 when closed.
+    open_until: AtomicU64,
+    probing: AtomicBool,
+}
+
+impl Breaker {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn is_open(&self) -> bool {
+        let until = self.open_until.load(Ordering::Acquire);
+        until != 0 && self.now_ms() < until
+    }
+
+    fn cool_down_ms(&self) -> u64 {
+        u64::try_from(self.cool_down.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    fn succeeded(&self) {
+        self.failures.store(0, Ordering::Release);
+        self.open_until.store(0, Ordering::Release);
+    }
+
+    /// Counts a failure; true when the breaker just opened and a probe should start.
+    fn failed(&self) -> bool {
+        let n = self
+            .failures
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1);
+        if n >= self.threshold {
+            let until = self.now_ms().saturating_add(self.cool_down_ms()).max(1);
+            self.open_until.store(until, Ordering::Release);
+            return !self.probing.swap(true, Ordering::AcqRel);
+        }
+        false
+    }
+}
+
+/// What [`RedisReplayStore::health`] found that makes the store unsafe or weaker than it
+/// should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HealthWarning {
+    /// Neither AOF nor RDB snapshots are enabled: a restart loses every record.
+    PersistenceOff,
+    /// Persistence could not be checked (`CONFIG GET` is not allowed, as on some managed
+    /// services); check it yourself.
+    PersistenceUnknown,
+    /// An eviction policy other than `noeviction` (or `volatile-*`, which never evicts this
+    /// store's epoch markers and evicts records only under memory pressure): live records can be
+    /// evicted.
+    Eviction {
+        /// The configured `maxmemory-policy`.
+        policy: String,
+    },
+    /// A Redis older than 6.2 (`SET ... PXAT` and `KEEPTTL` are missing).
+    OldVersion {
+        /// The server's `redis_version`.
+        version: String,
+    },
+    /// The server is a replica: writes fail, and a promoted replica may lack recent records.
+    Replica,
+}
+
+impl fmt::Display for HealthWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HealthWarning::PersistenceOff => f.write_str(
+                "persistence is off (no AOF, no RDB): a Redis restart forgets every record; \
+                 the store notices and fails closed, refusing retries of earlier deliveries",
+            ),
+            HealthWarning::PersistenceUnknown => {
+                f.write_str("persistence could not be checked (CONFIG GET refused)")
+            }
+            HealthWarning::Eviction { policy } => write!(
+                f,
+                "maxmemory-policy is {policy}: live replay records can be evicted \
+                 (use noeviction)"
+            ),
+            HealthWarning::OldVersion { version } => {
+                write!(
+                    f,
+                    "redis {version} is older than 6.2, which this store needs"
+                )
+            }
+            HealthWarning::Replica => f.write_str("the server is a replica: writes will fail"),
+        }
+    }
+}
+
+/// The result of [`RedisReplayStore::health`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    version: String,
+    warnings: Vec<HealthWarning>,
+}
+
+impl StoreHealth {
+    /// The server's version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// What makes the store unsafe; empty when all is well.
+    pub fn warnings(&self) -> &[HealthWarning] {
+        &self.warnings
+    }
+
+    /// True when there is no warning.
+    pub fn is_healthy(&self) -> bool {
+        self.warnings.is_empty()
+    }
 }
 
 impl RedisReplayStore {
@@ -121,12 +311,17 @@ impl RedisReplayStore {
     pub const DEFAULT_PREFIX: &'static str = "mailgun-webhooks:replay:";
     /// The default time to establish a connection: 1 second.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-    /// The default time for one store operation to answer: 250 ms. A store that does not answer
-    /// in time is treated as unavailable (503), so requests fail fast instead of piling up.
+    /// The default time for one store operation to answer: 250 ms.
     pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
     /// The default lifetime of a pending reservation: 60 seconds. See
     /// [`MemoryReplayStore::DEFAULT_PENDING_TTL`](crate::MemoryReplayStore::DEFAULT_PENDING_TTL).
     pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(60);
+    /// The default allowance for clock differences between Redis and the receiving hosts: 60 s.
+    pub const DEFAULT_CLOCK_MARGIN: Duration = Duration::from_secs(60);
+    /// The default number of consecutive failures after which reserves fail fast: 3.
+    pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+    /// The default fail-fast cool-down between probes: 1 second.
+    pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(1);
 
     /// Connects with the default settings. `url` is a Redis URL such as
     /// `redis://127.0.0.1:6379/0` or `rediss://user:password@host/`.
@@ -146,6 +341,10 @@ impl RedisReplayStore {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
             pending_ttl: Self::DEFAULT_PENDING_TTL,
+            loss_policy: LossPolicy::FailClosed,
+            clock_margin: Self::DEFAULT_CLOCK_MARGIN,
+            failure_threshold: Self::DEFAULT_FAILURE_THRESHOLD,
+            cool_down: Self::DEFAULT_COOL_DOWN,
         }
     }
 
@@ -169,21 +368,93 @@ impl RedisReplayStore {
         self.inner.connect_timeout
     }
 
+    /// What the store does with a delivery signed before its epoch.
+    pub fn loss_policy(&self) -> LossPolicy {
+        self.inner.loss_policy
+    }
+
+    /// How many times this handle saw a namespace start a new epoch (first use, or records
+    /// lost: restart without persistence, `FLUSHALL`, eviction of the marker, ...). For metrics
+    /// and alerts: after the first use of each namespace it should stay put.
+    pub fn epochs_started(&self) -> u64 {
+        self.inner.epochs_started.load(Ordering::Relaxed)
+    }
+
+    /// True while reserves fail fast (after consecutive failures, until a probe succeeds).
+    pub fn is_failing_fast(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
+
     /// The Redis key under which a delivery is recorded: the prefix and the key in hex.
     pub fn redis_key(&self, key: &ReplayKey) -> String {
         format!("{}{key}", self.inner.prefix)
     }
 
+    /// The Redis key of a namespace's epoch marker.
+    pub fn epoch_key(&self, namespace: &ReplayNamespace) -> String {
+        format!("{}epoch:{namespace}", self.inner.prefix)
+    }
+
     /// Checks that Redis answers, for health endpoints: `PING` under the command timeout.
     pub async fn ping(&self) -> Result<()> {
+        ping(&self.inner).await
+    }
+
+    /// Reports what makes this Redis unsafe as a replay store: persistence off, an eviction
+    /// policy that can drop records, a version older than 6.2, a replica. Call it at startup
+    /// and print the warnings (the example servers do), or from a health endpoint.
+    pub async fn health(&self) -> Result<StoreHealth> {
         let mut conn = self.inner.conn.clone();
-        self.run(async move {
-            ::redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map(drop)
-        })
-        .await
+        let info: String = self
+            .run(async {
+                ::redis::cmd("INFO")
+                    .arg("everything")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_owned())
+        };
+        let version = field("redis_version").unwrap_or_default();
+        let mut warnings = Vec::new();
+        let parsed: Vec<u32> = version
+            .split('.')
+            .take(2)
+            .map(|p| p.parse().unwrap_or(0))
+            .collect();
+        if parsed.as_slice() < [6, 2].as_slice() {
+            warnings.push(HealthWarning::OldVersion {
+                version: version.clone(),
+            });
+        }
+        if field("role").as_deref() == Some("slave") {
+            warnings.push(HealthWarning::Replica);
+        }
+        let policy = field("maxmemory_policy").unwrap_or_default();
+        if !policy.is_empty() && policy != "noeviction" && !policy.starts_with("volatile-") {
+            warnings.push(HealthWarning::Eviction { policy });
+        }
+        if field("aof_enabled").as_deref() != Some("1") {
+            let mut conn = self.inner.conn.clone();
+            let save: Result<Vec<String>> = self
+                .run(async {
+                    ::redis::cmd("CONFIG")
+                        .arg("GET")
+                        .arg("save")
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await;
+            match save {
+                Ok(pair) if pair.get(1).is_some_and(|v| !v.trim().is_empty()) => {}
+                Ok(_) => warnings.push(HealthWarning::PersistenceOff),
+                Err(_) => warnings.push(HealthWarning::PersistenceUnknown),
+            }
+        }
+        Ok(StoreHealth { version, warnings })
     }
 
     fn next_token(&self) -> u128 {
@@ -193,39 +464,65 @@ impl RedisReplayStore {
 
     /// Runs one operation under the command timeout; every failure is `StoreUnavailable`.
     async fn run<T>(&self, op: impl Future<Output = RedisResult<T>>) -> Result<T> {
-        match tokio::time::timeout(self.inner.command_timeout, op).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(Error::with_source(ErrorKind::StoreUnavailable, e)),
-            Err(_) => Err(Error::with_source(
-                ErrorKind::StoreUnavailable,
-                StoreError::Timeout(self.inner.command_timeout),
-            )),
-        }
+        run(self.inner.command_timeout, op).await
     }
 
-    async fn reserve_key(&self, key: &ReplayKey, expires_at: SystemTime) -> Result<ReplayOutcome> {
-        let redis_key = self.redis_key(key);
+    async fn reserve_claim(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+        let breaker = &self.inner.breaker;
+        if breaker.is_open() {
+            // No network wait while Redis is known to be down.
+            return Err(Error::with_source(
+                ErrorKind::StoreUnavailable,
+                StoreError::FailingFast,
+            ));
+        }
         let token = self.next_token();
-        let marker = format!("pending:{token:032x}");
+        let nonce = format!("{token:032x}");
         let mut conn = self.inner.conn.clone();
         let script = &self.inner.reserve;
-        let ttl = self.inner.pending_ttl_ms;
-        let answer: i64 = self
-            .run(async move {
-                script
-                    .key(redis_key)
-                    .arg(marker)
-                    .arg(ttl)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
+        let policy = match self.inner.loss_policy {
+            LossPolicy::FailClosed => "closed",
+            LossPolicy::Accept => "accept",
+        };
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.redis_key(claim.key()))
+            .key(self.epoch_key(claim.namespace()))
+            .arg(claim.digest().to_string())
+            .arg(nonce)
+            .arg(self.inner.pending_ttl_ms)
+            .arg(claim.expires_at_ms().max(1))
+            .arg(claim.earliest_receipt_ms(self.inner.clock_margin))
+            .arg(policy);
+        // Dropped while waiting: the script may have run; its record is pending, bound to
+        // this payload, and behaves as released after the pending lifetime.
+        let answer: Result<(i64, i64, i64)> = self
+            .run(async move { invocation.invoke_async(&mut conn).await })
+            .await;
+        let (answer, _epoch, reset) = match answer {
+            Ok(a) => {
+                breaker.succeeded();
+                a
+            }
+            Err(e) => {
+                if breaker.failed() {
+                    start_probe(&self.inner);
+                }
+                return Err(e);
+            }
+        };
+        if reset == 1 {
+            self.inner.epochs_started.fetch_add(1, Ordering::Relaxed);
+        }
         match answer {
-            0 => Ok(ReplayOutcome::Fresh(Reservation::new(
-                *key, expires_at, token,
-            ))),
+            0 => Ok(ReplayOutcome::Fresh(Reservation::new(*claim, token))),
+            6 => Ok(ReplayOutcome::Fresh(
+                Reservation::new(*claim, token).unproven(),
+            )),
             1 => Ok(ReplayOutcome::Duplicate),
             2 => Ok(ReplayOutcome::InFlight),
+            4 => Ok(ReplayOutcome::PayloadMismatch),
+            5 => Err(ErrorKind::SignedBeforeEpoch.into()),
             _ => Err(Error::with_source(
                 ErrorKind::StoreUnavailable,
                 StoreError::UnexpectedValue,
@@ -234,46 +531,96 @@ impl RedisReplayStore {
     }
 
     async fn commit_reservation(&self, reservation: Reservation) -> Result<()> {
-        let redis_key = self.redis_key(reservation.key());
-        // PXAT needs a positive time; 1 ms after 1970 deletes the key like any past time.
-        let at = unix_ms(reservation.expires_at()).max(1);
+        let claim = reservation.claim();
         let mut conn = self.inner.conn.clone();
-        let script = &self.inner.commit;
-        self.run(async move {
-            script
-                .key(redis_key)
-                .arg(at)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(drop)
+        let mut invocation = self.inner.commit.prepare_invoke();
+        invocation
+            .key(self.redis_key(claim.key()))
+            .arg(claim.digest().to_string())
+            .arg(claim.expires_at_ms().max(1));
+        self.run(async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .await
+            .map(drop)
     }
 
     async fn release_reservation(&self, reservation: Reservation) -> Result<()> {
-        let redis_key = self.redis_key(reservation.key());
-        let marker = format!("pending:{:032x}", reservation.token());
-        let mut conn = self.inner.conn.clone();
-        let script = &self.inner.release;
-        self.run(async move {
-            script
-                .key(redis_key)
-                .arg(marker)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
+        release(
+            &self.inner,
+            &self.redis_key(reservation.key()),
+            reservation.token(),
+        )
         .await
-        .map(drop)
     }
 }
 
+async fn run<T>(timeout: Duration, op: impl Future<Output = RedisResult<T>>) -> Result<T> {
+    match tokio::time::timeout(timeout, op).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::with_source(ErrorKind::StoreUnavailable, e)),
+        Err(_) => Err(Error::with_source(
+            ErrorKind::StoreUnavailable,
+            StoreError::Timeout(timeout),
+        )),
+    }
+}
+
+async fn ping(inner: &Inner) -> Result<()> {
+    let mut conn = inner.conn.clone();
+    run(inner.command_timeout, async move {
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+    })
+    .await
+}
+
+async fn release(inner: &Inner, redis_key: &str, token: u128) -> Result<()> {
+    let mut conn = inner.conn.clone();
+    let mut invocation = inner.release.prepare_invoke();
+    invocation.key(redis_key).arg(format!("{token:032x}"));
+    run(inner.command_timeout, async move {
+        invocation.invoke_async::<i64>(&mut conn).await
+    })
+    .await
+    .map(drop)
+}
+
+/// Pings Redis every cool-down until it answers, then closes the breaker. Holds only a weak
+/// reference: the task ends when the store is dropped.
+fn start_probe(inner: &Arc<Inner>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime to probe from: the breaker reopens on the next failure after its
+        // cool-down instead.
+        inner.breaker.probing.store(false, Ordering::Release);
+        return;
+    };
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    runtime.spawn(async move {
+        loop {
+            let cool_down = match weak.upgrade() {
+                Some(inner) => inner.breaker.cool_down,
+                None => return,
+            };
+            tokio::time::sleep(cool_down / 2).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if ping(&inner).await.is_ok() {
+                inner.breaker.succeeded();
+                inner.breaker.probing.store(false, Ordering::Release);
+                return;
+            }
+            let until = inner
+                .breaker
+                .now_ms()
+                .saturating_add(inner.breaker.cool_down_ms());
+            inner.breaker.open_until.store(until, Ordering::Release);
+        }
+    });
+}
+
 impl ReplayStore for RedisReplayStore {
-    fn reserve(
-        &self,
-        key: &ReplayKey,
-        expires_at: SystemTime,
-    ) -> impl Future<Output = Result<ReplayOutcome>> + Send {
-        self.reserve_key(key, expires_at)
+    fn reserve(&self, claim: &ReplayClaim) -> impl Future<Output = Result<ReplayOutcome>> + Send {
+        self.reserve_claim(claim)
     }
 
     fn commit(&self, reservation: Reservation) -> impl Future<Output = Result<()>> + Send {
@@ -282,6 +629,19 @@ impl ReplayStore for RedisReplayStore {
 
     fn release(&self, reservation: Reservation) -> impl Future<Output = Result<()>> + Send {
         self.release_reservation(reservation)
+    }
+
+    /// Releases the reservation on a task of the current Tokio runtime (without one, the
+    /// pending lifetime runs out instead). Either way the record stays bound to its payload.
+    fn abandon(&self, reservation: Reservation) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let inner = Arc::clone(&self.inner);
+            let key = self.redis_key(reservation.key());
+            let token = reservation.token();
+            runtime.spawn(async move {
+                let _ = release(&inner, &key, token).await;
+            });
+        }
     }
 }
 
@@ -292,6 +652,8 @@ impl fmt::Debug for RedisReplayStore {
             .field("pending_ttl", &self.pending_ttl())
             .field("command_timeout", &self.inner.command_timeout)
             .field("connect_timeout", &self.inner.connect_timeout)
+            .field("loss_policy", &self.inner.loss_policy)
+            .field("clock_margin", &self.inner.clock_margin)
             .finish_non_exhaustive()
     }
 }
@@ -304,6 +666,10 @@ pub struct RedisReplayStoreBuilder {
     connect_timeout: Duration,
     command_timeout: Duration,
     pending_ttl: Duration,
+    loss_policy: LossPolicy,
+    clock_margin: Duration,
+    failure_threshold: u32,
+    cool_down: Duration,
 }
 
 impl RedisReplayStoreBuilder {
@@ -330,11 +696,40 @@ impl RedisReplayStoreBuilder {
         self
     }
 
-    /// How long a reservation stays pending if it is neither committed nor released. Default:
-    /// [`RedisReplayStore::DEFAULT_PENDING_TTL`] (60 s). Redis counts it in milliseconds; at
-    /// least 1 ms.
+    /// How long a reservation stays pending (a retry of the same payload gets 409) if it is
+    /// neither committed nor released. Default: [`RedisReplayStore::DEFAULT_PENDING_TTL`]
+    /// (60 s); at least 1 ms.
     pub fn pending_ttl(mut self, pending_ttl: Duration) -> Self {
         self.pending_ttl = pending_ttl;
+        self
+    }
+
+    /// What to do with a delivery signed before the store's epoch (records lost). Default:
+    /// [`LossPolicy::FailClosed`]. See [`LossPolicy`] for the costs.
+    pub fn loss_policy(mut self, policy: LossPolicy) -> Self {
+        self.loss_policy = policy;
+        self
+    }
+
+    /// The largest difference allowed between Redis's clock and the receiving hosts'. Default:
+    /// [`RedisReplayStore::DEFAULT_CLOCK_MARGIN`] (60 s). After a loss, deliveries signed up to
+    /// `max_skew` + this margin after it are not provable.
+    pub fn clock_margin(mut self, margin: Duration) -> Self {
+        self.clock_margin = margin;
+        self
+    }
+
+    /// How many consecutive failures make reserves fail fast. Default:
+    /// [`RedisReplayStore::DEFAULT_FAILURE_THRESHOLD`] (3); at least 1.
+    pub fn failure_threshold(mut self, failures: u32) -> Self {
+        self.failure_threshold = failures.max(1);
+        self
+    }
+
+    /// How long reserves fail fast before the next probe may close the breaker. Default:
+    /// [`RedisReplayStore::DEFAULT_COOL_DOWN`] (1 s).
+    pub fn cool_down(mut self, cool_down: Duration) -> Self {
+        self.cool_down = cool_down;
         self
     }
 
@@ -397,11 +792,22 @@ impl RedisReplayStoreBuilder {
                     .max(1),
                 command_timeout: self.command_timeout,
                 connect_timeout: self.connect_timeout,
+                loss_policy: self.loss_policy,
+                clock_margin: self.clock_margin,
                 nonce_seed: RandomState::new().hash_one((std::process::id(), SystemTime::now())),
                 counter: AtomicU64::new(0),
                 reserve,
                 commit,
                 release,
+                breaker: Breaker {
+                    threshold: self.failure_threshold,
+                    cool_down: self.cool_down,
+                    start: Instant::now(),
+                    failures: AtomicU32::new(0),
+                    open_until: AtomicU64::new(0),
+                    probing: AtomicBool::new(false),
+                },
+                epochs_started: AtomicU64::new(0),
             }),
         })
     }
@@ -416,20 +822,17 @@ impl fmt::Debug for RedisReplayStoreBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("pending_ttl", &self.pending_ttl)
+            .field("loss_policy", &self.loss_policy)
+            .field("clock_margin", &self.clock_margin)
+            .field("failure_threshold", &self.failure_threshold)
+            .field("cool_down", &self.cool_down)
             .finish()
     }
 }
 
 /// Runs a start-up step under `budget`; every failure is `StoreUnavailable`.
 async fn start<T>(budget: Duration, step: impl Future<Output = RedisResult<T>>) -> Result<T> {
-    match tokio::time::timeout(budget, step).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Error::with_source(ErrorKind::StoreUnavailable, e)),
-        Err(_) => Err(Error::with_source(
-            ErrorKind::StoreUnavailable,
-            StoreError::Timeout(budget),
-        )),
-    }
+    run(budget, step).await
 }
 
 /// Why a Redis operation failed, beyond the redis crate's own errors.
@@ -437,6 +840,7 @@ async fn start<T>(budget: Duration, step: impl Future<Output = RedisResult<T>>) 
 enum StoreError {
     Timeout(Duration),
     UnexpectedValue,
+    FailingFast,
 }
 
 impl fmt::Display for StoreError {
@@ -445,6 +849,9 @@ impl fmt::Display for StoreError {
             StoreError::Timeout(d) => write!(f, "redis did not answer within {} ms", d.as_millis()),
             StoreError::UnexpectedValue => f.write_str(
                 "a replay key holds a value this store did not write (check the key prefix)",
+            ),
+            StoreError::FailingFast => f.write_str(
+                "redis failed repeatedly: failing fast until a background probe succeeds",
             ),
         }
     }

@@ -20,6 +20,82 @@ pub(crate) const COMMITTED: i16 = 1;
 /// Released (a handler failed) or only bound (the exactly-once path writes the binding first):
 /// the triple is bound to its payload, and may be processed again with the same payload.
 pub(crate) const RELEASED: i16 = 2;
+/// The table's epoch marker: one row, under [`MARKER`], whose `pending_until` is the epoch
+/// (unix ms) and which never expires. Emptying or recreating the table removes it with the
+/// records, and the next operation starts a new epoch: the loss is detected.
+pub(crate) const EPOCH: i16 = 3;
+
+/// The key of the epoch marker: SHA-256 of a fixed string, which no delivery's key (SHA-256 of
+/// a prefixed signed string) can equal. Hex: `82e3fab5…ac583b` (the shipped migration writes it).
+pub(crate) fn marker() -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(b"mailgun-webhooks sql replay epoch v1").into()
+}
+
+/// A record as read back: `(state, digest, pending_until, expires_at)`.
+pub(crate) struct Record {
+    pub(crate) state: i16,
+    pub(crate) digest: Option<Vec<u8>>,
+    pub(crate) pending_until: i64,
+    pub(crate) expires_at: i64,
+}
+
+/// What a store does after its write found nothing to do.
+pub(crate) enum Judgement {
+    Duplicate,
+    InFlight,
+    Mismatch,
+    /// The record changed under the write (expired, lapsed, released meanwhile): write again.
+    Retry,
+    /// No epoch marker: start a new epoch (first use, or the records were lost), then write
+    /// again.
+    NoEpoch,
+    /// No record, signed before the epoch, `FailClosed`.
+    SignedBeforeEpoch,
+    /// No record, signed before the epoch, `Accept`: write without the epoch condition, and
+    /// mark the reservation unproven.
+    Unproven,
+    /// No record, provable: the write was refused by something else (the capacity guard).
+    Refused,
+}
+
+/// Judges a claim by its record (`None` when there is no live one) and the table's epoch, as the
+/// [`ReplayStore`](super::ReplayStore) contract's table says.
+pub(crate) fn judge(
+    record: Option<&Record>,
+    epoch: Option<i64>,
+    claim: &super::ReplayClaim,
+    now: i64,
+    policy: super::LossPolicy,
+    clock_margin: Duration,
+) -> crate::error::Result<Judgement> {
+    if let Some(r) = record.filter(|r| r.expires_at > now) {
+        if r.digest.as_deref() != Some(&claim.digest().as_bytes()[..]) {
+            return Ok(Judgement::Mismatch);
+        }
+        return match r.state {
+            COMMITTED => Ok(Judgement::Duplicate),
+            PENDING if r.pending_until > now => Ok(Judgement::InFlight),
+            PENDING | RELEASED => Ok(Judgement::Retry),
+            _ => Err(store_error(StoreError::UnexpectedValue)),
+        };
+    }
+    let Some(epoch) = epoch else {
+        return Ok(Judgement::NoEpoch);
+    };
+    if claim.is_provable_since(epoch.unsigned_abs(), clock_margin) {
+        return Ok(Judgement::Refused);
+    }
+    Ok(match policy {
+        super::LossPolicy::Accept => Judgement::Unproven,
+        _ => Judgement::SignedBeforeEpoch,
+    })
+}
+
+/// The earliest receipt of a claim, as the epoch condition of the writes compares it.
+pub(crate) fn earliest(claim: &super::ReplayClaim, clock_margin: Duration) -> i64 {
+    db_ms(claim.earliest_receipt_ms(clock_margin))
+}
 
 /// The future a transactional handler returns: it borrows the transaction for `'t`.
 pub type TransactionFuture<'t, T, E> =
@@ -69,11 +145,19 @@ impl<DB: Database> SqlAdmission<DB> {
 pub struct SqlDelivery<DB: Database> {
     tx: Transaction<'static, DB>,
     key: ReplayKey,
+    unproven: bool,
 }
 
 impl<DB: Database> SqlDelivery<DB> {
-    pub(crate) fn new(tx: Transaction<'static, DB>, key: ReplayKey) -> Self {
-        SqlDelivery { tx, key }
+    pub(crate) fn new(tx: Transaction<'static, DB>, key: ReplayKey, unproven: bool) -> Self {
+        SqlDelivery { tx, key, unproven }
+    }
+
+    /// True when the store could not prove the delivery unseen (signed before the store's
+    /// epoch) and admitted it under [`LossPolicy::Accept`](crate::LossPolicy::Accept): it may be
+    /// a replay; log it.
+    pub fn is_unproven(&self) -> bool {
+        self.unproven
     }
 
     /// The open transaction, for the handler's writes (`&mut **delivery.transaction()` is an
@@ -106,6 +190,7 @@ impl<DB: Database> fmt::Debug for SqlDelivery<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlDelivery")
             .field("key", &self.key)
+            .field("unproven", &self.unproven)
             .finish_non_exhaustive()
     }
 }
@@ -131,8 +216,13 @@ where
         .await;
     match ran {
         Ok(Ok(value)) => {
+            let unproven = delivery.unproven;
             delivery.commit().await?;
-            Ok(Outcome::Processed(value))
+            Ok(if unproven {
+                Outcome::ProcessedUnproven(value)
+            } else {
+                Outcome::Processed(value)
+            })
         }
         Ok(Err(e)) => {
             let e = e.into();

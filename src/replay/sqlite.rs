@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -13,18 +13,18 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::memory::unix_ms;
 use super::sql::{
-    self, COMMITTED, PENDING, RELEASED, SqlAdmission, StoreError, TransactionFuture, db_ms,
-    store_error, timed,
+    self, COMMITTED, EPOCH, Judgement, PENDING, RELEASED, Record, SqlAdmission, StoreError,
+    TransactionFuture, db_ms, store_error, timed,
 };
-use super::{ReplayOutcome, ReplayStore, Reservation};
+use super::{LossPolicy, ReplayClaim, ReplayOutcome, ReplayStore, Reservation};
 use crate::error::{ErrorKind, Result};
 use crate::receiver::{HandlerError, Outcome};
-use crate::verify::{Clock, ReplayKey, SystemClock, Verified};
+use crate::verify::{Clock, SystemClock};
 
 /// The records' table.
 const TABLE: &str = "mailgun_webhooks_replay";
 
-/// The schema: the records, a one-row table with their count and the file's epoch, and the
+/// The schema: the records (and the epoch marker), a one-row table with their count, and the
 /// triggers that keep the count (so that every process sharing the file sees the same count).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS mailgun_webhooks_replay (
@@ -39,8 +39,7 @@ CREATE INDEX IF NOT EXISTS mailgun_webhooks_replay_expires_at
     ON mailgun_webhooks_replay (expires_at);
 CREATE TABLE IF NOT EXISTS mailgun_webhooks_replay_meta (
     id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 0),
-    records INTEGER NOT NULL,
-    epoch   INTEGER NOT NULL
+    records INTEGER NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS mailgun_webhooks_replay_count_insert
     AFTER INSERT ON mailgun_webhooks_replay
@@ -111,6 +110,9 @@ struct Inner {
     command_timeout: Duration,
     sweep_batch: i64,
     clock: Arc<dyn Clock>,
+    loss_policy: LossPolicy,
+    clock_margin: Duration,
+    epochs_started: AtomicU64,
     seed: u64,
     counter: AtomicU64,
     sql: Statements,
@@ -124,62 +126,76 @@ struct Statements {
     release: String,
     bind: String,
     take: String,
+    mark: String,
     sweep: String,
 }
 
 impl Statements {
     fn new(t: &str, meta: &str) -> Self {
-        // A new row only while the file holds fewer than ?7 records; an existing row is updated
-        // (or not) whatever the count.
-        let room = format!(
-            "((SELECT records FROM {meta} WHERE id = 0) < ?7 \
-                            OR EXISTS (SELECT 1 FROM {t} WHERE key = ?1))"
+        // A new row only when the claim is provable since the file's epoch (?7: its earliest
+        // receipt; i64::MAX skips the check) and the file holds fewer than ?9 records; an
+        // existing row is judged by ON CONFLICT.
+        let admit = format!(
+            "((EXISTS (SELECT 1 FROM {t} WHERE key = ?8 AND state = {EPOCH} AND pending_until <= ?7) \
+               AND (SELECT records FROM {meta} WHERE id = 0) < ?9) \
+              OR EXISTS (SELECT 1 FROM {t} WHERE key = ?1))"
         );
         Statements {
-            // ?1 key, ?2 digest, ?3 token, ?4 pending_until, ?5 expires_at, ?6 now, ?7 capacity
+            // ?1 key, ?2 digest, ?3 token, ?4 pending_until, ?5 expires_at, ?6 now,
+            // ?7 earliest receipt, ?8 marker, ?9 capacity
             reserve: format!(
                 "INSERT INTO {t} AS r (key, digest, state, token, pending_until, expires_at) \
-                 SELECT ?1, ?2, {PENDING}, ?3, ?4, ?5 WHERE {room} \
+                 SELECT ?1, ?2, {PENDING}, ?3, ?4, ?5 WHERE {admit} \
                  ON CONFLICT (key) DO UPDATE SET digest = excluded.digest, state = {PENDING}, \
                    token = excluded.token, pending_until = excluded.pending_until, \
                    expires_at = CASE WHEN r.expires_at <= ?6 THEN excluded.expires_at \
                                      ELSE max(r.expires_at, excluded.expires_at) END \
-                 WHERE r.expires_at <= ?6 \
-                    OR (r.digest IS excluded.digest \
+                 WHERE r.state <> {EPOCH} AND (r.expires_at <= ?6 \
+                    OR (r.digest = excluded.digest \
                         AND (r.state = {RELEASED} \
-                             OR (r.state = {PENDING} AND r.pending_until <= ?6))) \
+                             OR (r.state = {PENDING} AND r.pending_until <= ?6)))) \
                  RETURNING 1"
             ),
+            // ?1 key, ?2 marker
             read: format!(
-                "SELECT state, digest, pending_until, expires_at FROM {t} WHERE key = ?1"
+                "SELECT key = ?2, state, digest, pending_until, expires_at FROM {t} \
+                 WHERE key = ?1 OR key = ?2"
             ),
-            // ?1 key, ?2 expires_at: committed whatever happened to the reservation meanwhile.
+            // ?1 key, ?2 digest, ?3 expires_at, ?4 now
             commit: format!(
                 "INSERT INTO {t} AS r (key, digest, state, token, pending_until, expires_at) \
-                 VALUES (?1, NULL, {COMMITTED}, 0, 0, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET state = {COMMITTED}, token = 0, \
-                   expires_at = max(r.expires_at, excluded.expires_at)"
+                 VALUES (?1, ?2, {COMMITTED}, 0, 0, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET digest = excluded.digest, state = {COMMITTED}, \
+                   token = 0, expires_at = max(r.expires_at, excluded.expires_at) \
+                 WHERE r.state <> {EPOCH} AND (r.digest = excluded.digest OR r.expires_at <= ?4)"
             ),
             // ?1 key, ?2 token
             release: format!(
                 "UPDATE {t} SET state = {RELEASED} \
                  WHERE key = ?1 AND state = {PENDING} AND token = ?2"
             ),
-            // ?1 key, ?2 digest, ?3 expires_at, ?4 now, ?7 capacity
+            // ?1 key, ?2 digest, ?3 expires_at, ?4 now, ?7 earliest, ?8 marker, ?9 capacity
             bind: format!(
                 "INSERT INTO {t} AS r (key, digest, state, token, pending_until, expires_at) \
-                 SELECT ?1, ?2, {RELEASED}, 0, 0, ?3 WHERE {room} \
+                 SELECT ?1, ?2, {RELEASED}, 0, 0, ?3 WHERE {admit} \
                  ON CONFLICT (key) DO UPDATE SET digest = excluded.digest, state = {RELEASED}, \
                    token = 0, pending_until = 0, expires_at = excluded.expires_at \
-                 WHERE r.expires_at <= ?4"
+                 WHERE r.state <> {EPOCH} AND r.expires_at <= ?4 \
+                 RETURNING 1"
             ),
-            // ?1 key, ?2 digest, ?3 expires_at, ?4 now
+            // ?1 key, ?2 digest, ?3 expires_at, ?4 now: in the application's transaction.
             take: format!(
                 "UPDATE {t} SET state = {COMMITTED}, token = 0, \
                    expires_at = max(expires_at, ?3) \
-                 WHERE key = ?1 AND digest IS ?2 AND expires_at > ?4 \
+                 WHERE key = ?1 AND digest = ?2 AND expires_at > ?4 \
                    AND (state = {RELEASED} OR (state = {PENDING} AND pending_until <= ?4)) \
                  RETURNING 1"
+            ),
+            // ?1 marker, ?2 now: starts an epoch if there is none.
+            mark: format!(
+                "INSERT INTO {t} (key, digest, state, token, pending_until, expires_at) \
+                 VALUES (?1, NULL, {EPOCH}, 0, ?2, {}) ON CONFLICT (key) DO NOTHING",
+                i64::MAX
             ),
             // ?1 now, ?2 batch
             sweep: format!(
@@ -190,14 +206,20 @@ impl Statements {
     }
 }
 
-/// What a record read says about a delivery.
-enum Found {
-    Duplicate,
-    InFlight,
-    /// Gone or takeable since the write was tried: try again.
-    Retry,
-    /// No record, and the write made none: the file is full.
-    Missing,
+/// Which write a claim goes through: the two-phase reservation, or the exactly-once binding.
+#[derive(Clone, Copy)]
+enum Write {
+    Reserve,
+    Bind,
+}
+
+/// What a write ended with.
+enum Written {
+    /// Written; `true` when unproven (signed before the epoch, `LossPolicy::Accept`).
+    Yes { token: i64, unproven: bool },
+    /// Not written: the existing record is a duplicate, in flight, another payload, or (for a
+    /// binding) one that may be taken.
+    Found(Judgement),
 }
 
 impl SqliteReplayStore {
@@ -212,6 +234,9 @@ impl SqliteReplayStore {
     pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
     /// The default number of records one sweep statement deletes: 500.
     pub const DEFAULT_SWEEP_BATCH: u32 = 500;
+    /// The default allowance for clock differences between the processes sharing the file: 0
+    /// (one host, one clock).
+    pub const DEFAULT_CLOCK_MARGIN: Duration = Duration::ZERO;
 
     /// Opens (creating it if needed) the store in the file at `path`, with the defaults.
     pub async fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
@@ -261,40 +286,61 @@ impl SqliteReplayStore {
         purge(&self.inner).await
     }
 
-    /// Starts an exactly-once delivery in a new transaction (`BEGIN IMMEDIATE`) of the store's
-    /// pool: see [`SqlDelivery`](crate::SqlDelivery).
+    /// What the store does with a delivery signed before its epoch.
+    pub fn loss_policy(&self) -> LossPolicy {
+        self.inner.loss_policy
+    }
+
+    /// How many times this handle started a new epoch: the file had no epoch marker (it was
+    /// new, emptied, or replaced: its records may have been lost).
+    pub fn epochs_started(&self) -> u64 {
+        self.inner.epochs_started.load(Ordering::Relaxed)
+    }
+
+    /// The file's epoch (unix milliseconds on the store's clock): its records are complete
+    /// since then. `None` when it has none yet (the next operation starts one).
+    pub async fn epoch(&self) -> Result<Option<u64>> {
+        let epoch: Option<i64> = timed(
+            self.inner.command_timeout,
+            sqlx::query_scalar(&format!(
+                "SELECT pending_until FROM {TABLE} WHERE key = ?1 AND state = {EPOCH}"
+            ))
+            .bind(&sql::marker()[..])
+            .fetch_optional(&self.inner.pool),
+        )
+        .await?;
+        Ok(epoch.map(i64::unsigned_abs))
+    }
+
+    /// Starts an exactly-once delivery of `claim` (made by
+    /// [`Receiver::claim`](crate::Receiver::claim)) in a new write transaction (`BEGIN IMMEDIATE`) of the store's pool:
+    /// see [`SqlDelivery`](crate::SqlDelivery).
     ///
     /// 1. The triple's binding to its payload is written and committed on its own (one
-    ///    statement; nothing if it is already recorded).
+    ///    statement; nothing if it is already recorded). The epoch and
+    ///    [`LossPolicy`] apply here, as for [`reserve`](ReplayStore::reserve).
     /// 2. A write transaction begins, and the record is marked committed in it (one
     ///    statement). A concurrent request with the same delivery waits for the write lock (in
-    ///    the pool, or on the file from another process) until this transaction ends, then gets
-    ///    [`SqlAdmission::Duplicate`] (committed) or [`SqlAdmission::Fresh`] (rolled back).
+    ///    the pool, or on the file from another process) until this transaction ends, then gets [`SqlAdmission::Duplicate`] (committed) or
+    ///    [`SqlAdmission::Fresh`] (rolled back).
     ///
-    /// Fails with [`ErrorKind::InFlight`] (409) when the delivery is reserved through the
-    /// two-phase [`ReplayStore`] methods and not settled, with [`ErrorKind::StoreFull`] when
-    /// the file is full, and with [`ErrorKind::StoreUnavailable`] (503) on any database error.
-    /// Dropping the returned future at any point leaves at most the binding (step 1) behind.
-    pub async fn begin<P>(&self, verified: &Verified<P>) -> Result<SqlAdmission<Sqlite>> {
-        let key = verified.replay_key();
-        let expires = db_ms(verified.replay_expires_at_secs().saturating_mul(1000));
-        let digest: Option<Vec<u8>> = None;
+    /// Fails with [`ErrorKind::PayloadMismatch`] (401) when the triple is bound to another
+    /// payload, [`ErrorKind::InFlight`] (409) when it is reserved through the two-phase
+    /// [`ReplayStore`] methods and not settled, [`ErrorKind::SignedBeforeEpoch`] (503) under
+    /// [`LossPolicy::FailClosed`], and [`ErrorKind::StoreUnavailable`] (503) on any database
+    /// error. Dropping the returned future at any point leaves at most the binding (step 1).
+    pub async fn begin(&self, claim: &ReplayClaim) -> Result<SqlAdmission<Sqlite>> {
         let inner = &self.inner;
-        for _ in 0..3 {
+        let key = &claim.key().as_bytes()[..];
+        let digest = &claim.digest().as_bytes()[..];
+        let expires = db_ms(claim.expires_at_ms());
+        for _ in 0..4 {
             let now = db_ms(self.now_ms());
-            timed(
-                inner.command_timeout,
-                sqlx::query(&inner.sql.bind)
-                    .bind(&key.as_bytes()[..])
-                    .bind(digest.as_deref())
-                    .bind(expires)
-                    .bind(now)
-                    .bind(0_i64)
-                    .bind(0_i64)
-                    .bind(inner.capacity)
-                    .execute(&inner.pool),
-            )
-            .await?;
+            let unproven = match self.write(Write::Bind, claim).await? {
+                Written::Yes { unproven, .. } => unproven,
+                Written::Found(Judgement::Retry) => false, // bound already: take it below
+                Written::Found(j) => return refused(j),
+            };
             let mut tx = timed(
                 inner.command_timeout,
                 inner.pool.begin_with("BEGIN IMMEDIATE"),
@@ -303,23 +349,25 @@ impl SqliteReplayStore {
             let took = timed(
                 inner.command_timeout,
                 sqlx::query(&inner.sql.take)
-                    .bind(&key.as_bytes()[..])
-                    .bind(digest.as_deref())
+                    .bind(key)
+                    .bind(digest)
                     .bind(expires)
                     .bind(now)
                     .fetch_optional(&mut *tx),
             )
             .await?;
             if took.is_some() {
-                return Ok(SqlAdmission::Fresh(sql::SqlDelivery::new(tx, key)));
+                return Ok(SqlAdmission::Fresh(sql::SqlDelivery::new(
+                    tx,
+                    *claim.key(),
+                    unproven,
+                )));
             }
-            let found = self.classify(&mut *tx, &key, now).await?;
+            let (record, epoch) = self.read(&mut *tx, claim).await?;
             drop(tx); // rolls back: nothing was written in it
-            match found {
-                Found::Duplicate => return Ok(SqlAdmission::Duplicate),
-                Found::InFlight => return Err(ErrorKind::InFlight.into()),
-                Found::Retry => continue,
-                Found::Missing => self.make_room().await?,
+            match self.judge(record.as_ref(), epoch, claim, now)? {
+                Judgement::Retry | Judgement::NoEpoch | Judgement::Refused => continue,
+                j => return refused(j),
             }
         }
         Err(store_error(StoreError::Unsettled))
@@ -329,23 +377,26 @@ impl SqliteReplayStore {
     /// handler, then commit on success or roll back on failure, as
     /// [`Admitted::process`](crate::Admitted::process) does for the two-phase stores:
     ///
-    /// - `Ok(value)`: committed (effects and record), `Ok(Outcome::Processed(value))`;
+    /// - `Ok(value)`: committed (effects and record), `Ok(Outcome::Processed(value))`
+    ///   (`ProcessedUnproven` when admitted under [`LossPolicy::Accept`] before the epoch);
     /// - a duplicate: `Ok(Outcome::Duplicate)`, the handler does not run;
     /// - [`HandlerError::reject`]: committed (with the handler's writes), then
     ///   [`ErrorKind::Rejected`] (406);
     /// - any other error, or a panic (caught): rolled back, [`ErrorKind::Handler`] (500), and
-    ///   Mailgun's retry is processed.
+    ///   Mailgun's retry (the same payload) is processed.
     ///
     /// ```no_run
     /// # async fn run(store: mailgun_webhooks::SqliteReplayStore,
-    /// #              verified: mailgun_webhooks::Verified<mailgun_webhooks::Payload>)
-    /// #              -> mailgun_webhooks::Result<()> {
-    /// let id = verified.signature().token().to_owned();
+    /// #              receiver: mailgun_webhooks::Receiver<mailgun_webhooks::SqliteReplayStore>,
+    /// #              content_type: &str, body: &[u8]) -> mailgun_webhooks::Result<()> {
+    /// let (verified, digest) = receiver.verify_request(content_type, body)?;
+    /// let claim = receiver.claim(&verified, digest);
+    /// let token = verified.token().to_owned();
     /// let outcome = store
-    ///     .process(&verified, |tx| {
+    ///     .process(&claim, |tx| {
     ///         Box::pin(async move {
     ///             sqlx::query("INSERT INTO events (token) VALUES (?1)")
-    ///                 .bind(id)
+    ///                 .bind(token)
     ///                 .execute(&mut **tx)
     ///                 .await?;
     ///             Ok::<_, mailgun_webhooks::HandlerError>(())
@@ -355,16 +406,12 @@ impl SqliteReplayStore {
     /// # let _ = outcome;
     /// # Ok(()) }
     /// ```
-    pub async fn process<P, F, T, E>(
-        &self,
-        verified: &Verified<P>,
-        handler: F,
-    ) -> Result<Outcome<T>>
+    pub async fn process<F, T, E>(&self, claim: &ReplayClaim, handler: F) -> Result<Outcome<T>>
     where
         F: for<'t> FnOnce(&'t mut Transaction<'static, Sqlite>) -> TransactionFuture<'t, T, E>,
         E: Into<HandlerError>,
     {
-        let admission = self.begin(verified).await?;
+        let admission = self.begin(claim).await?;
         sql::process(admission, handler).await
     }
 
@@ -374,38 +421,145 @@ impl SqliteReplayStore {
 
     fn next_token(&self) -> i64 {
         let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
-        // 63 bits: positive in an INTEGER; 0 is never a pending token.
+        // 63 bits: positive in a BIGINT; 0 is never a pending token.
         let t = (self.inner.seed ^ n.rotate_left(32)) & (i64::MAX as u64);
         i64::try_from(t.max(1)).unwrap_or(1)
     }
 
-    async fn classify<'c, X>(&self, conn: X, key: &ReplayKey, now: i64) -> Result<Found>
+    fn judge(
+        &self,
+        record: Option<&Record>,
+        epoch: Option<i64>,
+        claim: &ReplayClaim,
+        now: i64,
+    ) -> Result<Judgement> {
+        let inner = &self.inner;
+        sql::judge(
+            record,
+            epoch,
+            claim,
+            now,
+            inner.loss_policy,
+            inner.clock_margin,
+        )
+    }
+
+    /// Reads the claim's record and the table's epoch in one statement.
+    async fn read<'c, X>(
+        &self,
+        conn: X,
+        claim: &ReplayClaim,
+    ) -> Result<(Option<Record>, Option<i64>)>
     where
         X: sqlx::Executor<'c, Database = Sqlite>,
     {
-        let row = timed(
+        let rows = timed(
             self.inner.command_timeout,
             sqlx::query(&self.inner.sql.read)
-                .bind(&key.as_bytes()[..])
-                .fetch_optional(conn),
+                .bind(&claim.key().as_bytes()[..])
+                .bind(&sql::marker()[..])
+                .fetch_all(conn),
         )
         .await?;
-        let Some(row) = row else {
-            // The write found no record and made none: only the capacity guard does that.
-            return Ok(Found::Missing);
-        };
-        let state: i16 = row.try_get(0).map_err(sql::unavailable)?;
-        let pending_until: i64 = row.try_get(2).map_err(sql::unavailable)?;
-        let expires_at: i64 = row.try_get(3).map_err(sql::unavailable)?;
-        if expires_at <= now {
-            return Ok(Found::Retry);
+        let (mut record, mut epoch) = (None, None);
+        for row in rows {
+            let is_marker: bool = row.try_get(0).map_err(sql::unavailable)?;
+            let r = Record {
+                state: row.try_get(1).map_err(sql::unavailable)?,
+                digest: row.try_get(2).map_err(sql::unavailable)?,
+                pending_until: row.try_get(3).map_err(sql::unavailable)?,
+                expires_at: row.try_get(4).map_err(sql::unavailable)?,
+            };
+            if is_marker {
+                epoch = Some(r.pending_until);
+            } else {
+                record = Some(r);
+            }
         }
-        match state {
-            COMMITTED => Ok(Found::Duplicate),
-            PENDING if pending_until > now => Ok(Found::InFlight),
-            PENDING | RELEASED => Ok(Found::Retry),
-            _ => Err(store_error(StoreError::UnexpectedValue)),
+        Ok((record, epoch))
+    }
+
+    /// Starts an epoch now if the table has none.
+    async fn mark(&self) -> Result<()> {
+        let inner = &self.inner;
+        let started = timed(
+            inner.command_timeout,
+            sqlx::query(&inner.sql.mark)
+                .bind(&sql::marker()[..])
+                .bind(db_ms(self.now_ms()))
+                .execute(&inner.pool),
+        )
+        .await?
+        .rows_affected();
+        if started > 0 {
+            inner.epochs_started.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
+    }
+
+    /// Writes a reservation or a binding for `claim`, applying the epoch and the loss policy;
+    /// when nothing is written, says why.
+    async fn write(&self, write: Write, claim: &ReplayClaim) -> Result<Written> {
+        let inner = &self.inner;
+        let mut check_epoch = true;
+        for _ in 0..4 {
+            let now_ms = self.now_ms();
+            let now = db_ms(now_ms);
+            let token = self.next_token();
+            let pending_until = db_ms(now_ms.saturating_add(inner.pending_ttl_ms));
+            let earliest = if check_epoch {
+                sql::earliest(claim, inner.clock_margin)
+            } else {
+                i64::MAX
+            };
+            let statement = match write {
+                Write::Reserve => &inner.sql.reserve,
+                Write::Bind => &inner.sql.bind,
+            };
+            let query = sqlx::query(statement).bind(&claim.key().as_bytes()[..]);
+            let query = match write {
+                Write::Reserve => query
+                    .bind(&claim.digest().as_bytes()[..])
+                    .bind(token)
+                    .bind(pending_until)
+                    .bind(db_ms(claim.expires_at_ms()))
+                    .bind(now),
+                Write::Bind => query
+                    .bind(&claim.digest().as_bytes()[..])
+                    .bind(db_ms(claim.expires_at_ms()))
+                    .bind(now)
+                    .bind(0_i64)
+                    .bind(0_i64),
+            };
+            let row = timed(
+                inner.command_timeout,
+                query
+                    .bind(earliest)
+                    .bind(&sql::marker()[..])
+                    .bind(inner.capacity)
+                    .fetch_optional(&inner.pool),
+            )
+            .await?;
+            if row.is_some() {
+                return Ok(Written::Yes {
+                    token,
+                    unproven: !check_epoch,
+                });
+            }
+            let (record, epoch) = self.read(&inner.pool, claim).await?;
+            match self.judge(record.as_ref(), epoch, claim, now)? {
+                Judgement::NoEpoch => self.mark().await?,
+                Judgement::Unproven => check_epoch = false,
+                Judgement::Retry if matches!(write, Write::Bind) => {
+                    return Ok(Written::Found(Judgement::Retry));
+                }
+                Judgement::Retry => {}
+                // The capacity guard: delete a batch of expired records, or refuse.
+                Judgement::Refused => self.make_room().await?,
+                j => return Ok(Written::Found(j)),
+            }
+        }
+        Err(store_error(StoreError::Unsettled))
     }
 
     /// The file is full: deletes one batch of expired records, or fails with `StoreFull`.
@@ -416,51 +570,32 @@ impl SqliteReplayStore {
         Ok(())
     }
 
-    async fn reserve_key(&self, key: &ReplayKey, expires_at: SystemTime) -> Result<ReplayOutcome> {
-        let inner = &self.inner;
-        let expires = db_ms(unix_ms(expires_at));
-        let digest: Option<Vec<u8>> = None;
-        for _ in 0..3 {
-            let now_ms = self.now_ms();
-            let now = db_ms(now_ms);
-            let token = self.next_token();
-            let pending_until = db_ms(now_ms.saturating_add(inner.pending_ttl_ms));
-            let row = timed(
-                inner.command_timeout,
-                sqlx::query(&inner.sql.reserve)
-                    .bind(&key.as_bytes()[..])
-                    .bind(digest.as_deref())
-                    .bind(token)
-                    .bind(pending_until)
-                    .bind(expires)
-                    .bind(now)
-                    .bind(inner.capacity)
-                    .fetch_optional(&inner.pool),
-            )
-            .await?;
-            if row.is_some() {
-                let token = u128::from(token.unsigned_abs());
-                return Ok(ReplayOutcome::Fresh(Reservation::new(
-                    *key, expires_at, token,
-                )));
+    async fn reserve_claim(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+        Ok(match self.write(Write::Reserve, claim).await? {
+            Written::Yes { token, unproven } => {
+                let r = Reservation::new(*claim, u128::from(token.unsigned_abs()));
+                ReplayOutcome::Fresh(if unproven { r.unproven() } else { r })
             }
-            match self.classify(&inner.pool, key, now).await? {
-                Found::Duplicate => return Ok(ReplayOutcome::Duplicate),
-                Found::InFlight => return Ok(ReplayOutcome::InFlight),
-                Found::Retry => continue,
-                Found::Missing => self.make_room().await?,
+            Written::Found(Judgement::Duplicate) => ReplayOutcome::Duplicate,
+            Written::Found(Judgement::InFlight) => ReplayOutcome::InFlight,
+            Written::Found(Judgement::Mismatch) => ReplayOutcome::PayloadMismatch,
+            Written::Found(Judgement::SignedBeforeEpoch) => {
+                return Err(ErrorKind::SignedBeforeEpoch.into());
             }
-        }
-        Err(store_error(StoreError::Unsettled))
+            Written::Found(_) => return Err(store_error(StoreError::Unsettled)),
+        })
     }
 
     async fn commit_reservation(&self, reservation: Reservation) -> Result<()> {
         let inner = &self.inner;
+        let claim = reservation.claim();
         timed(
             inner.command_timeout,
             sqlx::query(&inner.sql.commit)
-                .bind(&reservation.key().as_bytes()[..])
-                .bind(db_ms(unix_ms(reservation.expires_at())))
+                .bind(&claim.key().as_bytes()[..])
+                .bind(&claim.digest().as_bytes()[..])
+                .bind(db_ms(claim.expires_at_ms()))
+                .bind(db_ms(self.now_ms()))
                 .execute(&inner.pool),
         )
         .await
@@ -482,9 +617,20 @@ impl SqliteReplayStore {
     }
 }
 
+/// The error (or duplicate) a judgement of an unwritable claim answers on the exactly-once path.
+fn refused(j: Judgement) -> Result<SqlAdmission<Sqlite>> {
+    match j {
+        Judgement::Duplicate => Ok(SqlAdmission::Duplicate),
+        Judgement::InFlight => Err(ErrorKind::InFlight.into()),
+        Judgement::Mismatch => Err(ErrorKind::PayloadMismatch.into()),
+        Judgement::SignedBeforeEpoch => Err(ErrorKind::SignedBeforeEpoch.into()),
+        _ => Err(store_error(StoreError::Unsettled)),
+    }
+}
+
 impl ReplayStore for SqliteReplayStore {
-    async fn reserve(&self, key: &ReplayKey, expires_at: SystemTime) -> Result<ReplayOutcome> {
-        self.reserve_key(key, expires_at).await
+    async fn reserve(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+        self.reserve_claim(claim).await
     }
 
     async fn commit(&self, reservation: Reservation) -> Result<()> {
@@ -574,6 +720,8 @@ pub struct SqliteReplayStoreBuilder {
     sweep_interval: Duration,
     sweep_batch: u32,
     clock: Arc<dyn Clock>,
+    loss_policy: LossPolicy,
+    clock_margin: Duration,
 }
 
 impl SqliteReplayStoreBuilder {
@@ -589,7 +737,24 @@ impl SqliteReplayStoreBuilder {
             sweep_interval: SqliteReplayStore::DEFAULT_SWEEP_INTERVAL,
             sweep_batch: SqliteReplayStore::DEFAULT_SWEEP_BATCH,
             clock: Arc::new(SystemClock),
+            loss_policy: LossPolicy::FailClosed,
+            clock_margin: SqliteReplayStore::DEFAULT_CLOCK_MARGIN,
         }
+    }
+
+    /// What the store does with a delivery signed before the file's epoch (the file was new,
+    /// or replaced: records may be lost). Default: [`LossPolicy::FailClosed`] (503
+    /// [`ErrorKind::SignedBeforeEpoch`] until it is older than `max_age`).
+    pub fn loss_policy(mut self, policy: LossPolicy) -> Self {
+        self.loss_policy = policy;
+        self
+    }
+
+    /// The allowance for clock differences between the processes sharing the file. Default:
+    /// [`SqliteReplayStore::DEFAULT_CLOCK_MARGIN`] (0: one host).
+    pub fn clock_margin(mut self, margin: Duration) -> Self {
+        self.clock_margin = margin;
+        self
     }
 
     /// The most records the file holds, pending and committed. Default:
@@ -685,11 +850,9 @@ impl SqliteReplayStoreBuilder {
             .execute(&pool)
             .await
             .map_err(sql::unavailable)?;
-        // The epoch: when this file's records began. Written once, by whoever creates the file.
         sqlx::query(&format!(
-            "INSERT OR IGNORE INTO {TABLE}_meta (id, records, epoch) VALUES (0, 0, ?1)"
+            "INSERT OR IGNORE INTO {TABLE}_meta (id, records) VALUES (0, 0)"
         ))
-        .bind(db_ms(unix_ms(self.clock.now())))
         .execute(&pool)
         .await
         .map_err(sql::unavailable)?;
@@ -701,11 +864,17 @@ impl SqliteReplayStoreBuilder {
             command_timeout: self.command_timeout,
             sweep_batch: i64::from(self.sweep_batch),
             clock: self.clock,
+            loss_policy: self.loss_policy,
+            clock_margin: self.clock_margin,
+            epochs_started: AtomicU64::new(0),
             seed: sql::seed(),
             counter: AtomicU64::new(0),
         });
         spawn_sweeper(Arc::downgrade(&inner), self.sweep_interval);
-        Ok(SqliteReplayStore { inner })
+        let store = SqliteReplayStore { inner };
+        // A new file (or one whose records were deleted) starts its epoch now.
+        store.mark().await?;
+        Ok(store)
     }
 }
 

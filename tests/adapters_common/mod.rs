@@ -22,22 +22,49 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use mailgun_webhooks::testing::{FormBody, SignedBody, json_body, now, token};
 use mailgun_webhooks::{
-    Event, EventKind, HandlerError, InboundMessage, Limits, MemoryReplayStore, Receiver,
+    Event, EventKind, HandlerError, InboundMessage, KeyRing, Limits, MemoryReplayStore, Receiver,
     SigningKey, Verified, Verifier,
 };
+use tokio::io::AsyncWriteExt;
 
 pub const KEY: &str = "adapter-test-signing-key";
+/// The parent account's key (sub-account events carry a `parent-signature` under it).
+pub const PARENT_KEY: &str = "adapter-test-parent-key";
+/// Another Mailgun account's key, whose receiver shares the first one's store.
+pub const KEY_B: &str = "adapter-test-signing-key-of-account-b";
 pub const TRACKING: &str = "/webhooks/mailgun";
 pub const INBOUND: &str = "/webhooks/mailgun/inbound";
+/// Account B's tracking endpoint, on the same server and the same replay store.
+pub const TRACKING_B: &str = "/b/webhooks/mailgun";
 /// The receiver's body limit in these tests.
 pub const MAX_BODY: u64 = 128 << 10;
 
-/// The receiver every test server uses: the test key, default freshness, a 128 KiB body limit.
+/// The receiver every test server uses: the test key (with a parent key), default freshness, a
+/// 128 KiB body limit.
 pub fn receiver() -> Receiver<MemoryReplayStore> {
-    let verifier = Verifier::builder(SigningKey::new(KEY))
+    receivers().0
+}
+
+/// Two receivers of two Mailgun accounts (the test key, and [`KEY_B`]) sharing one store.
+pub fn receivers() -> (Receiver<MemoryReplayStore>, Receiver<MemoryReplayStore>) {
+    receivers_on(MemoryReplayStore::new())
+}
+
+/// [`receivers`] on a given store.
+pub fn receivers_on<S: mailgun_webhooks::ReplayStore + Clone>(
+    store: S,
+) -> (Receiver<S>, Receiver<S>) {
+    let a = Verifier::builder(KeyRing::new(key()).parent(parent_key()))
         .limits(Limits::default().body(MAX_BODY))
         .build();
-    Receiver::new(verifier, MemoryReplayStore::new())
+    let b = Verifier::builder(SigningKey::new(KEY_B))
+        .limits(Limits::default().body(MAX_BODY))
+        .build();
+    (Receiver::new(a, store.clone()), Receiver::new(b, store))
+}
+
+pub fn parent_key() -> SigningKey {
+    SigningKey::new(PARENT_KEY)
 }
 
 /// What one handler call saw.
@@ -63,6 +90,8 @@ pub struct Recorder {
 struct RecorderInner {
     calls: HashMap<String, Vec<Seen>>,
     failed: Vec<String>,
+    /// Calls that ran to their end (after any sleep), by token.
+    finished: HashMap<String, usize>,
 }
 
 impl Recorder {
@@ -84,6 +113,10 @@ impl Recorder {
         if r.starts_with("slow") {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        if r.starts_with("hang") {
+            // Long enough for the client to hang up while the handler awaits.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         if r.starts_with("panic-once") && self.first_failure(&token) {
             panic!("the handler panicked (on purpose, once)");
         }
@@ -94,7 +127,20 @@ impl Recorder {
                 return Err("the database is down".into());
             }
         }
+        *self
+            .inner
+            .lock()
+            .unwrap()
+            .finished
+            .entry(token)
+            .or_default() += 1;
         Ok(())
+    }
+
+    /// How many calls for `token` ran to their end.
+    pub fn finished(&self, token: &str) -> usize {
+        let inner = self.inner.lock().unwrap();
+        inner.finished.get(token).copied().unwrap_or_default()
     }
 
     /// True the first time it is called for `token`.
@@ -207,6 +253,23 @@ impl Harness {
         self.send(path, &signed.content_type, body, &[]).await
     }
 
+    /// Sends a signed body over a raw TCP connection, waits `after` (the handler is running),
+    /// then closes the connection without reading the answer: a client hang-up.
+    pub async fn post_and_hang_up(&self, path: &str, signed: &SignedBody, after: Duration) {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            signed.content_type,
+            signed.body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&signed.body).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(after).await;
+        drop(stream);
+    }
+
     /// POSTs a signed body in 1 KiB chunks with `Transfer-Encoding: chunked` (no length).
     pub async fn post_chunked(&self, path: &str, signed: &SignedBody) -> Reply {
         let chunks: Vec<Result<Frame<Bytes>, Infallible>> = signed
@@ -244,6 +307,116 @@ pub fn event_signed(key: &SigningKey, timestamp: u64, recipient: &str) -> (Signe
 /// A delivered event for `recipient`, correctly signed now.
 pub fn event(recipient: &str) -> (SignedBody, String) {
     event_signed(&key(), now(), recipient)
+}
+
+/// The event data of a delivered event for `recipient`.
+pub fn event_data(timestamp: u64, recipient: &str) -> serde_json::Value {
+    serde_json::json!({
+        "event": "delivered",
+        "id": "evt-1",
+        "timestamp": timestamp as f64 + 0.25,
+        "recipient": recipient,
+        "message": {"headers": {"message-id": "abc@example.com"}},
+    })
+}
+
+/// A delivered event for `recipient` under a given signed triple `(timestamp, token)`: another
+/// body with the same signature is what an attacker holding one captured triple sends.
+pub fn event_with(timestamp: u64, token: &str, recipient: &str) -> SignedBody {
+    json_body(&key(), timestamp, token, event_data(timestamp, recipient))
+}
+
+/// A sub-account event: `signature` under the account's key (or garbled) and
+/// `parent-signature` under the parent key.
+pub fn sub_account_event(
+    timestamp: u64,
+    token: &str,
+    recipient: &str,
+    garbled: bool,
+) -> SignedBody {
+    let ts = timestamp.to_string();
+    let signature = if garbled {
+        "0".repeat(64)
+    } else {
+        key().sign(&ts, token)
+    };
+    let body = serde_json::json!({
+        "signature": {
+            "timestamp": ts,
+            "token": token,
+            "signature": signature,
+            "parent-signature": parent_key().sign(&ts, token),
+        },
+        "event-data": event_data(timestamp, recipient),
+    });
+    json(body.to_string().into_bytes())
+}
+
+/// A JSON `SignedBody` of these bytes (`SignedBody` is non-exhaustive: made by the kit, then
+/// changed).
+pub fn json(body: Vec<u8>) -> SignedBody {
+    let mut signed = json_body(&key(), 0, "t", serde_json::Value::Null);
+    signed.body = body;
+    signed
+}
+
+/// The same JSON document re-serialised: pretty-printed, keys in reverse order at every level.
+pub fn reserialised(signed: &SignedBody) -> SignedBody {
+    fn reverse(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                out.push_str("{\n  ");
+                let mut first = true;
+                for (k, v) in m.iter().rev() {
+                    if !first {
+                        out.push_str(",\n  ");
+                    }
+                    first = false;
+                    out.push_str(&serde_json::to_string(k).unwrap());
+                    out.push_str(" : ");
+                    reverse(v, out);
+                }
+                out.push_str("\n}");
+            }
+            other => out.push_str(&serde_json::to_string(other).unwrap()),
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(&signed.body).unwrap();
+    let mut out = String::new();
+    reverse(&v, &mut out);
+    assert_ne!(out.as_bytes(), &signed.body[..]);
+    json(out.into_bytes())
+}
+
+/// A urlencoded body re-encoded with every byte of every name and value as `%XX`.
+pub fn fully_percent_encoded(signed: &SignedBody) -> SignedBody {
+    let text = String::from_utf8(signed.body.clone()).unwrap();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&text).unwrap();
+    let enc = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let body = pairs
+        .iter()
+        .map(|(n, v)| format!("{}={}", enc(n), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut out = signed.clone();
+    out.body = body.into_bytes();
+    out
+}
+
+/// A multipart body with its boundary replaced by another one.
+pub fn new_boundary(signed: &SignedBody) -> SignedBody {
+    let old = signed
+        .content_type
+        .split("boundary=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let new = "------AnotherBoundary7MA4YWxkTrZu0gW";
+    let text = String::from_utf8(signed.body.clone()).unwrap();
+    let mut out = signed.clone();
+    out.content_type = format!("multipart/form-data; boundary={new}");
+    out.body = text.replace(&old, new).into_bytes();
+    out
 }
 
 /// Three attachments whose bytes include every byte value, CRLFs and boundary-like lines.
@@ -460,6 +633,156 @@ pub async fn bad_requests(h: &Harness) {
 
     // None of these reserved the delivery.
     assert!(h.post(TRACKING, &signed).await.is(200, "ok"));
+    assert_eq!(h.recorder.calls(&token).len(), 1);
+}
+
+// ----- one signed delivery, one payload (issue 8) -----
+
+/// A client hangs up while the handler awaits; the same triple is then sent with two other
+/// bodies: both are refused (401 `payload_mismatch`) and never reach the handler. The handler
+/// of the first request runs to completion on its own task and commits, so the original is a
+/// duplicate afterwards.
+pub async fn hang_up_then_other_bodies(h: &Harness) {
+    let (ts, token) = (now(), token());
+    let original = event_with(ts, &token, "hang-a@example.com");
+    h.post_and_hang_up(TRACKING, &original, Duration::from_millis(150))
+        .await;
+    for other in ["attacker-b@example.com", "attacker-c@example.com"] {
+        let reply = h.post(TRACKING, &event_with(ts, &token, other)).await;
+        assert!(reply.is(401, "payload_mismatch"), "{other}: {reply:?}");
+    }
+    // The first handler call finishes although its client is gone.
+    wait_for(|| h.recorder.finished(&token) == 1).await;
+    for other in ["attacker-d@example.com", "hang-a@example.com "] {
+        let reply = h.post(TRACKING, &event_with(ts, &token, other)).await;
+        assert!(reply.is(401, "payload_mismatch"), "{other}: {reply:?}");
+    }
+    let reply = h.post(TRACKING, &original).await;
+    assert!(reply.is(200, "duplicate"), "{reply:?}");
+    assert_eq!(
+        h.recorder.calls(&token),
+        [Seen::Event {
+            kind: EventKind::Delivered,
+            recipient: Some("hang-a@example.com".into())
+        }],
+        "one side effect, from the first payload only"
+    );
+}
+
+/// Polls `done` for up to 5 s.
+pub async fn wait_for(done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting");
+}
+
+/// A handler error releases the delivery for its own payload only: another body under the same
+/// triple is refused; Mailgun's retry of the original is processed.
+pub async fn failure_then_other_body(h: &Harness) {
+    let (ts, token) = (now(), token());
+    let original = event_with(ts, &token, "fail-once-x@example.com");
+    assert!(h.post(TRACKING, &original).await.is(500, "handler"));
+    let reply = h
+        .post(TRACKING, &event_with(ts, &token, "attacker@example.com"))
+        .await;
+    assert!(reply.is(401, "payload_mismatch"), "{reply:?}");
+    let reply = h.post(TRACKING, &original).await;
+    assert!(reply.is(200, "ok"), "{reply:?}");
+    let recipients: Vec<Seen> = h.recorder.calls(&token);
+    assert_eq!(recipients.len(), 2);
+    assert!(recipients.iter().all(
+        |s| matches!(s, Seen::Event { recipient: Some(r), .. } if r == "fail-once-x@example.com")
+    ));
+}
+
+/// A handler error, then Mailgun's retry of the same delivery re-encoded (re-serialised JSON; a
+/// form as multipart with another boundary; every byte percent-encoded): processed.
+pub async fn failure_then_same_delivery_reencoded(h: &Harness) {
+    // JSON, re-serialised.
+    let (ts, token) = (now(), token());
+    let original = event_with(ts, &token, "fail-once-json@example.com");
+    assert!(h.post(TRACKING, &original).await.is(500, "handler"));
+    let reply = h.post(TRACKING, &reserialised(&original)).await;
+    assert!(reply.is(200, "ok"), "{reply:?}");
+    assert!(h.post(TRACKING, &original).await.is(200, "duplicate"));
+
+    // A legacy form event: urlencoded first, then multipart, then percent-encoded otherwise.
+    let token = mailgun_webhooks::testing::token();
+    let form = FormBody::new()
+        .field("event", "delivered")
+        .field("recipient", "fail-once-form@example.com")
+        .field("domain", "example.com")
+        .field("message-headers", "[[\"Subject\", \"Hi & bye\"]]")
+        .field("Message-Id", "<abc@example.com>")
+        .sign(&key(), now(), &token);
+    let urlencoded = form.urlencoded();
+    assert!(h.post(TRACKING, &urlencoded).await.is(500, "handler"));
+    let multipart = new_boundary(&form.multipart());
+    let reply = h.post(TRACKING, &multipart).await;
+    assert!(reply.is(200, "ok"), "{reply:?}");
+    let reply = h.post(TRACKING, &fully_percent_encoded(&urlencoded)).await;
+    assert!(reply.is(200, "duplicate"), "{reply:?}");
+    // A changed value is another payload.
+    let changed = FormBody::new()
+        .field("event", "delivered")
+        .field("recipient", "fail-once-form@example.com")
+        .field("domain", "example.com")
+        .field("message-headers", "[[\"Subject\", \"Hi & bye!\"]]")
+        .field("Message-Id", "<abc@example.com>")
+        .sign(&key(), now(), &token);
+    let reply = h.post(TRACKING, &changed.urlencoded()).await;
+    assert!(reply.is(401, "payload_mismatch"), "{reply:?}");
+    assert_eq!(h.recorder.calls(&token).len(), 2);
+}
+
+/// A panicking handler: another body is refused, the same one is processed.
+pub async fn panic_then_other_body(h: &Harness) {
+    let (ts, token) = (now(), token());
+    let original = event_with(ts, &token, "panic-once-y@example.com");
+    assert!(h.post(TRACKING, &original).await.is(500, "handler"));
+    let reply = h
+        .post(TRACKING, &event_with(ts, &token, "attacker@example.com"))
+        .await;
+    assert!(reply.is(401, "payload_mismatch"), "{reply:?}");
+    assert!(h.post(TRACKING, &original).await.is(200, "ok"));
+    assert_eq!(h.recorder.calls(&token).len(), 2);
+}
+
+/// Two accounts share one store: whoever holds account A's key pre-commits a token of account
+/// B under A; B's real delivery of that triple is still processed.
+pub async fn two_accounts_on_one_store(h: &Harness) {
+    let (ts, token) = (now(), token());
+    let key_b = SigningKey::new(KEY_B);
+    let planted = json_body(&key(), ts, &token, event_data(ts, "planted@example.com"));
+    assert!(h.post(TRACKING, &planted).await.is(200, "ok"));
+    let real = json_body(&key_b, ts, &token, event_data(ts, "real-b@example.com"));
+    let reply = h.post(TRACKING_B, &real).await;
+    assert!(reply.is(200, "ok"), "{reply:?}");
+    assert!(h.post(TRACKING_B, &real).await.is(200, "duplicate"));
+    assert_eq!(h.recorder.calls(&token).len(), 2);
+}
+
+/// A sub-account delivery (valid `signature` and `parent-signature`) whose client hangs up;
+/// then the same triple with a garbled `signature`, the valid `parent-signature` and another
+/// body: refused, because the parent key shares the account's namespace.
+pub async fn parent_signature_variant_after_hang_up(h: &Harness) {
+    let (ts, token) = (now(), token());
+    let original = sub_account_event(ts, &token, "hang-parent@example.com", false);
+    h.post_and_hang_up(TRACKING, &original, Duration::from_millis(150))
+        .await;
+    let variant = sub_account_event(ts, &token, "attacker@example.com", true);
+    let reply = h.post(TRACKING, &variant).await;
+    assert!(reply.is(401, "payload_mismatch"), "{reply:?}");
+    wait_for(|| h.recorder.finished(&token) == 1).await;
+    let reply = h.post(TRACKING, &variant).await;
+    assert!(reply.is(401, "payload_mismatch"), "{reply:?}");
+    // The same payload through the parent signature alone is the same delivery.
+    let same = sub_account_event(ts, &token, "hang-parent@example.com", true);
+    assert!(h.post(TRACKING, &same).await.is(200, "duplicate"));
     assert_eq!(h.recorder.calls(&token).len(), 1);
 }
 

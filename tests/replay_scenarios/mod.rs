@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailgun_webhooks::{
-    Clock, ErrorKind, Format, ReplayOutcome, ReplayStore, Signature, SigningKey, Unverified,
-    Verified, Verifier,
+    Clock, ErrorKind, Format, PayloadDigest, ReplayClaim, ReplayNamespace, ReplayOutcome,
+    ReplayStore, Signature, SigningKey, Unverified, Verified, Verifier,
 };
 
 pub const KEY: &str = "scenario-signing-key";
@@ -130,6 +130,7 @@ pub enum Seen {
     Fresh,
     Duplicate,
     InFlight,
+    PayloadMismatch,
 }
 
 pub fn seen(o: &ReplayOutcome) -> Seen {
@@ -137,16 +138,43 @@ pub fn seen(o: &ReplayOutcome) -> Seen {
         ReplayOutcome::Fresh(_) => Seen::Fresh,
         ReplayOutcome::Duplicate => Seen::Duplicate,
         ReplayOutcome::InFlight => Seen::InFlight,
+        ReplayOutcome::PayloadMismatch => Seen::PayloadMismatch,
         other => panic!("an outcome this test does not know: {other:?}"),
     }
 }
 
+/// The namespace the scenarios use unless they say otherwise.
+pub fn namespace() -> ReplayNamespace {
+    ReplayNamespace::named("replay-scenarios")
+}
+
+/// A payload digest standing for "payload number `n`".
+pub fn payload(n: u8) -> PayloadDigest {
+    PayloadDigest::from_bytes([n; 32])
+}
+
+/// The claim of `d` with payload `n` in the scenarios' namespace (no skew allowance).
+pub fn claim(d: &Verified<()>, n: u8) -> ReplayClaim {
+    ReplayClaim::new(d, namespace(), payload(n), Duration::ZERO)
+}
+
 pub async fn reserve<S: ReplayStore>(store: &S, d: &Verified<()>) -> ReplayOutcome {
-    store.reserve_verified(d).await.expect("the store answers")
+    reserve_with(store, d, 1).await
+}
+
+pub async fn reserve_with<S: ReplayStore>(store: &S, d: &Verified<()>, n: u8) -> ReplayOutcome {
+    store
+        .reserve(&claim(d, n))
+        .await
+        .expect("the store answers")
 }
 
 pub async fn reserve_seen<S: ReplayStore>(store: &S, d: &Verified<()>) -> Seen {
     seen(&reserve(store, d).await)
+}
+
+pub async fn seen_with<S: ReplayStore>(store: &S, d: &Verified<()>, n: u8) -> Seen {
+    seen(&reserve_with(store, d, n).await)
 }
 
 /// 64 concurrent tasks present the same signed delivery: exactly one is `Fresh`, the others
@@ -163,7 +191,7 @@ where
         let (store, d, barrier) = (store.clone(), d.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            store.reserve_verified(&*d).await
+            store.reserve(&claim(&d, 1)).await
         }));
     }
     let mut fresh = Vec::new();
@@ -184,7 +212,7 @@ where
     for _ in 0..64 {
         let (store, d) = (store.clone(), d.clone());
         tasks.push(tokio::spawn(async move {
-            seen(&store.reserve_verified(&*d).await.unwrap())
+            seen(&store.reserve(&claim(&d, 1)).await.unwrap())
         }));
     }
     for t in tasks {
@@ -290,13 +318,141 @@ pub async fn digit_shift_is_duplicate<S: ReplayStore>(store: &S, now: SystemTime
                 continue;
             }
         };
-        assert_eq!(verified.replay_key(), first.replay_key(), "{label}");
+        assert_eq!(
+            verified.replay_key_in(&namespace()),
+            first.replay_key_in(&namespace()),
+            "{label}"
+        );
         assert_eq!(
             reserve_seen(store, &verified).await,
             Seen::Duplicate,
             "{label}"
         );
     }
+}
+
+/// A triple is bound to its first payload in every state: pending, released, committed.
+/// Another payload is `PayloadMismatch` and changes nothing; the same payload is processed
+/// after a release and is a duplicate after the commit.
+pub async fn other_payload_is_refused_in_every_state<S: ReplayStore>(store: &S, d: &Verified<()>) {
+    let r = reserve_with(store, d, 1)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    assert_eq!(
+        seen_with(store, d, 2).await,
+        Seen::PayloadMismatch,
+        "pending"
+    );
+    assert_eq!(seen_with(store, d, 1).await, Seen::InFlight);
+    store.release(r).await.unwrap();
+    assert_eq!(
+        seen_with(store, d, 2).await,
+        Seen::PayloadMismatch,
+        "released"
+    );
+    assert_eq!(
+        seen_with(store, d, 3).await,
+        Seen::PayloadMismatch,
+        "released"
+    );
+    let r = reserve_with(store, d, 1)
+        .await
+        .into_reservation()
+        .expect("the same payload is fresh after a release");
+    store.commit(r).await.unwrap();
+    assert_eq!(
+        seen_with(store, d, 2).await,
+        Seen::PayloadMismatch,
+        "committed"
+    );
+    assert_eq!(seen_with(store, d, 1).await, Seen::Duplicate);
+}
+
+/// A reservation dropped unsettled (abandoned: a panic or a cancelled request), or whose
+/// pending lifetime ran out (a crash), stays bound to its payload.
+pub async fn abandoned_and_expired_reservations_keep_the_binding<S: ReplayStore, T: TestTime>(
+    store: &S,
+    time: &T,
+    pending_ttl: Duration,
+    d: &Verified<()>,
+    e: &Verified<()>,
+) {
+    let r = reserve_with(store, d, 1)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    store.abandon(r);
+    assert_eq!(
+        seen_with(store, d, 2).await,
+        Seen::PayloadMismatch,
+        "abandoned"
+    );
+
+    let start = time.now();
+    let _crashed = reserve_with(store, e, 1)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    time.advance_to(start + pending_ttl + Duration::from_millis(50))
+        .await;
+    assert_eq!(
+        seen_with(store, e, 2).await,
+        Seen::PayloadMismatch,
+        "expired"
+    );
+    assert_eq!(
+        seen_with(store, d, 2).await,
+        Seen::PayloadMismatch,
+        "abandoned"
+    );
+    // The same payloads are processed again.
+    let r = reserve_with(store, e, 1)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    store.commit(r).await.unwrap();
+    let r = reserve_with(store, d, 1)
+        .await
+        .into_reservation()
+        .expect("fresh");
+    store.commit(r).await.unwrap();
+    assert_eq!(seen_with(store, d, 1).await, Seen::Duplicate);
+    assert_eq!(seen_with(store, e, 1).await, Seen::Duplicate);
+}
+
+/// The same triple in two namespaces (two accounts sharing a store) is two records: committing
+/// one, with any payload, does not touch the other.
+pub async fn namespaces_are_separate<S: ReplayStore>(store: &S, d: &Verified<()>) {
+    let a = ReplayClaim::new(
+        d,
+        ReplayNamespace::named("account-a"),
+        payload(1),
+        Duration::ZERO,
+    );
+    let b = ReplayClaim::new(
+        d,
+        ReplayNamespace::named("account-b"),
+        payload(2),
+        Duration::ZERO,
+    );
+    assert_ne!(a.key(), b.key());
+    let r = store
+        .reserve(&a)
+        .await
+        .unwrap()
+        .into_reservation()
+        .expect("fresh");
+    store.commit(r).await.unwrap();
+    let r = store
+        .reserve(&b)
+        .await
+        .unwrap()
+        .into_reservation()
+        .expect("account b's delivery is fresh");
+    store.commit(r).await.unwrap();
+    assert_eq!(seen(&store.reserve(&a).await.unwrap()), Seen::Duplicate);
+    assert_eq!(seen(&store.reserve(&b).await.unwrap()), Seen::Duplicate);
 }
 
 /// Runs every scenario above on stores made by `make` (a fresh store each, so capacity and
@@ -316,4 +472,14 @@ where
         .await;
     committed_until_expiry(&make(), time, &delivery_expiring(time.now(), 2)).await;
     digit_shift_is_duplicate(&make(), time.now()).await;
+    other_payload_is_refused_in_every_state(&make(), &fresh(&unique_token())).await;
+    abandoned_and_expired_reservations_keep_the_binding(
+        &make(),
+        time,
+        pending_ttl,
+        &fresh(&unique_token()),
+        &fresh(&unique_token()),
+    )
+    .await;
+    namespaces_are_separate(&make(), &fresh(&unique_token())).await;
 }

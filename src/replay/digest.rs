@@ -1,0 +1,564 @@
+//! [`PayloadDigest`]: what "the same payload" means for a signed delivery.
+//!
+//! Self-contained on purpose: it reads only `(content type, body, limits)`, so that it can be fed
+//! from any parser (or from an envelope that keeps the body raw) without depending on how the
+//! typed parse is built.
+
+use std::convert::Infallible;
+use std::fmt;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{ErrorKind, Limit, Result};
+use crate::parse::{ContentType, Limits, MediaType};
+
+/// The domain tag that starts every digest (bumped if the encoding ever changes).
+const DOMAIN: &[u8] = b"mailgun-webhooks payload v1\0";
+
+/// The names of the signature fields of a form body (their last occurrence is the signature,
+/// which the replay key covers; it is not part of the payload).
+const SIGNED: [&[u8]; 4] = [b"timestamp", b"token", b"signature", b"parent-signature"];
+
+/// The identity of a delivery's **payload**: SHA-256 over a canonical encoding of its decoded
+/// content, so that a signed triple can be bound to the payload it first came with.
+///
+/// Mailgun's signature covers `timestamp ‖ token` only, never the body. A
+/// [`ReplayStore`](crate::ReplayStore) keeps this digest in every record, so that a triple seen
+/// once can only ever be processed again with the **same payload** (see the trait's contract).
+///
+/// # What counts as the same payload
+///
+/// The digest is taken over the *decoded* fields, so that what legitimately differs between
+/// two attempts of one delivery does not matter, while every change of content does:
+///
+/// | body | encoded (in order) | ignored |
+/// |---|---|---|
+/// | JSON | every value of the document except the top-level `signature` member: strings decoded (escapes resolved), numbers as integers or IEEE doubles, arrays in order, **object members sorted by key** (a repeated key keeps all its values, in order) | whitespace, key order, escape choices (`\u00e9` or `é`) |
+/// | urlencoded | every pair in order, name and value percent-decoded (`+` is a space; an invalid escape is kept as written, as the parser does), except the last occurrence of `timestamp`, `token`, `signature`, `parent-signature` | `%41` or `A`, `+` or `%20` |
+/// | multipart | every part in order: name and value for a field; name, file name, content type and bytes for a file; except the last occurrence of the four signature fields | the boundary, the preamble and epilogue, header order and casing |
+///
+/// A urlencoded body and a multipart body with the same text fields in the same order have the
+/// same digest (both are the same list of fields). A JSON body never has the digest of a form
+/// body. Each item is length-prefixed, so no two different field lists share an encoding.
+///
+/// The signature fields are left out because the replay key already covers them; so a
+/// delivery whose `signature` is garbled but whose `parent-signature` verifies is the same
+/// payload as the original when the rest is unchanged, and another payload otherwise.
+///
+/// # Cost
+///
+/// It decodes the body once more, after the signature verified (never before: nothing is
+/// computed for an unsigned request). Memory is bounded by the body: a JSON document is held as
+/// a tree (a few times the JSON size, itself at most [`Limits::json_body`]); a multipart body is
+/// copied once and its parts are slices of that copy; a urlencoded body is decoded one pair at a
+/// time.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PayloadDigest([u8; 32]);
+
+impl PayloadDigest {
+    /// Computes the digest of a body given its `Content-Type`, under the same limits it was
+    /// parsed with.
+    ///
+    /// Call it only on a body whose signature verified. It fails like the parser would (415,
+    /// 400 or 413) on a body the parser refuses too, which cannot happen for a body that
+    /// parsed under the same limits.
+    pub fn compute(content_type: &str, body: &[u8], limits: &Limits) -> Result<Self> {
+        let ct = ContentType::parse(content_type)?;
+        if u64::try_from(body.len()).map_or(true, |n| n > limits.max_body()) {
+            return Err(ErrorKind::LimitExceeded {
+                what: Limit::Body,
+                limit: limits.max_body(),
+            }
+            .into());
+        }
+        let mut h = Sha256::new();
+        h.update(DOMAIN);
+        match ct.media_type() {
+            MediaType::Json => json(&mut h, body)?,
+            MediaType::Form => form(&mut h, body),
+            MediaType::Multipart => multipart(&mut h, ct.boundary()?, body, limits)?,
+        }
+        Ok(PayloadDigest(h.finalize().into()))
+    }
+
+    /// A digest from its 32 bytes, as a store reads it back.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        PayloadDigest(bytes)
+    }
+
+    /// The digest's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PayloadDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PayloadDigest({self})")
+    }
+}
+
+impl fmt::Display for PayloadDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::verify::hex_lower(&self.0))
+    }
+}
+
+fn put_bytes(h: &mut Sha256, tag: u8, bytes: &[u8]) {
+    h.update([tag]);
+    h.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
+    h.update(bytes);
+}
+
+fn put_opt(h: &mut Sha256, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => put_bytes(h, b'+', b),
+        None => h.update([b'-']),
+    }
+}
+
+// ----- JSON -----
+
+/// A JSON value whose object members keep every occurrence (serde_json's `Value` keeps the
+/// last one only, which would let `{"a":1,"a":2}` pass for `{"a":2}`).
+enum Canon {
+    Null,
+    Bool(bool),
+    U(u64),
+    I(i64),
+    F(f64),
+    S(String),
+    A(Vec<Canon>),
+    O(Vec<(String, Canon)>),
+}
+
+impl<'de> Deserialize<'de> for Canon {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(CanonVisitor)
+    }
+}
+
+struct CanonVisitor;
+
+impl<'de> Visitor<'de> for CanonVisitor {
+    type Value = Canon;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Canon, E> {
+        Ok(Canon::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Canon, E> {
+        Ok(Canon::Bool(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Canon, E> {
+        Ok(Canon::U(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Canon, E> {
+        // serde_json gives non-negative integers as u64; only negatives arrive here.
+        Ok(Canon::I(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Canon, E> {
+        Ok(Canon::F(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Canon, E> {
+        Ok(Canon::S(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Canon, E> {
+        Ok(Canon::S(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Canon, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Canon::A(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Canon, A::Error> {
+        let mut members = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Canon>()? {
+            members.push((k, v));
+        }
+        Ok(Canon::O(members))
+    }
+}
+
+fn json(h: &mut Sha256, body: &[u8]) -> Result<()> {
+    let value: Canon = serde_json::from_slice(body).map_err(|_| ErrorKind::Malformed {
+        what: "the JSON body does not parse".into(),
+    })?;
+    h.update(b"J");
+    match value {
+        // The signature block is the replay key's business, not the payload's.
+        Canon::O(members) => put_object(
+            h,
+            members
+                .into_iter()
+                .filter(|(k, _)| k != "signature")
+                .collect(),
+        ),
+        other => put_json(h, &other),
+    }
+    Ok(())
+}
+
+fn put_object(h: &mut Sha256, mut members: Vec<(String, Canon)>) {
+    // Stable: a repeated key keeps its values in document order.
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    h.update(b"o");
+    h.update(
+        u64::try_from(members.len())
+            .unwrap_or(u64::MAX)
+            .to_be_bytes(),
+    );
+    for (k, v) in members {
+        put_bytes(h, b's', k.as_bytes());
+        put_json(h, &v);
+    }
+}
+
+fn put_json(h: &mut Sha256, value: &Canon) {
+    match value {
+        Canon::Null => h.update(b"n"),
+        Canon::Bool(true) => h.update(b"t"),
+        Canon::Bool(false) => h.update(b"f"),
+        Canon::U(n) => {
+            h.update(b"u");
+            h.update(n.to_be_bytes());
+        }
+        Canon::I(n) => {
+            h.update(b"i");
+            h.update(n.to_be_bytes());
+        }
+        Canon::F(x) => {
+            h.update(b"d");
+            h.update(x.to_bits().to_be_bytes());
+        }
+        Canon::S(s) => put_bytes(h, b's', s.as_bytes()),
+        Canon::A(items) => {
+            h.update(b"a");
+            h.update(u64::try_from(items.len()).unwrap_or(u64::MAX).to_be_bytes());
+            for item in items {
+                put_json(h, item);
+            }
+        }
+        Canon::O(members) => {
+            let mut sorted: Vec<&(String, Canon)> = members.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            h.update(b"o");
+            h.update(
+                u64::try_from(sorted.len())
+                    .unwrap_or(u64::MAX)
+                    .to_be_bytes(),
+            );
+            for (k, v) in sorted {
+                put_bytes(h, b's', k.as_bytes());
+                put_json(h, v);
+            }
+        }
+    }
+}
+
+// ----- urlencoded -----
+
+fn pairs(body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    body.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                pair.get(..eq).unwrap_or_default(),
+                pair.get(eq.saturating_add(1)..).unwrap_or_default(),
+            ),
+            None => (pair, &[][..]),
+        })
+}
+
+/// Decodes `+` and `%XX`, keeping an invalid escape as written (as the parser does).
+fn percent_decode(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                raw.get(i.saturating_add(1)).and_then(hex),
+                raw.get(i.saturating_add(2)).and_then(hex),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi << 4) | lo);
+                    i = i.saturating_add(2);
+                }
+                _ => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i = i.saturating_add(1);
+    }
+}
+
+fn hex(c: &u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The position of the last occurrence of each signature field, among `names`.
+fn last_signed<'a>(names: impl Iterator<Item = &'a [u8]>) -> [Option<usize>; 4] {
+    let mut last = [None; 4];
+    for (i, name) in names.enumerate() {
+        if let Some(slot) = SIGNED.iter().position(|s| *s == name)
+            && let Some(entry) = last.get_mut(slot)
+        {
+            *entry = Some(i);
+        }
+    }
+    last
+}
+
+fn form(h: &mut Sha256, body: &[u8]) {
+    let mut name = Vec::new();
+    // First pass: names only, to find the signature fields' last occurrences.
+    let mut names = Vec::new();
+    for (raw_name, _) in pairs(body) {
+        percent_decode(raw_name, &mut name);
+        names.push(SIGNED.iter().position(|s| *s == name.as_slice()));
+    }
+    let mut last = [None; 4];
+    for (i, slot) in names.iter().enumerate() {
+        if let Some(entry) = slot.and_then(|s| last.get_mut(s)) {
+            *entry = Some(i);
+        }
+    }
+    h.update(b"F");
+    let mut value = Vec::new();
+    for (i, (raw_name, raw_value)) in pairs(body).enumerate() {
+        if last.contains(&Some(i)) {
+            continue;
+        }
+        percent_decode(raw_name, &mut name);
+        percent_decode(raw_value, &mut value);
+        h.update(b"t");
+        put_bytes(h, b'n', &name);
+        put_bytes(h, b'v', &value);
+    }
+}
+
+// ----- multipart -----
+
+struct Part {
+    name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: Bytes,
+}
+
+fn multipart(h: &mut Sha256, boundary: &str, body: &[u8], limits: &Limits) -> Result<()> {
+    let per_field = limits
+        .max_file()
+        .max(limits.max_text_field())
+        .max(limits.max_body());
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(limits.max_body())
+            .per_field(per_field),
+    );
+    // One copy of the body; every part's data is a slice of it.
+    let chunk = Bytes::copy_from_slice(body);
+    let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(chunk)]);
+    let mut reader = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let malformed = || ErrorKind::Malformed {
+        what: "the multipart body does not parse".into(),
+    };
+    let max_parts = usize::try_from(limits.max_parts()).unwrap_or(usize::MAX);
+    let read = async {
+        let mut parts = Vec::new();
+        while let Some(field) = reader.next_field().await.map_err(|_| malformed())? {
+            if parts.len() >= max_parts {
+                return Err(ErrorKind::LimitExceeded {
+                    what: Limit::Parts,
+                    limit: u64::from(limits.max_parts()),
+                });
+            }
+            let name = field.name().ok_or_else(malformed)?.to_owned();
+            let filename = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(ToString::to_string);
+            let data = field.bytes().await.map_err(|_| malformed())?;
+            parts.push(Part {
+                name,
+                filename,
+                content_type,
+                data,
+            });
+        }
+        Ok(parts)
+    };
+    // Every poll is ready: the only chunk is already there.
+    let parts = read.now_or_never().unwrap_or_else(|| Err(malformed()))?;
+    let last = last_signed(
+        parts
+            .iter()
+            .map(|p| p.name.as_bytes())
+            .collect::<Vec<_>>()
+            .into_iter(),
+    );
+    h.update(b"F");
+    for (i, part) in parts.iter().enumerate() {
+        if last.contains(&Some(i)) && part.filename.is_none() {
+            continue;
+        }
+        match &part.filename {
+            None => {
+                h.update(b"t");
+                put_bytes(h, b'n', part.name.as_bytes());
+                put_bytes(h, b'v', &part.data);
+            }
+            Some(filename) => {
+                h.update(b"f");
+                put_bytes(h, b'n', part.name.as_bytes());
+                put_bytes(h, b'v', filename.as_bytes());
+                put_opt(h, part.content_type.as_deref().map(str::as_bytes));
+                put_bytes(h, b'd', &part.data);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn d(ct: &str, body: &str) -> PayloadDigest {
+        PayloadDigest::compute(ct, body.as_bytes(), &Limits::default()).unwrap()
+    }
+
+    const JSON: &str = "application/json";
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    #[test]
+    fn json_ignores_whitespace_key_order_escapes_and_the_signature() {
+        let a = d(
+            JSON,
+            r#"{"signature":{"timestamp":"1","token":"t","signature":"aa"},"event-data":{"event":"delivered","id":"x","n":1}}"#,
+        );
+        let b = d(
+            JSON,
+            "{ \"event-data\" : { \"n\":1, \"id\":\"\\u0078\", \"event\":\"delivered\" },\n \"signature\": {\"token\":\"t\",\"timestamp\":\"1\",\"signature\":\"bb\",\"parent-signature\":\"cc\"} }",
+        );
+        assert_eq!(a, b);
+        let c = d(
+            JSON,
+            r#"{"signature":{"timestamp":"1","token":"t","signature":"aa"},"event-data":{"event":"delivered","id":"y","n":1}}"#,
+        );
+        assert_ne!(a, c);
+        let e = d(
+            JSON,
+            r#"{"signature":{},"event-data":{"event":"delivered","id":"x","n":1,"extra":null}}"#,
+        );
+        assert_ne!(a, e);
+    }
+
+    #[test]
+    fn json_repeated_keys_are_kept() {
+        assert_ne!(d(JSON, r#"{"a":1,"a":2}"#), d(JSON, r#"{"a":2}"#));
+        assert_ne!(d(JSON, r#"{"a":1,"a":2}"#), d(JSON, r#"{"a":2,"a":1}"#));
+        assert_ne!(d(JSON, r#"{"a":[1,2]}"#), d(JSON, r#"{"a":[2,1]}"#));
+        assert_ne!(d(JSON, r#"{"a":"1"}"#), d(JSON, r#"{"a":1}"#));
+    }
+
+    #[test]
+    fn form_ignores_percent_encoding_choices_and_the_last_signature_fields() {
+        let a = d(
+            FORM,
+            "event=delivered&recipient=a%40b.c&note=hi+there&timestamp=1&token=t&signature=aa",
+        );
+        let b = d(
+            FORM,
+            "%65vent=delivered&recipient=a@b.c&note=hi%20there&timestamp=1&token=t&signature=bb",
+        );
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            d(
+                FORM,
+                "event=delivered&recipient=a%40b.c&note=hi+there!&timestamp=1&token=t&signature=aa"
+            )
+        );
+        // An earlier `token` (a user variable) is payload.
+        assert_ne!(
+            d(FORM, "token=u1&event=x&timestamp=1&token=t&signature=aa"),
+            d(FORM, "token=u2&event=x&timestamp=1&token=t&signature=aa"),
+        );
+        // Order matters.
+        assert_ne!(d(FORM, "a=1&b=2"), d(FORM, "b=2&a=1"));
+        // Length prefixes: no ambiguity between names and values.
+        assert_ne!(d(FORM, "ab=c"), d(FORM, "a=bc"));
+    }
+
+    fn multipart_body(
+        boundary: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> String {
+        let mut s = String::from("preamble\r\n");
+        for (n, v) in fields {
+            s.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        if let Some((name, data)) = file {
+            s.push_str(&format!(
+                "--{boundary}\r\ncontent-type: text/plain\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"{name}\"\r\n\r\n{}\r\n",
+                String::from_utf8_lossy(data)
+            ));
+        }
+        s.push_str(&format!("--{boundary}--\r\n"));
+        s
+    }
+
+    #[test]
+    fn multipart_ignores_the_boundary_and_matches_the_form() {
+        let fields = [
+            ("recipient", "a@b.c"),
+            ("timestamp", "1"),
+            ("token", "t"),
+            ("signature", "aa"),
+        ];
+        let a = d(
+            "multipart/form-data; boundary=AAA",
+            &multipart_body("AAA", &fields, Some(("x.txt", b"hello"))),
+        );
+        let b = d(
+            "multipart/form-data; boundary=zz-9",
+            &multipart_body("zz-9", &fields, Some(("x.txt", b"hello"))),
+        );
+        assert_eq!(a, b);
+        let c = d(
+            "multipart/form-data; boundary=AAA",
+            &multipart_body("AAA", &fields, Some(("x.txt", b"hellO"))),
+        );
+        assert_ne!(a, c);
+        let e = d(
+            "multipart/form-data; boundary=AAA",
+            &multipart_body("AAA", &fields, Some(("y.txt", b"hello"))),
+        );
+        assert_ne!(a, e);
+        let text_only = d(
+            "multipart/form-data; boundary=AAA",
+            &multipart_body("AAA", &fields, None),
+        );
+        assert_eq!(
+            text_only,
+            d(FORM, "recipient=a%40b.c&timestamp=1&token=t&signature=zz")
+        );
+    }
+}
