@@ -33,6 +33,8 @@ async fn tracking<S: ReplayStore + 'static>(
     let response = webhook
         .map_err(refused)?
         .process(|event| async move {
+            // The load harness's record of what ran (only when MAILGUN_WEBHOOK_LEDGER is set).
+            support::ledger(event.token(), event.payload().recipient()).await;
             let event = event.payload();
             println!(
                 "event {} recipient={} id={}",

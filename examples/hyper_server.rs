@@ -42,17 +42,23 @@ async fn route<S: ReplayStore + Clone + 'static>(
 ) -> Response<Full<Bytes>> {
     let response = match (req.method(), req.uri().path()) {
         (&Method::POST, "/webhooks/mailgun") => {
-            receive(receiver, req, |event| async move {
-                let event: &Event = event.payload();
-                println!(
-                    "event {} recipient={} id={}",
-                    event.kind(),
-                    event.recipient().unwrap_or("-"),
-                    event.id().unwrap_or("-"),
-                );
-                // Your code here; return Err(..) to answer 500 and have Mailgun retry.
-                Ok(())
-            })
+            receive(
+                receiver,
+                req,
+                |event: mailgun_webhooks::Verified<Event>| async move {
+                    // The load harness's record of what ran (only when MAILGUN_WEBHOOK_LEDGER is set).
+                    support::ledger(event.token(), event.payload().recipient()).await;
+                    let event: &Event = event.payload();
+                    println!(
+                        "event {} recipient={} id={}",
+                        event.kind(),
+                        event.recipient().unwrap_or("-"),
+                        event.id().unwrap_or("-"),
+                    );
+                    // Your code here; return Err(..) to answer 500 and have Mailgun retry.
+                    Ok(())
+                },
+            )
             .await
         }
         (&Method::POST, "/webhooks/mailgun/inbound") => {

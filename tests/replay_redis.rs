@@ -641,3 +641,269 @@ async fn redis_unreachable_at_start() {
     );
     assert!(!err.to_string().contains("not a url"));
 }
+
+// ----- store loss (issue 8): each on a redis-server of its own -----
+
+/// How the store lost its records.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    RestartWithoutPersistence,
+    FlushAll,
+    FlushDb,
+    MarkerDeleted,
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Commits deliveries, loses the records, then: replays of the committed triples with the
+/// same and with other payloads are refused (`SignedBeforeEpoch`, 503) under the default
+/// `FailClosed`; a delivery signed after the loss (beyond `max_skew` + the clock margin) is
+/// processed; and the same losses under `Accept` process the replays and say so.
+async fn loss_is_detected(loss: Loss) {
+    let test = format!("loss_is_detected({loss:?})");
+    let Some(bin) = server_bin(&test) else {
+        return;
+    };
+    let mut server = OwnRedis::start(bin);
+    let p = prefix();
+    let store = connect_fail_closed(&server.url(), &p).await;
+    // A verifier with a short max_skew, so that "signed after the loss" comes quickly.
+    let skew = Duration::from_secs(1);
+    let v = mailgun_webhooks::Verifier::builder(mailgun_webhooks::SigningKey::new(KEY))
+        .max_skew(skew)
+        .build();
+    let rx = mailgun_webhooks::Receiver::new(v.clone(), store.clone());
+    let accept = mailgun_webhooks::Receiver::new(
+        v.clone(),
+        RedisReplayStore::builder(server.url())
+            .prefix(&p)
+            .clock_margin(Duration::ZERO)
+            .loss_policy(LossPolicy::Accept)
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handler = |ran: &std::sync::Arc<std::sync::atomic::AtomicUsize>| {
+        let ran = ran.clone();
+        move |_| async move {
+            ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, mailgun_webhooks::HandlerError>(())
+        }
+    };
+    let json = |ts: u64, token: &str, recipient: &str| {
+        mailgun_webhooks::testing::json_body(
+            &mailgun_webhooks::SigningKey::new(KEY),
+            ts,
+            token,
+            serde_json::json!({"event": "delivered", "recipient": recipient}),
+        )
+    };
+    // The namespace's epoch starts at its first reserve (here a delivery signed a minute ago,
+    // which is refused: it cannot be proven unseen); then wait until one signed now is
+    // provable.
+    let early = json(
+        secs(SystemTime::now()) - 60,
+        &unique_token(),
+        "early@example.com",
+    );
+    let e = rx
+        .receive(&early.content_type, &early.body, handler(&ran))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::SignedBeforeEpoch, "{test}");
+    tokio::time::sleep(skew + Duration::from_millis(1100)).await;
+    let ts = secs(SystemTime::now());
+    let tokens: Vec<String> = (0..3).map(|_| unique_token()).collect();
+    for t in &tokens {
+        let b = json(ts, t, "a@example.com");
+        let o = rx.receive(&b.content_type, &b.body, handler(&ran)).await;
+        assert!(!o.unwrap().is_unproven(), "{test}");
+    }
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let epochs = store.epochs_started();
+
+    match loss {
+        Loss::RestartWithoutPersistence => {
+            server.kill();
+            server.restart();
+            wait_until_serving(
+                &connect(&server.url(), &prefix()).await,
+                Duration::from_secs(10),
+            )
+            .await;
+        }
+        Loss::FlushAll | Loss::FlushDb => {
+            let cmd = if matches!(loss, Loss::FlushAll) {
+                "FLUSHALL"
+            } else {
+                "FLUSHDB"
+            };
+            let _: () = redis::cmd(cmd)
+                .query_async(&mut raw(&server.url()).await)
+                .await
+                .unwrap();
+        }
+        Loss::MarkerDeleted => {
+            let marker = store.epoch_key(rx.namespace());
+            let n: i64 = redis::cmd("DEL")
+                .arg(marker)
+                .query_async(&mut raw(&server.url()).await)
+                .await
+                .unwrap();
+            assert_eq!(n, 1, "{test}: the marker existed");
+        }
+    }
+
+    // Replays of the committed triples, same and other payloads: refused, handler not run.
+    for t in &tokens {
+        for recipient in ["a@example.com", "attacker@example.com"] {
+            let b = json(ts, t, recipient);
+            let mut attempt = 0;
+            let result = loop {
+                // Right after a restart the connection may still be re-established.
+                match rx.receive(&b.content_type, &b.body, handler(&ran)).await {
+                    Err(e) if e.kind() == &ErrorKind::StoreUnavailable && attempt < 40 => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => break other,
+                }
+            };
+            match (loss, recipient) {
+                // Only the marker went: the records still answer (and the epoch restarts).
+                (Loss::MarkerDeleted, "a@example.com") => {
+                    assert!(result.unwrap().is_duplicate(), "{test}");
+                }
+                (Loss::MarkerDeleted, _) => {
+                    let e = result.unwrap_err();
+                    assert_eq!(e.kind(), &ErrorKind::PayloadMismatch, "{test}: {e}");
+                }
+                _ => {
+                    let e = result.unwrap_err();
+                    assert_eq!(
+                        e.kind(),
+                        &ErrorKind::SignedBeforeEpoch,
+                        "{test}: {recipient}: {e}"
+                    );
+                    assert_eq!(e.status().as_u16(), 503);
+                    assert!(e.is_retryable());
+                }
+            }
+        }
+    }
+    assert_eq!(
+        ran.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "{test}: no false accept"
+    );
+    assert!(
+        store.epochs_started() > epochs,
+        "{test}: the new epoch was noticed"
+    );
+
+    // A delivery signed after the loss (beyond max_skew + margin) is processed.
+    tokio::time::sleep(skew + Duration::from_millis(1100)).await;
+    let fresh = json(secs(SystemTime::now()), &unique_token(), "new@example.com");
+    let o = rx
+        .receive(&fresh.content_type, &fresh.body, handler(&ran))
+        .await
+        .unwrap();
+    assert!(o.into_processed().is_some());
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 4);
+
+    // Under `Accept`, a replay of a pre-loss triple whose record is gone is processed and
+    // flagged.
+    if matches!(loss, Loss::MarkerDeleted) {
+        return;
+    }
+    let b = json(ts, &tokens[0], "attacker@example.com");
+    let mut attempt = 0;
+    let o = loop {
+        // This store's connection may still be re-established after the restart.
+        match accept
+            .receive(&b.content_type, &b.body, handler(&ran))
+            .await
+        {
+            Err(e) if e.kind() == &ErrorKind::StoreUnavailable && attempt < 40 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert!(o.is_unproven(), "{test}: {o:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_restart_without_persistence_fails_closed() {
+    loss_is_detected(Loss::RestartWithoutPersistence).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_flushall_fails_closed() {
+    loss_is_detected(Loss::FlushAll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_flushdb_fails_closed() {
+    loss_is_detected(Loss::FlushDb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_marker_deleted_fails_closed() {
+    loss_is_detected(Loss::MarkerDeleted).await;
+}
+
+/// The health check names what is unsafe: persistence off and an evicting policy on a server
+/// started that way; nothing of the kind on one with AOF and `noeviction`.
+#[tokio::test]
+async fn health_check_reports_unsafe_settings() {
+    let Some(bin) = server_bin("health_check_reports_unsafe_settings") else {
+        return;
+    };
+    let server = OwnRedis::start(bin);
+    let store = connect(&server.url(), &prefix()).await;
+    let mut conn = raw(&server.url()).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let health = store.health().await.unwrap();
+    assert!(!health.is_healthy());
+    assert!(
+        health.warnings().contains(&HealthWarning::PersistenceOff),
+        "{health:?}"
+    );
+    assert!(
+        health.warnings().contains(&HealthWarning::Eviction {
+            policy: "allkeys-lru".into()
+        }),
+        "{health:?}"
+    );
+    assert!(!health.warnings().contains(&HealthWarning::Replica));
+    for w in health.warnings() {
+        eprintln!("warning: {w}");
+    }
+    for (name, value) in [("maxmemory-policy", "noeviction"), ("appendonly", "yes")] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let health = store.health().await.unwrap();
+    assert!(health.is_healthy(), "{health:?}");
+    assert!(health.version() >= "6.2", "{health:?}");
+}

@@ -1,7 +1,10 @@
 //! Shared by the example servers (`#[path = "support/mod.rs"] mod support;`): configuration
 //! from the environment and the choice of replay store.
 
-use std::sync::Arc;
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mailgun_webhooks::{DynReplayStore, MemoryReplayStore, Receiver, SigningKey, Verifier};
@@ -14,7 +17,11 @@ pub type Store = Arc<dyn DynReplayStore>;
 /// - `MAILGUN_WEBHOOK_SIGNING_KEY` (required): the HTTP webhook signing key;
 /// - `PORT` (default 3000);
 /// - `MAILGUN_WEBHOOK_MAX_AGE` (seconds, default 30600);
-/// - `REDIS_URL`: record deliveries in Redis (feature `redis`), else in memory.
+/// - `MAILGUN_WEBHOOK_MAX_SKEW` (seconds, default 300), `MAILGUN_WEBHOOK_MAX_BODY` (bytes);
+/// - `REDIS_URL`: record deliveries in Redis (feature `redis`), else in memory; the Redis
+///   store's health warnings are printed at startup;
+/// - for the load harness (`examples/loadgen.rs`): `REPLAY_PREFIX`, `REPLAY_PENDING_TTL_MS`,
+///   `REPLAY_CLOCK_MARGIN_MS`, `REPLAY_COMMAND_TIMEOUT_MS` (Redis), and `MAILGUN_WEBHOOK_LEDGER` (see [`ledger`]).
 ///
 /// The error is a message for the operator, which never contains the key.
 pub async fn config(name: &str) -> Result<(u16, Receiver<Store>), String> {
@@ -39,6 +46,12 @@ pub async fn config(name: &str) -> Result<(u16, Receiver<Store>), String> {
             .map_err(|_| format!("MAILGUN_WEBHOOK_MAX_AGE is not a number of seconds: {secs:?}"))?;
         verifier = verifier.max_age(Duration::from_secs(secs));
     }
+    if let Some(secs) = env_u64("MAILGUN_WEBHOOK_MAX_SKEW")? {
+        verifier = verifier.max_skew(Duration::from_secs(secs));
+    }
+    if let Some(bytes) = env_u64("MAILGUN_WEBHOOK_MAX_BODY")? {
+        verifier = verifier.limits(mailgun_webhooks::Limits::default().body(bytes));
+    }
     Ok((port, Receiver::new(verifier.build(), store(name).await?)))
 }
 
@@ -47,10 +60,36 @@ async fn store(name: &str) -> Result<Store, String> {
     match std::env::var("REDIS_URL") {
         #[cfg(feature = "redis")]
         Ok(url) => {
-            let store = mailgun_webhooks::RedisReplayStore::connect(&url)
+            let mut builder = mailgun_webhooks::RedisReplayStore::builder(url);
+            if let Ok(prefix) = std::env::var("REPLAY_PREFIX") {
+                builder = builder.prefix(prefix);
+            }
+            if let Some(ms) = env_u64("REPLAY_PENDING_TTL_MS")? {
+                builder = builder.pending_ttl(Duration::from_millis(ms));
+            }
+            if let Some(ms) = env_u64("REPLAY_COMMAND_TIMEOUT_MS")? {
+                builder = builder.command_timeout(Duration::from_millis(ms));
+            }
+            if let Some(ms) = env_u64("REPLAY_CLOCK_MARGIN_MS")? {
+                builder = builder.clock_margin(Duration::from_millis(ms));
+            }
+            let store = builder
+                .connect()
                 .await
                 .map_err(|e| format!("REDIS_URL: {e}"))?;
             println!("{name}: replay store: redis");
+            // What makes this Redis unsafe as a replay store, once at startup.
+            match store.health().await {
+                Ok(health) if health.is_healthy() => {
+                    println!("{name}: redis {}: healthy", health.version());
+                }
+                Ok(health) => {
+                    for warning in health.warnings() {
+                        eprintln!("{name}: warning: replay store: {warning}");
+                    }
+                }
+                Err(e) => eprintln!("{name}: warning: redis health check failed: {e}"),
+            }
             Ok(Arc::new(store))
         }
         #[cfg(not(feature = "redis"))]
@@ -65,5 +104,43 @@ async fn store(name: &str) -> Result<Store, String> {
             println!("{name}: replay store: memory (this process only)");
             Ok(Arc::new(MemoryReplayStore::new()))
         }
+    }
+}
+
+fn env_u64(name: &str) -> Result<Option<u64>, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} is not a whole number: {v:?}")),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The handler's record of what ran, for the load harness: when `MAILGUN_WEBHOOK_LEDGER` names
+/// a file, each processed tracking event appends one line `token recipient` to it (one
+/// `write` per line on a file opened for appending, so lines of several servers never mix and
+/// a killed server loses no completed line). A recipient starting with `hang` first sleeps
+/// 300 ms, so that the harness can hang up while the handler awaits. Without the variable it
+/// does nothing.
+pub async fn ledger(token: &str, recipient: Option<&str>) {
+    static FILE: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let path = std::env::var_os("MAILGUN_WEBHOOK_LEDGER")?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(Mutex::new)
+    });
+    let Some(file) = file else { return };
+    let recipient = recipient.unwrap_or("-");
+    if recipient.starts_with("hang") {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let line = format!("{token} {recipient}\n");
+    if let Ok(mut f) = file.lock() {
+        let _ = f.write_all(line.as_bytes());
     }
 }

@@ -137,9 +137,10 @@ return 0
 /// Any error, an unexpected reply, or no reply within the command timeout is
 /// [`ErrorKind::StoreUnavailable`] (503): Mailgun retries, so an outage delays events instead of
 /// accepting unchecked ones. After [`failure_threshold`](RedisReplayStoreBuilder::failure_threshold)
-/// consecutive failures (3), reserves answer 503 at once, without touching the network, for a
-/// [`cool_down`](RedisReplayStoreBuilder::cool_down) (1 s) during which a background task pings
-/// Redis; the store recovers on its own once a ping answers. Commits and releases always try
+/// consecutive failures (3), reserves answer 503 at once, without touching the network, while a
+/// background task pings Redis every [`cool_down`](RedisReplayStoreBuilder::cool_down) (1 s);
+/// the store recovers on its own once a ping answers (without a Tokio runtime to probe from,
+/// requests try Redis again after each cool-down). Commits and releases always try
 /// (a handler that ran should be recorded if at all possible). A reserve whose reply was lost
 /// may have been written: its record is pending, bound to its payload, and a retry of the same
 /// payload gets 409 until the pending lifetime runs out, then is processed.
@@ -222,11 +223,18 @@ impl Breaker {
             .fetch_add(1, Ordering::AcqRel)
             .saturating_add(1);
         if n >= self.threshold {
-            let until = self.now_ms().saturating_add(self.cool_down_ms()).max(1);
-            self.open_until.store(until, Ordering::Release);
+            if self.open_until.load(Ordering::Acquire) != u64::MAX {
+                self.open_for_cool_down();
+            }
             return !self.probing.swap(true, Ordering::AcqRel);
         }
         false
+    }
+
+    /// Opens for one cool-down (the fallback when no probe runs).
+    fn open_for_cool_down(&self) {
+        let until = self.now_ms().saturating_add(self.cool_down_ms()).max(1);
+        self.open_until.store(until, Ordering::Release);
     }
 }
 
@@ -586,36 +594,50 @@ async fn release(inner: &Inner, redis_key: &str, token: u128) -> Result<()> {
     .map(drop)
 }
 
-/// Pings Redis every cool-down until it answers, then closes the breaker. Holds only a weak
-/// reference: the task ends when the store is dropped.
+/// Keeps the breaker open while a probe pings Redis every cool-down, and closes it once a ping
+/// answers. Holds only a weak reference: the task ends when the store is dropped. If the task
+/// is dropped (its runtime shut down), the breaker falls back to one cool-down, after which
+/// requests try Redis again.
 fn start_probe(inner: &Arc<Inner>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        // No runtime to probe from: the breaker reopens on the next failure after its
-        // cool-down instead.
+        // No runtime to probe from: requests try Redis again after the cool-down.
         inner.breaker.probing.store(false, Ordering::Release);
         return;
     };
-    let weak: Weak<Inner> = Arc::downgrade(inner);
+    // Open until the probe succeeds: no request waits on a Redis known to be down.
+    inner.breaker.open_until.store(u64::MAX, Ordering::Release);
+    let guard = ProbeGuard(Arc::downgrade(inner));
     runtime.spawn(async move {
         loop {
-            let cool_down = match weak.upgrade() {
+            let cool_down = match guard.0.upgrade() {
                 Some(inner) => inner.breaker.cool_down,
                 None => return,
             };
-            tokio::time::sleep(cool_down / 2).await;
-            let Some(inner) = weak.upgrade() else { return };
+            tokio::time::sleep(cool_down).await;
+            let Some(inner) = guard.0.upgrade() else {
+                return;
+            };
             if ping(&inner).await.is_ok() {
                 inner.breaker.succeeded();
-                inner.breaker.probing.store(false, Ordering::Release);
                 return;
             }
-            let until = inner
-                .breaker
-                .now_ms()
-                .saturating_add(inner.breaker.cool_down_ms());
-            inner.breaker.open_until.store(until, Ordering::Release);
         }
     });
+}
+
+/// Ends a probe: whatever way the task ends, probing stops, and a breaker the probe did not
+/// close falls back to one cool-down.
+struct ProbeGuard(Weak<Inner>);
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            if inner.breaker.open_until.load(Ordering::Acquire) == u64::MAX {
+                inner.breaker.open_for_cool_down();
+            }
+            inner.breaker.probing.store(false, Ordering::Release);
+        }
+    }
 }
 
 impl ReplayStore for RedisReplayStore {
