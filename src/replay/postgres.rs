@@ -41,7 +41,7 @@ CREATE INDEX IF NOT EXISTS {index}_expires_at ON {table} (expires_at);",
 }
 
 /// A replay store on PostgreSQL: the shared store for several instances on a database they
-/// already have. Each delivery is one row of a table, keyed by its [`ReplayKey`].
+/// already have. Each delivery is one row of a table, keyed by its [`ReplayKey`](crate::ReplayKey).
 ///
 /// ```no_run
 /// # async fn run() -> mailgun_webhooks::Result<()> {
