@@ -8,7 +8,8 @@
 //!
 //! Setups: `memory` (one axum server with `MemoryReplayStore`) and `shared` (the axum, actix-web
 //! and hyper servers sharing one Redis, requests spread round-robin). Faults, on `shared`,
-//! between 30 % and 55 % of the requests: `redis-kill` (SIGKILL, restarted with its data: AOF
+//! between 30 % and 55 % of the requests (at least 2 s; the load goes on for 5 s after it, past
+//! `--requests` if need be): `redis-kill` (SIGKILL, restarted with its data: AOF
 //! with `appendfsync always`), `redis-pause` (SIGSTOP / SIGCONT), `restart-empty` (killed and
 //! restarted without its data), `flushall`, `server-kill` (one server SIGKILLed and restarted).
 //!
@@ -27,7 +28,9 @@
 //!
 //! Flags: `--setup memory|shared`, `--fault none|redis-kill|redis-pause|restart-empty|flushall|
 //! server-kill`, `--requests N` (default 20,000), `--connections N` (64), `--max-secs N` (600),
-//! `--command-timeout-ms N` (the Redis store's, default 250; give debug builds 1000).
+//! `--command-timeout-ms N` (the Redis store's, default 250; give debug builds 1000), `--rate N`
+//! (requests per second, open loop; default 0: as fast as the connections go, where latency
+//! is mostly queueing on a saturated machine).
 //!
 //! It exits 1 on any false accept, loss or double processing of distinct payloads. Bounded:
 //! `--requests`, and `--max-secs` for the whole run (default 600). Loopback only; every process
@@ -98,6 +101,8 @@ struct Args {
     connections: usize,
     max_secs: u64,
     command_timeout_ms: u64,
+    /// Requests per second to send at (open loop), or 0 for as fast as the connections go.
+    rate: u64,
 }
 
 fn args() -> Result<Args, String> {
@@ -108,6 +113,7 @@ fn args() -> Result<Args, String> {
         connections: 64,
         max_secs: 600,
         command_timeout_ms: 250,
+        rate: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -124,6 +130,11 @@ fn args() -> Result<Args, String> {
             "--requests" => a.requests = value.parse().map_err(|_| "--requests N")?,
             "--connections" => a.connections = value.parse().map_err(|_| "--connections N")?,
             "--max-secs" => a.max_secs = value.parse().map_err(|_| "--max-secs N")?,
+            "--rate" => {
+                a.rate = value
+                    .parse()
+                    .map_err(|_| "--rate N (requests per second)")?
+            }
             "--command-timeout-ms" => {
                 a.command_timeout_ms = value.parse().map_err(|_| "--command-timeout-ms N")?;
             }
@@ -470,6 +481,9 @@ struct Shared {
     record: Mutex<Record>,
     seed: AtomicUsize,
     stop: AtomicBool,
+    /// Milliseconds since `start` until which the load goes on past `total` (so that there is
+    /// load for a while after a fault ends); 0 for none.
+    extend_until_ms: AtomicUsize,
 }
 
 impl Shared {
@@ -771,6 +785,7 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
         record: Mutex::new(Record::default()),
         seed: AtomicUsize::new(run as usize),
         stop: AtomicBool::new(false),
+        extend_until_ms: AtomicUsize::new(0),
     });
 
     // Warm-up: the first reserve of the namespace starts its epoch; deliveries signed before
@@ -794,12 +809,21 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
     // The load, and the fault between 30 % and 55 % of it.
     let started = Instant::now();
     let mut workers = Vec::new();
+    let rate = args.rate;
+    let load_start = tokio::time::Instant::now();
     for _ in 0..args.connections {
         let shared = shared.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let i = shared.next.fetch_add(1, Ordering::Relaxed);
-                if i >= shared.total
+                if rate > 0 {
+                    // Open loop: request i is due at i / rate seconds.
+                    let due = Duration::from_micros((i as u64).saturating_mul(1_000_000) / rate);
+                    tokio::time::sleep_until(load_start + due).await;
+                }
+                let extended = shared.start.elapsed().as_millis()
+                    < shared.extend_until_ms.load(Ordering::Relaxed) as u128;
+                if (i >= shared.total && !extended)
                     || shared.stop.load(Ordering::Relaxed)
                     || Instant::now() > shared.deadline
                 {
@@ -816,6 +840,8 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let fault_start = shared.start.elapsed();
+        // Keep the load going until the fault has ended and 5 s more (set again at its end).
+        shared.extend_until_ms.store(usize::MAX, Ordering::Relaxed);
         let victim = servers.len() - 1;
         match args.fault {
             Fault::RedisKill | Fault::RestartEmpty => redis.as_mut().unwrap().kill(),
@@ -854,13 +880,21 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
             Fault::ServerKill => servers[victim].run()?,
             _ => {}
         }
-        fault_window = Some((fault_start, shared.start.elapsed()));
+        let fault_end = shared.start.elapsed();
+        shared
+            .extend_until_ms
+            .store(fault_end.as_millis() as usize + 5000, Ordering::Relaxed);
+        fault_window = Some((fault_start, fault_end));
     }
     for w in workers {
         let _ = w.await;
     }
     let load_time = started.elapsed();
-    let issued = shared.next.load(Ordering::Relaxed).min(args.requests);
+    // Every index handed out was sent, except one per worker (the one that ended it).
+    let issued = shared
+        .next
+        .load(Ordering::Relaxed)
+        .saturating_sub(args.connections);
 
     // Mailgun's retries: fresh deliveries without a 200 are sent again, a few rounds apart.
     tokio::time::sleep(Duration::from_millis(800)).await;

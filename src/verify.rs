@@ -235,7 +235,8 @@ impl<P> Verified<P> {
         }
     }
 
-    /// The key under which a [`ReplayStore`](crate::ReplayStore) records this delivery.
+    /// The identity of the signed triple, in no account's namespace (issue 8: stores record a
+    /// delivery under [`replay_key_in`](Self::replay_key_in) its account's namespace instead).
     ///
     /// It is the SHA-256 of the exact signed string `timestamp ‖ token` (after a fixed domain
     /// tag). Keying on the signed string rather than on the token alone also catches

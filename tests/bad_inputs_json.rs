@@ -489,7 +489,7 @@ fn messages_never_echo_the_body_or_key() {
 }
 
 #[tokio::test]
-async fn parent_signature_replay_with_another_body_is_a_duplicate() {
+async fn parent_signature_replay_with_another_body_is_refused() {
     use mailgun_webhooks::{HandlerError, MemoryReplayStore, Outcome, Receiver};
     // A sub-account delivery carries both signatures; the receiver knows both keys.
     let now = std::time::SystemTime::now()
@@ -532,11 +532,21 @@ async fn parent_signature_replay_with_another_body_is_a_duplicate() {
         first.into_processed().flatten().as_deref(),
         Some("real@example.com")
     );
-    // The attacker keeps the parent signature, garbles the other, and swaps the body.
+    // The attacker keeps the parent signature, garbles the other, and swaps the body: the
+    // triple is bound to its first payload (issue 8), so it is refused as a forgery.
     let replay = run(body(&"0".repeat(64), "attacker@example.com"))
         .await
+        .unwrap_err();
+    assert_eq!(
+        replay.kind(),
+        &mailgun_webhooks::ErrorKind::PayloadMismatch,
+        "{replay:?}"
+    );
+    // The same payload under the parent signature alone is the same delivery.
+    let same = run(body(&"0".repeat(64), "real@example.com"))
+        .await
         .unwrap();
-    assert!(matches!(replay, Outcome::Duplicate), "{replay:?}");
+    assert!(matches!(same, Outcome::Duplicate), "{same:?}");
 }
 
 #[test]

@@ -420,6 +420,9 @@ impl OwnRedis {
         let child = Command::new(&self.bin)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            // Anything it writes (the health test turns AOF on) goes to the temporary directory.
+            .arg("--dir")
+            .arg(std::env::temp_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
