@@ -816,10 +816,9 @@ async fn run_in(args: &Args, run: u64, dir: &Path, ledger: &Path) -> Result<bool
         workers.push(tokio::spawn(async move {
             loop {
                 let i = shared.next.fetch_add(1, Ordering::Relaxed);
-                if rate > 0 {
-                    // Open loop: request i is due at i / rate seconds.
-                    let due = Duration::from_micros((i as u64).saturating_mul(1_000_000) / rate);
-                    tokio::time::sleep_until(load_start + due).await;
+                // Open loop: request i is due at i / rate seconds.
+                if let Some(micros) = (i as u64).saturating_mul(1_000_000).checked_div(rate) {
+                    tokio::time::sleep_until(load_start + Duration::from_micros(micros)).await;
                 }
                 let extended = shared.start.elapsed().as_millis()
                     < shared.extend_until_ms.load(Ordering::Relaxed) as u128;
