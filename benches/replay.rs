@@ -412,6 +412,214 @@ fn redis_round_trip(_: &mut Criterion) {
     println!("replay_redis: built without the `redis` feature; Redis round trip not measured");
 }
 
+/// Deliveries per second through `ReplayStore` reserve + commit: one task in sequence, then 64
+/// concurrent tasks, each delivery a distinct key (what a server under load does).
+fn deliveries_per_second<S>(
+    rt: &tokio::runtime::Runtime,
+    store: S,
+    n: usize,
+    tag: &str,
+) -> (f64, f64)
+where
+    S: ReplayStore + Clone + 'static,
+{
+    let deliver = move |c: ReplayClaim| {
+        let store = store.clone();
+        async move {
+            let r = store.reserve(&c).await.unwrap().into_reservation().unwrap();
+            store.commit(r).await.unwrap();
+        }
+    };
+    per_second(rt, n, tag, deliver)
+}
+
+/// Runs `deliver` on `n` distinct claims in one task, then on `n` more over 64 tasks.
+fn per_second<F, Fut>(rt: &tokio::runtime::Runtime, n: usize, tag: &str, deliver: F) -> (f64, f64)
+where
+    F: Fn(ReplayClaim) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let single = keys(n, &format!("{tag}s"));
+    let secs = rt.block_on(async {
+        let start = Instant::now();
+        for c in single {
+            deliver(c).await;
+        }
+        start.elapsed().as_secs_f64()
+    });
+    let one = n as f64 / secs;
+    let mut many: Vec<Vec<ReplayClaim>> = (0..64).map(|_| Vec::new()).collect();
+    for (i, c) in keys(n, &format!("{tag}m")).into_iter().enumerate() {
+        many[i % 64].push(c);
+    }
+    let secs = rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = many
+            .into_iter()
+            .map(|cs| {
+                let deliver = deliver.clone();
+                tokio::spawn(async move {
+                    for c in cs {
+                        deliver(c).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        start.elapsed().as_secs_f64()
+    });
+    (one, n as f64 / secs)
+}
+
+/// The system clock an hour ago: the SQL stores are created with it, so that their epoch is in
+/// the past and the bench's deliveries (signed now) are provable, as on a running server.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Debug, Clone, Copy)]
+struct AnHourAgo;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl Clock for AnHourAgo {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() - HOUR
+    }
+}
+
+/// Reserve + commit per delivery on every store this build and environment has, in one run:
+/// memory, Redis (`REDIS_URL`), SQLite (a file in the temporary directory, WAL) and PostgreSQL
+/// (`DATABASE_URL`, over loopback), single-task and 64 tasks. Targets (issue 9): SQLite
+/// ≥ 5,000 deliveries/s with 64 tasks; PostgreSQL ≥ the same run's Redis ÷ 3.
+fn stores_deliveries_per_second() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let n: usize = std::env::var("MGW_BENCH_DELIVERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let run = format!(
+        "{}{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let mut rows: Vec<(String, (f64, f64))> = Vec::new();
+    rows.push((
+        "memory".into(),
+        deliveries_per_second(&rt, MemoryReplayStore::new(), n, "mem"),
+    ));
+    #[cfg(feature = "redis")]
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let store = rt
+            .block_on(
+                mailgun_webhooks::RedisReplayStore::builder(&url)
+                    .prefix(format!("mgw-bench:{run}:"))
+                    .loss_policy(LossPolicy::Accept)
+                    .connect(),
+            )
+            .unwrap();
+        rows.push((
+            "redis".into(),
+            deliveries_per_second(&rt, store, n, "redis"),
+        ));
+    }
+    #[cfg(feature = "sqlite")]
+    {
+        use mailgun_webhooks::{SqlAdmission, SqliteReplayStore};
+        let path = std::env::temp_dir().join(format!("mgw-bench-{run}.sqlite3"));
+        let created = rt
+            .block_on(SqliteReplayStore::builder(&path).clock(AnHourAgo).open())
+            .unwrap();
+        rt.block_on(created.pool().close());
+        let store = rt.block_on(SqliteReplayStore::open(&path)).unwrap();
+        rows.push((
+            "sqlite (file, WAL)".into(),
+            deliveries_per_second(&rt, store.clone(), n, "sqlite"),
+        ));
+        let s = store.clone();
+        rows.push((
+            "sqlite exactly-once (begin + commit)".into(),
+            per_second(&rt, n / 4, "sqlite-eo", move |c| {
+                let s = s.clone();
+                async move {
+                    if let SqlAdmission::Fresh(tx) = s.begin(&c).await.unwrap() {
+                        tx.commit().await.unwrap();
+                    }
+                }
+            }),
+        ));
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    #[cfg(feature = "postgres")]
+    if let Ok(url) = std::env::var("DATABASE_URL").map(|u| u.to_string()) {
+        use mailgun_webhooks::{PgReplayStore, SqlAdmission};
+        if url.starts_with("postgres") {
+            let table = format!("mgw_bench_{run}");
+            let created = rt
+                .block_on(
+                    PgReplayStore::builder(&url)
+                        .table(&table)
+                        .create_table(true)
+                        .clock(AnHourAgo)
+                        .connect(),
+                )
+                .unwrap();
+            rt.block_on(created.pool().close());
+            let store = rt
+                .block_on(
+                    PgReplayStore::builder(&url)
+                        .table(&table)
+                        .create_table(true)
+                        .connect(),
+                )
+                .unwrap();
+            rows.push((
+                "postgres (loopback)".into(),
+                deliveries_per_second(&rt, store.clone(), n, "pg"),
+            ));
+            let s = store.clone();
+            rows.push((
+                "postgres exactly-once (begin + commit)".into(),
+                per_second(&rt, n / 4, "pg-eo", move |c| {
+                    let s = s.clone();
+                    async move {
+                        if let SqlAdmission::Fresh(tx) = s.begin(&c).await.unwrap() {
+                            tx.commit().await.unwrap();
+                        }
+                    }
+                }),
+            ));
+            rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(store.pool()))
+                .unwrap();
+        }
+    }
+    println!("\nreplay stores, reserve + commit, deliveries per second ({n} per column):");
+    println!("{:<40} {:>12} {:>12}", "store", "1 task", "64 tasks");
+    for (name, (one, many)) in &rows {
+        println!("{name:<40} {one:>12.0} {many:>12.0}");
+    }
+    let find = |name: &str| rows.iter().find(|(n, _)| n.starts_with(name)).map(|r| r.1);
+    if let (Some(pg), Some(redis)) = (find("postgres (loopback)"), find("redis")) {
+        println!(
+            "postgres / redis (64 tasks): {:.2} (target >= 0.33)",
+            pg.1 / redis.1
+        );
+    }
+    if let Some(sqlite) = find("sqlite (file") {
+        println!("sqlite, 64 tasks: {:.0}/s (target >= 5,000)", sqlite.1);
+    }
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -420,5 +628,6 @@ fn main() {
     memory_store(&mut c);
     redis_round_trip(&mut c);
     memory_footprint();
+    stores_deliveries_per_second();
     c.final_summary();
 }

@@ -7,7 +7,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use mailgun_webhooks::{DynReplayStore, MemoryReplayStore, Receiver, SigningKey, Verifier};
+#[allow(unused_imports)] // unused when every build of the examples has the `sqlite` feature
+use mailgun_webhooks::MemoryReplayStore;
+use mailgun_webhooks::{DynReplayStore, Receiver, SigningKey, Verifier};
 
 /// The replay store, chosen at run time: Redis or memory.
 pub type Store = Arc<dyn DynReplayStore>;
@@ -18,7 +20,10 @@ pub type Store = Arc<dyn DynReplayStore>;
 /// - `PORT` (default 3000);
 /// - `MAILGUN_WEBHOOK_MAX_AGE` (seconds, default 30600);
 /// - `MAILGUN_WEBHOOK_MAX_SKEW` (seconds, default 300), `MAILGUN_WEBHOOK_MAX_BODY` (bytes);
-/// - `REDIS_URL`: record deliveries in Redis (feature `redis`), else in memory; the Redis
+/// - `DATABASE_URL`: record deliveries in PostgreSQL (`postgres://`, feature `postgres`) or a
+///   SQLite file (`sqlite:PATH`, feature `sqlite`); without it:
+/// - `REDIS_URL`: record deliveries in Redis (feature `redis`), else in a SQLite file in the
+///   working directory (feature `sqlite`), else in memory; the Redis
 ///   store's health warnings are printed at startup;
 /// - for the load harness (`examples/loadgen.rs`): `REPLAY_PREFIX`, `REPLAY_PENDING_TTL_MS`,
 ///   `REPLAY_CLOCK_MARGIN_MS`, `REPLAY_COMMAND_TIMEOUT_MS` (Redis), and `MAILGUN_WEBHOOK_LEDGER` (see [`ledger`]).
@@ -55,8 +60,12 @@ pub async fn config(name: &str) -> Result<(u16, Receiver<Store>), String> {
     Ok((port, Receiver::new(verifier.build(), store(name).await?)))
 }
 
-/// Redis when `REDIS_URL` is set (and the `redis` feature is on), else the in-memory store.
+/// `DATABASE_URL` (postgres or sqlite), else Redis when `REDIS_URL` is set, else a SQLite file
+/// in the working directory (feature `sqlite`), else the in-memory store.
 async fn store(name: &str) -> Result<Store, String> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return sql_store(name, &url).await;
+    }
     match std::env::var("REDIS_URL") {
         #[cfg(feature = "redis")]
         Ok(url) => {
@@ -100,11 +109,63 @@ async fn store(name: &str) -> Result<Store, String> {
             );
             Ok(Arc::new(MemoryReplayStore::new()))
         }
+        #[cfg(feature = "sqlite")]
+        Err(_) => sql_store(name, "sqlite:mailgun-webhooks-replay.sqlite3").await,
+        #[cfg(not(feature = "sqlite"))]
         Err(_) => {
             println!("{name}: replay store: memory (this process only)");
             Ok(Arc::new(MemoryReplayStore::new()))
         }
     }
+}
+
+/// A SQL store from a `postgres://` or `sqlite:` URL (features `postgres`, `sqlite`), with the
+/// same `REPLAY_*` settings as Redis.
+async fn sql_store(name: &str, url: &str) -> Result<Store, String> {
+    let pending = env_u64("REPLAY_PENDING_TTL_MS")?.map(Duration::from_millis);
+    let timeout = env_u64("REPLAY_COMMAND_TIMEOUT_MS")?.map(Duration::from_millis);
+    let margin = env_u64("REPLAY_CLOCK_MARGIN_MS")?.map(Duration::from_millis);
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres") {
+        let mut b = mailgun_webhooks::PgReplayStore::builder(url).create_table(true);
+        if let Some(d) = pending {
+            b = b.pending_ttl(d);
+        }
+        if let Some(d) = timeout {
+            b = b.command_timeout(d);
+        }
+        if let Some(d) = margin {
+            b = b.clock_margin(d);
+        }
+        let store = b
+            .connect()
+            .await
+            .map_err(|e| format!("DATABASE_URL: {e}"))?;
+        println!("{name}: replay store: postgres (table {})", store.table());
+        return Ok(Arc::new(store));
+    }
+    #[cfg(feature = "sqlite")]
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.trim_start_matches("//");
+        let mut b = mailgun_webhooks::SqliteReplayStore::builder(path);
+        if let Some(d) = pending {
+            b = b.pending_ttl(d);
+        }
+        if let Some(d) = timeout {
+            b = b.command_timeout(d);
+        }
+        if let Some(d) = margin {
+            b = b.clock_margin(d);
+        }
+        let store = b.open().await.map_err(|e| format!("sqlite {path}: {e}"))?;
+        println!("{name}: replay store: sqlite ({path})");
+        return Ok(Arc::new(store));
+    }
+    let _ = (url, pending, timeout, margin);
+    Err(format!(
+        "{name}: DATABASE_URL is not a postgres:// or sqlite: URL this build supports \
+         (features `postgres`, `sqlite`)"
+    ))
 }
 
 fn env_u64(name: &str) -> Result<Option<u64>, String> {

@@ -3,8 +3,14 @@
 
 mod digest;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt;
 use std::future::Future;
@@ -22,6 +28,12 @@ use crate::verify::{ReplayKey, Verified};
 pub use self::redis::{HealthWarning, RedisReplayStore, RedisReplayStoreBuilder, StoreHealth};
 pub use digest::PayloadDigest;
 pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgReplayStore, PgReplayStoreBuilder};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::{SqlAdmission, SqlDelivery, TransactionFuture};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteReplayStore, SqliteReplayStoreBuilder};
 
 /// The account scope of replay records: receivers with different namespaces never see each
 /// other's records in a shared store.
