@@ -49,17 +49,28 @@ pub(crate) fn event_from_json(
         .into());
     }
     budget.charge(json)?;
+    let data = typed(json)?;
+    if let Some(kind) = EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
+        return Ok(Event::from_kind(kind, data));
+    }
+    // An unknown event keeps its typed common fields and its raw object, charged to the budget
+    // as well. The typed fields are dropped while the raw object is read (reading a long escaped
+    // string holds a scratch copy of it) and read again after, so that peak memory stays that of
+    // reading the raw object alone.
+    drop(data);
+    budget.charge(json)?;
+    let raw = serde_json::from_slice(json).unwrap_or(serde_json::Value::Null);
+    Ok(unknown(typed(json)?, raw))
+}
+
+/// The typed fields of an `event-data` object.
+fn typed(json: &[u8]) -> Result<EventData> {
     let failure = Cell::new(None);
     let mut de = serde_json::Deserializer::from_slice(json);
-    let data = EventDataSeed { failure: &failure }
+    EventDataSeed { failure: &failure }
         .deserialize(&mut de)
         .and_then(|d| de.end().map(|()| d))
-        .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
-    into_event(data, || {
-        // The raw copy of an unknown event is charged to the budget as well.
-        budget.charge(json)?;
-        Ok(serde_json::from_slice(json).unwrap_or(serde_json::Value::Null))
-    })
+        .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))
 }
 
 /// A top-level `event-data` object: anything else is malformed.
@@ -85,26 +96,19 @@ impl<'de> DeserializeSeed<'de> for EventDataSeed<'_> {
     }
 }
 
-/// Maps a parsed `event-data` to its variant. An unknown event keeps its common fields (typed,
-/// so that `recipient()`, `tags()` and the rest work on it), the raw object, read again by
-/// `raw` (a second pass that happens only for unknown events, charged to the node budget), and
-/// its name as sent.
-fn into_event(data: EventData, raw: impl FnOnce() -> Result<serde_json::Value>) -> Result<Event> {
-    if let Some(kind) = EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
-        return Ok(Event::from_kind(kind, data));
-    }
-    let raw = raw()?;
+/// An unknown event: its common fields, its raw object and its name as sent.
+fn unknown(data: EventData, raw: serde_json::Value) -> Event {
     let name = raw
         .get("event")
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
         .or_else(|| data.event.clone())
         .unwrap_or_default();
-    Ok(Event::Unknown {
+    Event::Unknown {
         name,
         raw,
         data: Box::new(data),
-    })
+    }
 }
 
 /// A safe description of a serde_json error: its category and position, never its message
