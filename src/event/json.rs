@@ -30,7 +30,9 @@ pub(crate) fn parse_event_data(body: &[u8]) -> Result<Event> {
 }
 
 /// Parses an `event-data` object (its exact text) into an event, charging it to `budget`
-/// first. Anything but an object is malformed (`not_object` says what).
+/// first. Anything but an object is malformed (`not_object` says what). `budget` must be
+/// this event's own: when its cost is known to fit, the exact count is skipped
+/// ([`NodeBudget::charge_or_defer`]) and the budget is not lowered by it.
 pub(crate) fn event_from_json(
     json: &[u8],
     budget: &NodeBudget,
@@ -48,7 +50,11 @@ pub(crate) fn event_from_json(
         }
         .into());
     }
-    budget.charge(json)?;
+    // One counting pass at most: when the quick bound shows the text fits, the exact count
+    // is owed only if a second charge follows (an unknown event's raw copy, below). The
+    // budget is this event's own (every caller makes a fresh one), so nothing else observes
+    // it in between.
+    let owed = budget.charge_or_defer(json)?;
     let failure = Cell::new(None);
     let mut de = serde_json::Deserializer::from_slice(json);
     let data = EventDataSeed { failure: &failure }
@@ -56,7 +62,11 @@ pub(crate) fn event_from_json(
         .and_then(|d| de.end().map(|()| d))
         .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
     into_event(data, || {
-        // The raw copy of an unknown event is charged to the budget as well.
+        // The raw copy of an unknown event is charged to the budget as well (after the first
+        // charge, if it was deferred: that one cannot fail, so the outcome is as before).
+        if owed {
+            budget.charge(json)?;
+        }
         budget.charge(json)?;
         Ok(serde_json::from_slice(json).unwrap_or(serde_json::Value::Null))
     })
