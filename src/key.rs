@@ -242,12 +242,81 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     s
 }
 
+/// The lowercase hex of a 32-byte tag, in constant time: each digit is computed with
+/// arithmetic and a mask (no branch and no table index depends on the tag's bits), so the
+/// time taken says nothing about the tag.
+pub(crate) fn hex_tag(tag: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(tag) {
+        for (o, n) in pair.iter_mut().zip([b >> 4, b & 0x0f]) {
+            // 0xff when n > 9 (the sign bit of 9 - n), else 0; 'a' - '0' - 10 = 0x27.
+            let above_nine = 0u8.wrapping_sub((9u8.wrapping_sub(n)) >> 7);
+            *o = n + b'0' + (above_nine & 0x27);
+        }
+    }
+    out
+}
+
+/// True when `received` is exactly the lowercase hex of `tag`, compared in the hex domain:
+/// the computed tag is hex-encoded ([`hex_tag`]) and XOR-ed against all 64 received bytes,
+/// the differences OR-ed together with no early exit, and the single resulting byte tested
+/// with `subtle`. Every byte is read every time and no branch depends on where (or whether)
+/// they differ, so the time is the same for any forgery; only the final yes/no is public.
+/// `received` must already have passed the syntax check (64 lowercase hex digits), so
+/// equality here is equality of the decoded tags.
+pub(crate) fn hex_tag_eq(tag: &[u8; 32], received: &[u8; 64]) -> bool {
+    use subtle::ConstantTimeEq;
+    let ours = hex_tag(tag);
+    let diff = ours
+        .iter()
+        .zip(received)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    bool::from(diff.ct_eq(&0))
+}
+
+/// `s` as 64 lowercase hex digits, or `None`. Branch-free over the bytes (the received
+/// signature is not secret; this keeps the loop vectorisable).
+pub(crate) fn lower_hex_64(s: &[u8]) -> Option<&[u8; 64]> {
+    let b: &[u8; 64] = s.try_into().ok()?;
+    let ok = b.iter().fold(true, |ok, &c| {
+        ok & ((c.wrapping_sub(b'0') < 10) | (c.wrapping_sub(b'a') < 6))
+    });
+    ok.then_some(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hex(b: &[u8]) -> String {
         hex_lower(b)
+    }
+
+    #[test]
+    fn hex_domain_helpers_agree_with_hex_lower() {
+        let mut tag = [0u8; 32];
+        for (i, b) in tag.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+        }
+        tag[0] = 0xff;
+        tag[1] = 0x00;
+        tag[2] = 0x9a;
+        let text = hex_lower(&tag);
+        assert_eq!(&hex_tag(&tag)[..], text.as_bytes());
+        let received = lower_hex_64(text.as_bytes()).unwrap();
+        assert!(hex_tag_eq(&tag, received));
+        for i in 0..64 {
+            let mut other = *received;
+            other[i] = if other[i] == b'0' { b'1' } else { b'0' };
+            assert!(!hex_tag_eq(&tag, &other), "byte {i}");
+        }
+        assert!(lower_hex_64(text.to_uppercase().as_bytes()).is_none());
+        assert!(lower_hex_64(&text.as_bytes()[..63]).is_none());
+        for bad in [b'g', b'/', b':', b'`', b'A', b' ', 0x80] {
+            let mut t = text.clone().into_bytes();
+            t[17] = bad;
+            assert!(lower_hex_64(&t).is_none(), "{bad}");
+        }
     }
 
     // RFC 4231 test cases 1, 2 and 6 (131-byte key, longer than the block).

@@ -30,7 +30,9 @@ pub(crate) fn parse_event_data(body: &[u8]) -> Result<Event> {
 }
 
 /// Parses an `event-data` object (its exact text) into an event, charging it to `budget`
-/// first. Anything but an object is malformed (`not_object` says what).
+/// first. Anything but an object is malformed (`not_object` says what). `budget` must be
+/// this event's own: when its cost is known to fit, the exact count is skipped
+/// ([`NodeBudget::charge_or_defer`]) and the budget is not lowered by it.
 pub(crate) fn event_from_json(
     json: &[u8],
     budget: &NodeBudget,
@@ -48,7 +50,11 @@ pub(crate) fn event_from_json(
         }
         .into());
     }
-    budget.charge(json)?;
+    // One counting pass at most: when the quick bound shows the text fits, the exact count
+    // is owed only if a second charge follows (an unknown event's raw copy, below). The
+    // budget is this event's own (every caller makes a fresh one), so nothing else observes
+    // it in between.
+    let owed = budget.charge_or_defer(json)?;
     let data = typed(json)?;
     if let Some(kind) = EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
         return Ok(Event::from_kind(kind, data));
@@ -58,6 +64,10 @@ pub(crate) fn event_from_json(
     // string holds a scratch copy of it) and read again after, so that peak memory stays that of
     // reading the raw object alone.
     drop(data);
+    if owed {
+        // The deferred first charge (it cannot fail: the bound showed it fits).
+        budget.charge(json)?;
+    }
     budget.charge(json)?;
     let raw = serde_json::from_slice(json).unwrap_or(serde_json::Value::Null);
     Ok(unknown(typed(json)?, raw))
