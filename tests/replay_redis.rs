@@ -614,6 +614,89 @@ async fn redis_paused_then_resumed() {
     assert_eq!(reserve_seen(&store, &d).await, Seen::Duplicate);
 }
 
+/// Sends 150 reserves 4 ms apart (about 250 req/s, each on a task of its own) into an outage
+/// and counts how many waited on the network: those whose error is not one of the store's
+/// fail-fast answers. Returns (waited on the network, failed fast).
+async fn reserves_into_outage(store: &RedisReplayStore) -> (usize, usize) {
+    let mut tasks = Vec::new();
+    for _ in 0..150 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let d = fresh_delivery();
+            let started = Instant::now();
+            let err = store
+                .reserve(&claim(&d, 1))
+                .await
+                .expect_err("no delivery is accepted while Redis is out");
+            assert_eq!(err.kind(), &ErrorKind::StoreUnavailable, "{err}");
+            let source = std::error::Error::source(&err).unwrap().to_string();
+            (source.contains("failing fast"), started.elapsed())
+        }));
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    let (mut network, mut fast) = (0, 0);
+    let mut fast_max = Duration::ZERO;
+    for t in tasks {
+        let (was_fast, took) = t.await.unwrap();
+        if was_fast {
+            fast += 1;
+            fast_max = fast_max.max(took);
+        } else {
+            network += 1;
+        }
+    }
+    eprintln!(
+        "{network} reserves waited on the network, {fast} failed fast (slowest {fast_max:?})"
+    );
+    (network, fast)
+}
+
+/// Issue 8: during an outage only the requests already sent to Redis wait; from the first
+/// connection-level failure (killed) or once Redis has been silent for `suspect_after` while a
+/// request waits (paused), every new reserve answers 503 without touching the network. Before
+/// this, every reserve of the first command timeout (250 ms, about 60 here) waited on the
+/// network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_holds_only_the_requests_already_sent() {
+    let Some(bin) = server_bin("outage_holds_only_the_requests_already_sent") else {
+        return;
+    };
+    for fault in ["pause", "kill"] {
+        let mut server = OwnRedis::start(bin.clone());
+        let store = connect(&server.url(), &prefix()).await;
+        assert_eq!(store.command_timeout(), Duration::from_millis(250));
+        let r = reserve(&store, &fresh_delivery())
+            .await
+            .into_reservation()
+            .expect("fresh");
+        store.commit(r).await.unwrap();
+        match fault {
+            "pause" => server.signal("-STOP"),
+            _ => server.kill(),
+        }
+        let (network, fast) = reserves_into_outage(&store).await;
+        // The first reserves (those of the first `suspect_after`, 20 ms: about 5) wait; the
+        // rest fail fast. Generous for a loaded machine, far below the ~60 of a breaker that
+        // waits for three timeouts.
+        assert!(
+            network <= 20,
+            "{fault}: {network} reserves waited on the network"
+        );
+        assert_eq!(network + fast, 150);
+        match fault {
+            "pause" => {
+                server.signal("-CONT");
+                wait_until_serving(&store, Duration::from_secs(10)).await;
+            }
+            _ => {
+                server.restart();
+                wait_until_serving(&store, Duration::from_secs(10)).await;
+            }
+        }
+        assert!(!store.is_failing_fast());
+    }
+}
+
 /// Redis unreachable at start: a clear 503 error within the connect timeout, without the URL
 /// (which may hold a password) in the message.
 #[tokio::test]
