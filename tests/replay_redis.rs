@@ -2,10 +2,11 @@
 //! keys and TTLs it writes, sharing between stores, a model-based property test, and fault
 //! tests (Redis stopped, paused, restarted, unreachable at start) on servers of their own.
 //!
-//! `REDIS_URL` points at the shared server (`.ci/redis.sh` starts one). Without it the tests
-//! print a notice and pass, except under `CI=true`, where they fail. The fault tests start their
-//! own `redis-server` (`REDIS_SERVER_BIN`, or `redis-server` on `PATH`) on a free port, so they
-//! can stop and restart it without disturbing the shared one.
+//! `REDIS_URL` points at the shared server (`.ci/redis.sh` starts one). Without it each test
+//! starts a `redis-server` of its own (`REDIS_SERVER_BIN`, or `redis-server` on `PATH`) on a
+//! free port; when there is none, a test fails under `CI=true` and otherwise passes after
+//! printing one `SKIPPED` line that `cargo test` shows. The fault tests always start their own,
+//! so they can stop and restart it without disturbing the shared one.
 // Tests and benches fail by panicking: unwrap, expect and panic are how they report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "redis")]
@@ -30,18 +31,34 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The shared server's URL, or `None` (with a notice) when it is not configured outside CI.
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                !in_ci(),
-                "{test}: REDIS_URL is not set (CI=true): source .ci/redis.sh"
-            );
-            eprintln!("{test}: REDIS_URL is not set; skipped (source .ci/redis.sh to run it)");
-            None
+/// Prints a line the test harness does not capture (`eprintln!` output is shown only for
+/// failing tests), so that a skipped test is visible in a plain `cargo test`.
+fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// The Redis a test runs on: the shared one (`REDIS_URL`) or one of its own.
+enum TestRedis {
+    Shared(String),
+    Own(OwnRedis),
+}
+
+impl TestRedis {
+    fn url(&self) -> String {
+        match self {
+            TestRedis::Shared(url) => url.clone(),
+            TestRedis::Own(server) => server.url(),
         }
+    }
+}
+
+/// The shared server (`REDIS_URL`), else a `redis-server` of the test's own from
+/// `REDIS_SERVER_BIN` or `PATH`; else `None` with a visible line, and a failure under `CI=true`.
+fn redis_url(test: &str) -> Option<TestRedis> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(TestRedis::Shared(url)),
+        _ => server_bin(test).map(|bin| TestRedis::Own(OwnRedis::start(bin))),
     }
 }
 
@@ -79,9 +96,10 @@ async fn connect_fail_closed(url: &str, prefix: &str) -> RedisReplayStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shared_scenarios_in_real_time() {
-    let Some(url) = redis_url("shared_scenarios_in_real_time") else {
+    let Some(redis) = redis_url("shared_scenarios_in_real_time") else {
         return;
     };
+    let url = redis.url();
     let p = prefix();
     let store = connect(&url, &p).await;
     // Every scenario gets a clone: a handle on the same connection.
@@ -90,9 +108,10 @@ async fn shared_scenarios_in_real_time() {
 
 #[tokio::test]
 async fn two_stores_on_one_redis_see_each_others_records() {
-    let Some(url) = redis_url("two_stores_on_one_redis_see_each_others_records") else {
+    let Some(redis) = redis_url("two_stores_on_one_redis_see_each_others_records") else {
         return;
     };
+    let url = redis.url();
     let p = prefix();
     let a = connect(&url, &p).await;
     let b = connect(&url, &p).await; // another connection, as another process would have
@@ -116,9 +135,10 @@ async fn two_stores_on_one_redis_see_each_others_records() {
 /// The keys, values and TTLs the store writes, read back with plain Redis commands.
 #[tokio::test]
 async fn writes_pending_then_done_with_the_right_ttls() {
-    let Some(url) = redis_url("writes_pending_then_done_with_the_right_ttls") else {
+    let Some(redis) = redis_url("writes_pending_then_done_with_the_right_ttls") else {
         return;
     };
+    let url = redis.url();
     let p = prefix();
     let store = RedisReplayStore::builder(&url)
         .prefix(&p)
@@ -226,9 +246,10 @@ async fn writes_pending_then_done_with_the_right_ttls() {
 
 #[tokio::test]
 async fn a_foreign_value_under_a_replay_key_fails_closed() {
-    let Some(url) = redis_url("a_foreign_value_under_a_replay_key_fails_closed") else {
+    let Some(redis) = redis_url("a_foreign_value_under_a_replay_key_fails_closed") else {
         return;
     };
+    let url = redis.url();
     let p = prefix();
     let store = connect(&url, &p).await;
     let mut raw = redis::Client::open(url.as_str())
@@ -273,9 +294,10 @@ async fn a_foreign_value_under_a_replay_key_fails_closed() {
 
 #[tokio::test]
 async fn ping_and_debug_do_not_leak_the_url() {
-    let Some(url) = redis_url("ping_and_debug_do_not_leak_the_url") else {
+    let Some(redis) = redis_url("ping_and_debug_do_not_leak_the_url") else {
         return;
     };
+    let url = redis.url();
     let store = connect(&url, &prefix()).await;
     store.ping().await.unwrap();
     let debug = format!("{store:?}");
@@ -291,9 +313,10 @@ async fn ping_and_debug_do_not_leak_the_url() {
 /// model (no clock moves: Redis keeps real time; the time-based rules are the scenarios' job).
 #[tokio::test]
 async fn redis_store_matches_the_model() {
-    let Some(url) = redis_url("redis_store_matches_the_model") else {
+    let Some(redis) = redis_url("redis_store_matches_the_model") else {
         return;
     };
+    let url = redis.url();
     let cases: usize = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -386,8 +409,14 @@ fn server_bin(test: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        assert!(!in_ci(), "{test}: no redis-server binary (CI=true)");
-        eprintln!("{test}: no redis-server on PATH and no REDIS_SERVER_BIN; skipped");
+        assert!(
+            !in_ci(),
+            "{test}: no redis-server binary and no REDIS_URL (CI=true): source .ci/redis.sh"
+        );
+        skipped(
+            test,
+            "no REDIS_URL, no redis-server on PATH, no REDIS_SERVER_BIN (apt-get install redis-server)",
+        );
     }
     found
 }
