@@ -726,6 +726,33 @@ async fn outage_holds_only_the_requests_already_sent() {
     }
 }
 
+/// A store built on the application's own connection manager shares records with one built
+/// from the URL, and the application keeps using its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_from_an_existing_connection_manager() {
+    let Some(redis) = redis_url("built_from_an_existing_connection_manager") else {
+        return;
+    };
+    let url = redis.url();
+    let p = prefix();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let store = RedisReplayStore::builder_with_connection_manager(manager.clone())
+        .prefix(&p)
+        .pending_ttl(PENDING)
+        .loss_policy(LossPolicy::Accept)
+        .connect()
+        .await
+        .unwrap();
+    let other = connect(&url, &p).await;
+    let d = fresh_delivery();
+    let r = reserve(&store, &d).await.into_reservation().expect("fresh");
+    store.commit(r).await.unwrap();
+    assert_eq!(reserve_seen(&other, &d).await, Seen::Duplicate);
+    let pong: String = redis::cmd("PING").query_async(&mut manager).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
 /// Redis unreachable at start: a clear 503 error within the connect timeout, without the URL
 /// (which may hold a password) in the message.
 #[tokio::test]

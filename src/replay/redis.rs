@@ -408,8 +408,22 @@ impl RedisReplayStore {
 
     /// Starts configuring a store.
     pub fn builder(url: impl Into<String>) -> RedisReplayStoreBuilder {
+        Self::builder_from(Source::Url(url.into()))
+    }
+
+    /// Starts configuring a store on a connection manager the application already has (its
+    /// own connection and reconnection settings apply; the store's
+    /// [`connect_timeout`](RedisReplayStoreBuilder::connect_timeout) does not). The store
+    /// clones it, so the application keeps using it; every store operation still runs under
+    /// the store's [`command_timeout`](RedisReplayStoreBuilder::command_timeout).
+    /// [`connect`](RedisReplayStoreBuilder::connect) loads the scripts on it.
+    pub fn builder_with_connection_manager(conn: ConnectionManager) -> RedisReplayStoreBuilder {
+        Self::builder_from(Source::Manager(conn))
+    }
+
+    fn builder_from(source: Source) -> RedisReplayStoreBuilder {
         RedisReplayStoreBuilder {
-            url: url.into(),
+            source,
             prefix: Self::DEFAULT_PREFIX.to_owned(),
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
@@ -792,7 +806,7 @@ impl fmt::Debug for RedisReplayStore {
 /// Configures a [`RedisReplayStore`]. Made by [`RedisReplayStore::builder`].
 #[must_use]
 pub struct RedisReplayStoreBuilder {
-    url: String,
+    source: Source,
     prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -880,23 +894,37 @@ impl RedisReplayStoreBuilder {
     ///
     /// See [`RedisReplayStore::connect`] for the errors.
     pub async fn connect(self) -> Result<RedisReplayStore> {
-        let client = Client::open(self.url.as_str()).map_err(|_| {
-            Error::new(ErrorKind::NotConfigured {
-                what: "the redis url does not parse",
-            })
-        })?;
         let scripts = [
             Script::new(RESERVE),
             Script::new(COMMIT),
             Script::new(RELEASE),
         ];
+        let url = match &self.source {
+            Source::Url(url) => url.clone(),
+            Source::Manager(conn) => {
+                let mut conn = conn.clone();
+                let load = async {
+                    for script in &scripts {
+                        script.load_async(&mut conn).await?;
+                    }
+                    Ok::<_, ::redis::RedisError>(())
+                };
+                start(self.command_timeout.saturating_mul(4), load).await?;
+                return Ok(self.build(conn, scripts));
+            }
+        };
+        let client = Client::open(url.as_str()).map_err(|_| {
+            Error::new(ErrorKind::NotConfigured {
+                what: "the redis url does not parse",
+            })
+        })?;
 
         // One direct connection first: it fails fast, with the real cause (refused, timed out,
         // authentication), where the connection manager would keep retrying. It also loads the
         // scripts, so a server that refuses scripting fails here.
         let probe_config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.connect_timeout)
-            .set_response_timeout(self.command_timeout);
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout));
         let probe = async {
             let mut conn = client
                 .get_multiplexed_async_connection_with_config(&probe_config)
@@ -915,18 +943,21 @@ impl RedisReplayStoreBuilder {
         // max_delay caps it there), four per round; a round that fails ends, and the next
         // operation starts another. Operations never wait longer than the command timeout.
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.connect_timeout)
-            .set_response_timeout(self.command_timeout)
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout))
             .set_number_of_retries(3)
-            .set_max_delay(1000);
+            .set_max_delay(Duration::from_secs(1));
         let conn = start(
             self.connect_timeout.saturating_add(self.command_timeout),
             ConnectionManager::new_with_config(client, config),
         )
         .await?;
+        Ok(self.build(conn, scripts))
+    }
 
+    fn build(self, conn: ConnectionManager, scripts: [Script; 3]) -> RedisReplayStore {
         let [reserve, commit, release] = scripts;
-        Ok(RedisReplayStore {
+        RedisReplayStore {
             inner: Arc::new(Inner {
                 conn,
                 prefix: self.prefix,
@@ -957,7 +988,7 @@ impl RedisReplayStoreBuilder {
                 },
                 epochs_started: AtomicU64::new(0),
             }),
-        })
+        }
     }
 }
 
@@ -977,6 +1008,12 @@ impl fmt::Debug for RedisReplayStoreBuilder {
             .field("suspect_after", &self.suspect_after)
             .finish()
     }
+}
+
+/// Where a builder gets its connection.
+enum Source {
+    Url(String),
+    Manager(ConnectionManager),
 }
 
 /// Runs a start-up step under `budget`; every failure is `StoreUnavailable`.
