@@ -9,38 +9,61 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "postgres")]
 
+#[path = "replay_scenarios/pg_server.rs"]
+mod pg_server;
 mod replay_scenarios;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use mailgun_webhooks::{ErrorKind, HandlerError, Outcome, PgReplayStore, SqlAdmission, Verified};
+use pg_server::OwnServer;
 use replay_scenarios::*;
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The server's URL, or `None` (with a loud notice) when it is not configured outside CI.
-fn database_url(test: &str) -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => Some(url),
-        _ => {
-            assert!(
-                !in_ci(),
-                "{test}: DATABASE_URL is not a postgres URL (CI=true): source .ci/postgres.sh"
-            );
-            eprintln!(
-                "\n*** {test}: SKIPPED: DATABASE_URL is not set to a postgres URL \
-                 (source .ci/postgres.sh to run it) ***\n"
-            );
-            None
+/// The server a test runs on: `DATABASE_URL`, or one of its own.
+enum TestPg {
+    Shared(String),
+    Own(OwnServer),
+}
+
+impl TestPg {
+    fn url(&self) -> String {
+        match self {
+            TestPg::Shared(url) => url.clone(),
+            TestPg::Own(server) => server.url(),
         }
     }
+}
+
+/// `DATABASE_URL` when it is a postgres URL, else a server of the test's own (Debian's
+/// `postgresql` binaries); else `None` with a line `cargo test` shows, and a failure under
+/// `CI=true`.
+fn database_url(test: &str) -> Option<TestPg> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => return Some(TestPg::Shared(url)),
+        _ => {}
+    }
+    if let Some(server) = OwnServer::bin_dir().and_then(|_| OwnServer::start_new()) {
+        return Some(TestPg::Own(server));
+    }
+    assert!(
+        !in_ci(),
+        "{test}: no DATABASE_URL and no PostgreSQL binaries (CI=true): source .ci/postgres.sh"
+    );
+    use std::io::Write;
+    // Written past the harness's capture, so that a plain `cargo test` shows it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: no DATABASE_URL and no PostgreSQL binaries (apt-get install postgresql)"
+    );
+    None
 }
 
 /// The store (on a table of this run) and the application's table.
@@ -167,9 +190,10 @@ async fn retry_writes_exactly_one_row(store: &PgReplayStore, d: &Verified<()>, t
 
 #[tokio::test]
 async fn handler_error_rolls_back_and_the_retry_writes_one_row() {
-    let Some(url) = database_url("handler_error") else {
+    let Some(pg) = database_url("handler_error") else {
         return;
     };
+    let url = pg.url();
     let store = setup(&url, &table()).await;
     let (d, token) = fresh();
     let err = deliver(&store, &d, &token, Then::Fail).await.unwrap_err();
@@ -179,9 +203,10 @@ async fn handler_error_rolls_back_and_the_retry_writes_one_row() {
 
 #[tokio::test]
 async fn handler_panic_rolls_back_and_the_retry_writes_one_row() {
-    let Some(url) = database_url("handler_panic") else {
+    let Some(pg) = database_url("handler_panic") else {
         return;
     };
+    let url = pg.url();
     let store = setup(&url, &table()).await;
     let (d, token) = fresh();
     let err = deliver(&store, &d, &token, Then::Panic).await.unwrap_err();
@@ -191,9 +216,10 @@ async fn handler_panic_rolls_back_and_the_retry_writes_one_row() {
 
 #[tokio::test]
 async fn dropped_future_rolls_back_and_the_retry_writes_one_row() {
-    let Some(url) = database_url("dropped_future") else {
+    let Some(pg) = database_url("dropped_future") else {
         return;
     };
+    let url = pg.url();
     let store = setup(&url, &table()).await;
     let (d, token) = fresh();
     // The request is cancelled while the handler waits, after its insert.
@@ -208,9 +234,10 @@ async fn dropped_future_rolls_back_and_the_retry_writes_one_row() {
 
 #[tokio::test]
 async fn dropped_delivery_rolls_back() {
-    let Some(url) = database_url("dropped_delivery") else {
+    let Some(pg) = database_url("dropped_delivery") else {
         return;
     };
+    let url = pg.url();
     let store = setup(&url, &table()).await;
     let (d, token) = fresh();
     let SqlAdmission::Fresh(mut delivery) = store.begin(&claim(&d, 1)).await.unwrap() else {
@@ -227,9 +254,10 @@ async fn dropped_delivery_rolls_back() {
 
 #[tokio::test]
 async fn rejection_commits_the_handlers_writes() {
-    let Some(url) = database_url("rejection") else {
+    let Some(pg) = database_url("rejection") else {
         return;
     };
+    let url = pg.url();
     let store = setup(&url, &table()).await;
     let (d, token) = fresh();
     let t = token.clone();
@@ -254,9 +282,10 @@ async fn rejection_commits_the_handlers_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_with_one_delivery_run_the_handler_once() {
-    let Some(url) = database_url("concurrent") else {
+    let Some(pg) = database_url("concurrent") else {
         return;
     };
+    let url = pg.url();
     let store = setup(&url, &table()).await;
     let (d, token) = fresh();
     let (d, ran) = (Arc::new(d), Arc::new(AtomicUsize::new(0)));
@@ -337,9 +366,10 @@ async fn child_writes_and_waits_to_be_killed() {
 
 #[tokio::test]
 async fn killed_between_write_and_commit_then_the_retry_writes_one_row() {
-    let Some(url) = database_url("killed_between_write_and_commit") else {
+    let Some(pg) = database_url("killed_between_write_and_commit") else {
         return;
     };
+    let url = pg.url();
     let t = table();
     let store = setup(&url, &t).await;
     let (d, token) = fresh();
@@ -350,6 +380,7 @@ async fn killed_between_write_and_commit_then_the_retry_writes_one_row() {
             "--nocapture",
             "--test-threads=1",
         ])
+        .env("DATABASE_URL", &url)
         .env("MGW_EO_TABLE", &t)
         .env("MGW_EO_TS", d.signature().timestamp())
         .env("MGW_EO_TOKEN", &token)
@@ -363,119 +394,6 @@ async fn killed_between_write_and_commit_then_the_retry_writes_one_row() {
     child.wait().unwrap();
     // The "restarted" server (this process, on the same file) processes the retry once.
     retry_writes_exactly_one_row(&store, &d, &token).await;
-}
-
-/// A PostgreSQL server of this test's own (so it can be killed), from `PG_BIN_DIR` or Debian's
-/// `/usr/lib/postgresql/*/bin`; run as the `postgres` user when the test runs as root.
-struct OwnServer {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl OwnServer {
-    fn bin_dir() -> Option<PathBuf> {
-        if let Ok(d) = std::env::var("PG_BIN_DIR") {
-            return Some(PathBuf::from(d));
-        }
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("pg_ctl").exists())
-            .collect();
-        dirs.sort();
-        dirs.pop()
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let exe = self.bin.join(program);
-        // PostgreSQL refuses to run as root; std has no geteuid, `id -u` tells.
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        if root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        }
-    }
-
-    fn start_new() -> Option<OwnServer> {
-        let bin = Self::bin_dir()?;
-        let dir = std::env::temp_dir().join(format!("mgw-pg-own-{}", unique_token()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = OwnServer { bin, dir, port };
-        let _ = Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(&server.dir)
-            .status();
-        let ok = server
-            .command("initdb")
-            .arg("-D")
-            .arg(server.dir.join("data"))
-            .args(["-U", "postgres", "--auth=trust", "--no-sync"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "initdb failed");
-        server.start();
-        Some(server)
-    }
-
-    fn pg_ctl(&self, args: &[&str]) -> bool {
-        let data = self.dir.join("data");
-        let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
-            self.port,
-            data.display()
-        );
-        self.command("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(self.dir.join("log"))
-            .args(["-o", &opts])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn start(&self) {
-        assert!(
-            self.pg_ctl(&["-w", "-t", "30", "start"]),
-            "postgres did not start"
-        );
-    }
-
-    /// Kills the server without a clean shutdown (`immediate`: every backend is killed).
-    fn kill(&self) {
-        assert!(
-            self.pg_ctl(&["-w", "-m", "immediate", "stop"]),
-            "postgres did not stop"
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        let _ = self.pg_ctl(&["-w", "-m", "immediate", "stop"]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

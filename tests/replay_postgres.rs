@@ -2,17 +2,21 @@
 //! clock, two stores (as two instances) sharing a table, other tables isolated, the schema
 //! from the shipped migration, and the sweep.
 //!
-//! `DATABASE_URL` points at the server (`.ci/postgres.sh` starts one). Without it the tests
-//! print a notice and pass, except under `CI=true`, where they fail.
+//! `DATABASE_URL` points at the server (`.ci/postgres.sh` starts one). Without it each test
+//! starts a server of its own from Debian's `postgresql` binaries; without those it fails under
+//! `CI=true` and otherwise prints one `SKIPPED` line that `cargo test` shows.
 // Tests and benches fail by panicking: unwrap, expect and panic are how they report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "postgres")]
 
+#[path = "replay_scenarios/pg_server.rs"]
+mod pg_server;
 mod replay_scenarios;
 
 use std::time::{Duration, SystemTime};
 
 use mailgun_webhooks::{ErrorKind, LossPolicy, PgReplayStore, ReplayStore};
+use pg_server::OwnServer;
 use replay_scenarios::*;
 
 const START: u64 = 1_770_920_772;
@@ -22,22 +26,43 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The server's URL, or `None` (with a loud notice) when it is not configured outside CI.
-fn database_url(test: &str) -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => Some(url),
-        _ => {
-            assert!(
-                !in_ci(),
-                "{test}: DATABASE_URL is not a postgres URL (CI=true): source .ci/postgres.sh"
-            );
-            eprintln!(
-                "\n*** {test}: SKIPPED: DATABASE_URL is not set to a postgres URL \
-                 (source .ci/postgres.sh to run it) ***\n"
-            );
-            None
+/// The server a test runs on: `DATABASE_URL`, or one of its own.
+enum TestPg {
+    Shared(String),
+    Own(OwnServer),
+}
+
+impl TestPg {
+    fn url(&self) -> String {
+        match self {
+            TestPg::Shared(url) => url.clone(),
+            TestPg::Own(server) => server.url(),
         }
     }
+}
+
+/// `DATABASE_URL` when it is a postgres URL, else a server of the test's own (Debian's
+/// `postgresql` binaries); else `None` with a line `cargo test` shows, and a failure under
+/// `CI=true`.
+fn database_url(test: &str) -> Option<TestPg> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => return Some(TestPg::Shared(url)),
+        _ => {}
+    }
+    if let Some(server) = OwnServer::bin_dir().and_then(|_| OwnServer::start_new()) {
+        return Some(TestPg::Own(server));
+    }
+    assert!(
+        !in_ci(),
+        "{test}: no DATABASE_URL and no PostgreSQL binaries (CI=true): source .ci/postgres.sh"
+    );
+    use std::io::Write;
+    // Written past the harness's capture, so that a plain `cargo test` shows it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: no DATABASE_URL and no PostgreSQL binaries (apt-get install postgresql)"
+    );
+    None
 }
 
 /// A table unique to this run and call.
@@ -74,9 +99,10 @@ async fn store(url: &str, table: &str, clock: &ManualClock) -> PgReplayStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shared_scenarios_on_a_controlled_clock() {
-    let Some(url) = database_url("shared_scenarios_on_a_controlled_clock") else {
+    let Some(pg) = database_url("shared_scenarios_on_a_controlled_clock") else {
         return;
     };
+    let url = pg.url();
     let clock = ManualClock::at(at(START));
     let store = store(&url, &table(), &clock).await;
     run_all(|| store.clone(), &clock, PENDING).await;
@@ -84,9 +110,10 @@ async fn shared_scenarios_on_a_controlled_clock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_a_table_and_exactly_one_reserves() {
-    let Some(url) = database_url("two_instances_share_a_table_and_exactly_one_reserves") else {
+    let Some(pg) = database_url("two_instances_share_a_table_and_exactly_one_reserves") else {
         return;
     };
+    let url = pg.url();
     let clock = ManualClock::at(at(START));
     let t = table();
     let a = store(&url, &t, &clock).await;
@@ -114,9 +141,10 @@ async fn two_instances_share_a_table_and_exactly_one_reserves() {
 
 #[tokio::test]
 async fn the_shipped_migration_creates_a_table_the_store_uses() {
-    let Some(url) = database_url("the_shipped_migration_creates_a_table_the_store_uses") else {
+    let Some(pg) = database_url("the_shipped_migration_creates_a_table_the_store_uses") else {
         return;
     };
+    let url = pg.url();
     let schema = format!("mgw_mig_{}", unique_token());
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let migration = std::fs::read_to_string(
@@ -156,9 +184,10 @@ async fn the_shipped_migration_creates_a_table_the_store_uses() {
 
 #[tokio::test]
 async fn a_missing_table_fails_at_connect() {
-    let Some(url) = database_url("a_missing_table_fails_at_connect") else {
+    let Some(pg) = database_url("a_missing_table_fails_at_connect") else {
         return;
     };
+    let url = pg.url();
     let err = PgReplayStore::builder(&url)
         .table(table())
         .connect()
@@ -175,9 +204,10 @@ async fn a_missing_table_fails_at_connect() {
 
 #[tokio::test]
 async fn purge_deletes_only_expired_records_in_batches() {
-    let Some(url) = database_url("purge_deletes_only_expired_records_in_batches") else {
+    let Some(pg) = database_url("purge_deletes_only_expired_records_in_batches") else {
         return;
     };
+    let url = pg.url();
     let clock = ManualClock::at(at(START));
     let t = table();
     create_an_hour_ago(&url, &t, clock.now()).await;
@@ -209,9 +239,10 @@ async fn purge_deletes_only_expired_records_in_batches() {
 
 #[tokio::test]
 async fn a_new_or_emptied_table_fails_closed_for_deliveries_signed_before_its_epoch() {
-    let Some(url) = database_url("a_new_or_emptied_table_fails_closed") else {
+    let Some(pg) = database_url("a_new_or_emptied_table_fails_closed") else {
         return;
     };
+    let url = pg.url();
     let clock = ManualClock::at(at(START));
     let t = table();
     let store = PgReplayStore::builder(&url)

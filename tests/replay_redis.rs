@@ -2,10 +2,11 @@
 //! keys and TTLs it writes, sharing between stores, a model-based property test, and fault
 //! tests (Redis stopped, paused, restarted, unreachable at start) on servers of their own.
 //!
-//! `REDIS_URL` points at the shared server (`.ci/redis.sh` starts one). Without it the tests
-//! print a notice and pass, except under `CI=true`, where they fail. The fault tests start their
-//! own `redis-server` (`REDIS_SERVER_BIN`, or `redis-server` on `PATH`) on a free port, so they
-//! can stop and restart it without disturbing the shared one.
+//! `REDIS_URL` points at the shared server (`.ci/redis.sh` starts one). Without it each test
+//! starts a `redis-server` of its own (`REDIS_SERVER_BIN`, or `redis-server` on `PATH`) on a
+//! free port; when there is none, a test fails under `CI=true` and otherwise passes after
+//! printing one `SKIPPED` line that `cargo test` shows. The fault tests always start their own,
+//! so they can stop and restart it without disturbing the shared one.
 // Tests and benches fail by panicking: unwrap, expect and panic are how they report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "redis")]
@@ -30,18 +31,34 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The shared server's URL, or `None` (with a notice) when it is not configured outside CI.
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                !in_ci(),
-                "{test}: REDIS_URL is not set (CI=true): source .ci/redis.sh"
-            );
-            eprintln!("{test}: REDIS_URL is not set; skipped (source .ci/redis.sh to run it)");
-            None
+/// Prints a line the test harness does not capture (`eprintln!` output is shown only for
+/// failing tests), so that a skipped test is visible in a plain `cargo test`.
+fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// The Redis a test runs on: the shared one (`REDIS_URL`) or one of its own.
+enum TestRedis {
+    Shared(String),
+    Own(OwnRedis),
+}
+
+impl TestRedis {
+    fn url(&self) -> String {
+        match self {
+            TestRedis::Shared(url) => url.clone(),
+            TestRedis::Own(server) => server.url(),
         }
+    }
+}
+
+/// The shared server (`REDIS_URL`), else a `redis-server` of the test's own from
+/// `REDIS_SERVER_BIN` or `PATH`; else `None` with a visible line, and a failure under `CI=true`.
+fn redis_url(test: &str) -> Option<TestRedis> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(TestRedis::Shared(url)),
+        _ => server_bin(test).map(|bin| TestRedis::Own(OwnRedis::start(bin))),
     }
 }
 
@@ -79,9 +96,10 @@ async fn connect_fail_closed(url: &str, prefix: &str) -> RedisReplayStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shared_scenarios_in_real_time() {
-    let Some(url) = redis_url("shared_scenarios_in_real_time") else {
+    let Some(redis) = redis_url("shared_scenarios_in_real_time") else {
         return;
     };
+    let url = redis.url();
     let p = prefix();
     let store = connect(&url, &p).await;
     // Every scenario gets a clone: a handle on the same connection.
@@ -90,9 +108,10 @@ async fn shared_scenarios_in_real_time() {
 
 #[tokio::test]
 async fn two_stores_on_one_redis_see_each_others_records() {
-    let Some(url) = redis_url("two_stores_on_one_redis_see_each_others_records") else {
+    let Some(redis) = redis_url("two_stores_on_one_redis_see_each_others_records") else {
         return;
     };
+    let url = redis.url();
     let p = prefix();
     let a = connect(&url, &p).await;
     let b = connect(&url, &p).await; // another connection, as another process would have
@@ -116,9 +135,10 @@ async fn two_stores_on_one_redis_see_each_others_records() {
 /// The keys, values and TTLs the store writes, read back with plain Redis commands.
 #[tokio::test]
 async fn writes_pending_then_done_with_the_right_ttls() {
-    let Some(url) = redis_url("writes_pending_then_done_with_the_right_ttls") else {
+    let Some(redis) = redis_url("writes_pending_then_done_with_the_right_ttls") else {
         return;
     };
+    let url = redis.url();
     let p = prefix();
     let store = RedisReplayStore::builder(&url)
         .prefix(&p)
@@ -226,9 +246,10 @@ async fn writes_pending_then_done_with_the_right_ttls() {
 
 #[tokio::test]
 async fn a_foreign_value_under_a_replay_key_fails_closed() {
-    let Some(url) = redis_url("a_foreign_value_under_a_replay_key_fails_closed") else {
+    let Some(redis) = redis_url("a_foreign_value_under_a_replay_key_fails_closed") else {
         return;
     };
+    let url = redis.url();
     let p = prefix();
     let store = connect(&url, &p).await;
     let mut raw = redis::Client::open(url.as_str())
@@ -273,9 +294,10 @@ async fn a_foreign_value_under_a_replay_key_fails_closed() {
 
 #[tokio::test]
 async fn ping_and_debug_do_not_leak_the_url() {
-    let Some(url) = redis_url("ping_and_debug_do_not_leak_the_url") else {
+    let Some(redis) = redis_url("ping_and_debug_do_not_leak_the_url") else {
         return;
     };
+    let url = redis.url();
     let store = connect(&url, &prefix()).await;
     store.ping().await.unwrap();
     let debug = format!("{store:?}");
@@ -291,9 +313,10 @@ async fn ping_and_debug_do_not_leak_the_url() {
 /// model (no clock moves: Redis keeps real time; the time-based rules are the scenarios' job).
 #[tokio::test]
 async fn redis_store_matches_the_model() {
-    let Some(url) = redis_url("redis_store_matches_the_model") else {
+    let Some(redis) = redis_url("redis_store_matches_the_model") else {
         return;
     };
+    let url = redis.url();
     let cases: usize = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -386,8 +409,14 @@ fn server_bin(test: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        assert!(!in_ci(), "{test}: no redis-server binary (CI=true)");
-        eprintln!("{test}: no redis-server on PATH and no REDIS_SERVER_BIN; skipped");
+        assert!(
+            !in_ci(),
+            "{test}: no redis-server binary and no REDIS_URL (CI=true): source .ci/redis.sh"
+        );
+        skipped(
+            test,
+            "no REDIS_URL, no redis-server on PATH, no REDIS_SERVER_BIN (apt-get install redis-server)",
+        );
     }
     found
 }
@@ -612,6 +641,116 @@ async fn redis_paused_then_resumed() {
     server.signal("-CONT");
     wait_until_serving(&store, Duration::from_secs(10)).await;
     assert_eq!(reserve_seen(&store, &d).await, Seen::Duplicate);
+}
+
+/// Sends 150 reserves 4 ms apart (about 250 req/s, each on a task of its own) into an outage
+/// and counts how many waited on the network: those whose error is not one of the store's
+/// fail-fast answers. Returns (waited on the network, failed fast).
+async fn reserves_into_outage(store: &RedisReplayStore) -> (usize, usize) {
+    let mut tasks = Vec::new();
+    for _ in 0..150 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let d = fresh_delivery();
+            let started = Instant::now();
+            let err = store
+                .reserve(&claim(&d, 1))
+                .await
+                .expect_err("no delivery is accepted while Redis is out");
+            assert_eq!(err.kind(), &ErrorKind::StoreUnavailable, "{err}");
+            let source = std::error::Error::source(&err).unwrap().to_string();
+            (source.contains("failing fast"), started.elapsed())
+        }));
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    let (mut network, mut fast) = (0, 0);
+    let mut fast_max = Duration::ZERO;
+    for t in tasks {
+        let (was_fast, took) = t.await.unwrap();
+        if was_fast {
+            fast += 1;
+            fast_max = fast_max.max(took);
+        } else {
+            network += 1;
+        }
+    }
+    eprintln!(
+        "{network} reserves waited on the network, {fast} failed fast (slowest {fast_max:?})"
+    );
+    (network, fast)
+}
+
+/// Issue 8: during an outage only the requests already sent to Redis wait; from the first
+/// connection-level failure (killed) or once Redis has been silent for `suspect_after` while a
+/// request waits (paused), every new reserve answers 503 without touching the network. Before
+/// this, every reserve of the first command timeout (250 ms, about 60 here) waited on the
+/// network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_holds_only_the_requests_already_sent() {
+    let Some(bin) = server_bin("outage_holds_only_the_requests_already_sent") else {
+        return;
+    };
+    for fault in ["pause", "kill"] {
+        let mut server = OwnRedis::start(bin.clone());
+        let store = connect(&server.url(), &prefix()).await;
+        assert_eq!(store.command_timeout(), Duration::from_millis(250));
+        let r = reserve(&store, &fresh_delivery())
+            .await
+            .into_reservation()
+            .expect("fresh");
+        store.commit(r).await.unwrap();
+        match fault {
+            "pause" => server.signal("-STOP"),
+            _ => server.kill(),
+        }
+        let (network, fast) = reserves_into_outage(&store).await;
+        // The first reserves (those of the first `suspect_after`, 20 ms: about 5) wait; the
+        // rest fail fast. Generous for a loaded machine, far below the ~60 of a breaker that
+        // waits for three timeouts.
+        assert!(
+            network <= 20,
+            "{fault}: {network} reserves waited on the network"
+        );
+        assert_eq!(network + fast, 150);
+        match fault {
+            "pause" => {
+                server.signal("-CONT");
+                wait_until_serving(&store, Duration::from_secs(10)).await;
+            }
+            _ => {
+                server.restart();
+                wait_until_serving(&store, Duration::from_secs(10)).await;
+            }
+        }
+        assert!(!store.is_failing_fast());
+    }
+}
+
+/// A store built on the application's own connection manager shares records with one built
+/// from the URL, and the application keeps using its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_from_an_existing_connection_manager() {
+    let Some(redis) = redis_url("built_from_an_existing_connection_manager") else {
+        return;
+    };
+    let url = redis.url();
+    let p = prefix();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let store = RedisReplayStore::builder_with_connection_manager(manager.clone())
+        .prefix(&p)
+        .pending_ttl(PENDING)
+        .loss_policy(LossPolicy::Accept)
+        .connect()
+        .await
+        .unwrap();
+    let other = connect(&url, &p).await;
+    let d = fresh_delivery();
+    let r = reserve(&store, &d).await.into_reservation().expect("fresh");
+    store.commit(r).await.unwrap();
+    assert_eq!(reserve_seen(&other, &d).await, Seen::Duplicate);
+    let pong: String = redis::cmd("PING").query_async(&mut manager).await.unwrap();
+    assert_eq!(pong, "PONG");
 }
 
 /// Redis unreachable at start: a clear 503 error within the connect timeout, without the URL

@@ -137,11 +137,17 @@ return 0
 /// Any error, an unexpected reply, or no reply within the command timeout is
 /// [`ErrorKind::StoreUnavailable`] (503): Mailgun retries, so an outage delays events instead of
 /// accepting unchecked ones. After [`failure_threshold`](RedisReplayStoreBuilder::failure_threshold)
-/// consecutive failures (3), reserves answer 503 at once, without touching the network, while a
+/// consecutive failures (3), or at once after one connection-level failure (refused, reset,
+/// broken pipe: the connection is gone, not slow), reserves answer 503 at once, without
+/// touching the network, while a
 /// background task pings Redis every [`cool_down`](RedisReplayStoreBuilder::cool_down) (1 s);
 /// the store recovers on its own once a ping answers (without a Tokio runtime to probe from,
 /// requests try Redis again after each cool-down). Commits and releases always try
-/// (a handler that ran should be recorded if at all possible). A reserve whose reply was lost
+/// (a handler that ran should be recorded if at all possible). Before that, while any
+/// operation waits on a Redis that has answered nothing for
+/// [`suspect_after`](RedisReplayStoreBuilder::suspect_after) (20 ms), new reserves answer 503
+/// at once too ("suspect"): only the requests already sent wait for the command timeout, so a
+/// stalled Redis holds a handful of requests, not every request of the first 250 ms. A reserve whose reply was lost
 /// may have been written: its record is pending, bound to its payload, and a retry of the same
 /// payload gets 409 until the pending lifetime runs out, then is processed.
 ///
@@ -193,6 +199,14 @@ struct Breaker {
     /// Milliseconds since `start`; 0 when closed.
     open_until: AtomicU64,
     probing: AtomicBool,
+    /// Operations waiting on Redis now.
+    in_flight: AtomicU64,
+    /// When `in_flight` last went from 0 to 1 (ms since `start`).
+    busy_since: AtomicU64,
+    /// When Redis last answered anything (ms since `start`).
+    last_reply: AtomicU64,
+    /// How long Redis may owe every answer before new reserves are refused (ms).
+    suspect_after_ms: u64,
 }
 
 impl Breaker {
@@ -203,6 +217,45 @@ impl Breaker {
     fn is_open(&self) -> bool {
         let until = self.open_until.load(Ordering::Acquire);
         until != 0 && self.now_ms() < until
+    }
+
+    /// Suspect: some operation is waiting on Redis, and Redis has answered nothing for longer
+    /// than `suspect_after` while one was waiting (replies on the connection come in order, so
+    /// a stalled or lost connection shows as silence). New reserves are refused at once until
+    /// an answer arrives or the waiting operations time out (and count as failures).
+    fn is_suspect(&self) -> bool {
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let owed_since = self
+            .busy_since
+            .load(Ordering::Acquire)
+            .max(self.last_reply.load(Ordering::Acquire));
+        self.now_ms().saturating_sub(owed_since) > self.suspect_after_ms
+    }
+
+    /// Marks one operation as waiting on Redis until the guard is dropped (also when the
+    /// operation's future is dropped).
+    fn enter(&self) -> InFlight<'_> {
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            self.busy_since.store(self.now_ms(), Ordering::Release);
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self)
+    }
+
+    fn replied(&self) {
+        self.last_reply.store(self.now_ms(), Ordering::Release);
+    }
+
+    /// A connection-level failure (refused, reset, broken pipe, dropped): opens at once; true
+    /// when a probe should start.
+    fn tripped(&self) -> bool {
+        self.failures.store(self.threshold, Ordering::Release);
+        if self.open_until.load(Ordering::Acquire) != u64::MAX {
+            self.open_for_cool_down();
+        }
+        !self.probing.swap(true, Ordering::AcqRel)
     }
 
     fn cool_down_ms(&self) -> u64 {
@@ -235,6 +288,15 @@ impl Breaker {
     fn open_for_cool_down(&self) {
         let until = self.now_ms().saturating_add(self.cool_down_ms()).max(1);
         self.open_until.store(until, Ordering::Release);
+    }
+}
+
+/// One operation waiting on Redis; see [`Breaker::enter`].
+struct InFlight<'a>(&'a Breaker);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -330,6 +392,9 @@ impl RedisReplayStore {
     pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
     /// The default fail-fast cool-down between probes: 1 second.
     pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(1);
+    /// The default silence after which a store with a waiting operation refuses new reserves
+    /// at once: 20 ms.
+    pub const DEFAULT_SUSPECT_AFTER: Duration = Duration::from_millis(20);
 
     /// Connects with the default settings. `url` is a Redis URL such as
     /// `redis://127.0.0.1:6379/0` or `rediss://user:password@host/`.
@@ -343,8 +408,22 @@ impl RedisReplayStore {
 
     /// Starts configuring a store.
     pub fn builder(url: impl Into<String>) -> RedisReplayStoreBuilder {
+        Self::builder_from(Source::Url(url.into()))
+    }
+
+    /// Starts configuring a store on a connection manager the application already has (its
+    /// own connection and reconnection settings apply; the store's
+    /// [`connect_timeout`](RedisReplayStoreBuilder::connect_timeout) does not). The store
+    /// clones it, so the application keeps using it; every store operation still runs under
+    /// the store's [`command_timeout`](RedisReplayStoreBuilder::command_timeout).
+    /// [`connect`](RedisReplayStoreBuilder::connect) loads the scripts on it.
+    pub fn builder_with_connection_manager(conn: ConnectionManager) -> RedisReplayStoreBuilder {
+        Self::builder_from(Source::Manager(conn))
+    }
+
+    fn builder_from(source: Source) -> RedisReplayStoreBuilder {
         RedisReplayStoreBuilder {
-            url: url.into(),
+            source,
             prefix: Self::DEFAULT_PREFIX.to_owned(),
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
@@ -353,6 +432,7 @@ impl RedisReplayStore {
             clock_margin: Self::DEFAULT_CLOCK_MARGIN,
             failure_threshold: Self::DEFAULT_FAILURE_THRESHOLD,
             cool_down: Self::DEFAULT_COOL_DOWN,
+            suspect_after: Self::DEFAULT_SUSPECT_AFTER,
         }
     }
 
@@ -472,7 +552,7 @@ impl RedisReplayStore {
 
     /// Runs one operation under the command timeout; every failure is `StoreUnavailable`.
     async fn run<T>(&self, op: impl Future<Output = RedisResult<T>>) -> Result<T> {
-        run(self.inner.command_timeout, op).await
+        tracked(&self.inner, op).await
     }
 
     async fn reserve_claim(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
@@ -482,6 +562,13 @@ impl RedisReplayStore {
             return Err(Error::with_source(
                 ErrorKind::StoreUnavailable,
                 StoreError::FailingFast,
+            ));
+        }
+        if breaker.is_suspect() {
+            // No network wait while another operation waits on a silent Redis.
+            return Err(Error::with_source(
+                ErrorKind::StoreUnavailable,
+                StoreError::Suspect(Duration::from_millis(breaker.suspect_after_ms)),
             ));
         }
         let token = self.next_token();
@@ -572,9 +659,45 @@ async fn run<T>(timeout: Duration, op: impl Future<Output = RedisResult<T>>) -> 
     }
 }
 
-async fn ping(inner: &Inner) -> Result<()> {
+/// Runs one operation under the command timeout, as seen by the breaker: it counts as waiting
+/// on Redis (for the suspect state) until it ends or is dropped, an answer marks Redis as
+/// alive, and a connection-level failure (not a slow reply) opens the breaker at once.
+async fn tracked<T>(inner: &Arc<Inner>, op: impl Future<Output = RedisResult<T>>) -> Result<T> {
+    let timeout = inner.command_timeout;
+    let breaker = &inner.breaker;
+    let _waiting = breaker.enter();
+    // Dropped while waiting: the guard leaves the in-flight count; nothing else is held.
+    match tokio::time::timeout(timeout, op).await {
+        Ok(Ok(v)) => {
+            breaker.replied();
+            Ok(v)
+        }
+        Ok(Err(e)) => {
+            if is_connection_failure(&e) {
+                if breaker.tripped() {
+                    start_probe(inner);
+                }
+            } else {
+                // Redis answered, with an error.
+                breaker.replied();
+            }
+            Err(Error::with_source(ErrorKind::StoreUnavailable, e))
+        }
+        Err(_) => Err(Error::with_source(
+            ErrorKind::StoreUnavailable,
+            StoreError::Timeout(timeout),
+        )),
+    }
+}
+
+/// Refused, reset, broken pipe, dropped: the connection is gone, not slow.
+fn is_connection_failure(e: &::redis::RedisError) -> bool {
+    !e.is_timeout() && (e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped())
+}
+
+async fn ping(inner: &Arc<Inner>) -> Result<()> {
     let mut conn = inner.conn.clone();
-    run(inner.command_timeout, async move {
+    tracked(inner, async move {
         ::redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await
@@ -583,11 +706,11 @@ async fn ping(inner: &Inner) -> Result<()> {
     .await
 }
 
-async fn release(inner: &Inner, redis_key: &str, token: u128) -> Result<()> {
+async fn release(inner: &Arc<Inner>, redis_key: &str, token: u128) -> Result<()> {
     let mut conn = inner.conn.clone();
     let mut invocation = inner.release.prepare_invoke();
     invocation.key(redis_key).arg(format!("{token:032x}"));
-    run(inner.command_timeout, async move {
+    tracked(inner, async move {
         invocation.invoke_async::<i64>(&mut conn).await
     })
     .await
@@ -683,7 +806,7 @@ impl fmt::Debug for RedisReplayStore {
 /// Configures a [`RedisReplayStore`]. Made by [`RedisReplayStore::builder`].
 #[must_use]
 pub struct RedisReplayStoreBuilder {
-    url: String,
+    source: Source,
     prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -692,6 +815,7 @@ pub struct RedisReplayStoreBuilder {
     clock_margin: Duration,
     failure_threshold: u32,
     cool_down: Duration,
+    suspect_after: Duration,
 }
 
 impl RedisReplayStoreBuilder {
@@ -755,27 +879,52 @@ impl RedisReplayStoreBuilder {
         self
     }
 
+    /// How long Redis may stay silent while an operation waits on it before new reserves are
+    /// refused with 503 at once (the "suspect" state: no network wait, fail closed), until an
+    /// answer arrives or the waiting operations time out. Default:
+    /// [`RedisReplayStore::DEFAULT_SUSPECT_AFTER`] (20 ms). Redis answers in well under a
+    /// millisecond; raise it if a busy host makes it miss this (503s with a healthy Redis), or
+    /// set it to the command timeout to turn the state off.
+    pub fn suspect_after(mut self, silence: Duration) -> Self {
+        self.suspect_after = silence;
+        self
+    }
+
     /// Connects, checks that Redis answers and accepts the scripts, and builds the store.
     ///
     /// See [`RedisReplayStore::connect`] for the errors.
     pub async fn connect(self) -> Result<RedisReplayStore> {
-        let client = Client::open(self.url.as_str()).map_err(|_| {
-            Error::new(ErrorKind::NotConfigured {
-                what: "the redis url does not parse",
-            })
-        })?;
         let scripts = [
             Script::new(RESERVE),
             Script::new(COMMIT),
             Script::new(RELEASE),
         ];
+        let url = match &self.source {
+            Source::Url(url) => url.clone(),
+            Source::Manager(conn) => {
+                let mut conn = conn.clone();
+                let load = async {
+                    for script in &scripts {
+                        script.load_async(&mut conn).await?;
+                    }
+                    Ok::<_, ::redis::RedisError>(())
+                };
+                start(self.command_timeout.saturating_mul(4), load).await?;
+                return Ok(self.build(conn, scripts));
+            }
+        };
+        let client = Client::open(url.as_str()).map_err(|_| {
+            Error::new(ErrorKind::NotConfigured {
+                what: "the redis url does not parse",
+            })
+        })?;
 
         // One direct connection first: it fails fast, with the real cause (refused, timed out,
         // authentication), where the connection manager would keep retrying. It also loads the
         // scripts, so a server that refuses scripting fails here.
         let probe_config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.connect_timeout)
-            .set_response_timeout(self.command_timeout);
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout));
         let probe = async {
             let mut conn = client
                 .get_multiplexed_async_connection_with_config(&probe_config)
@@ -794,18 +943,21 @@ impl RedisReplayStoreBuilder {
         // max_delay caps it there), four per round; a round that fails ends, and the next
         // operation starts another. Operations never wait longer than the command timeout.
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.connect_timeout)
-            .set_response_timeout(self.command_timeout)
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout))
             .set_number_of_retries(3)
-            .set_max_delay(1000);
+            .set_max_delay(Duration::from_secs(1));
         let conn = start(
             self.connect_timeout.saturating_add(self.command_timeout),
             ConnectionManager::new_with_config(client, config),
         )
         .await?;
+        Ok(self.build(conn, scripts))
+    }
 
+    fn build(self, conn: ConnectionManager, scripts: [Script; 3]) -> RedisReplayStore {
         let [reserve, commit, release] = scripts;
-        Ok(RedisReplayStore {
+        RedisReplayStore {
             inner: Arc::new(Inner {
                 conn,
                 prefix: self.prefix,
@@ -828,10 +980,15 @@ impl RedisReplayStoreBuilder {
                     failures: AtomicU32::new(0),
                     open_until: AtomicU64::new(0),
                     probing: AtomicBool::new(false),
+                    in_flight: AtomicU64::new(0),
+                    busy_since: AtomicU64::new(0),
+                    last_reply: AtomicU64::new(0),
+                    suspect_after_ms: u64::try_from(self.suspect_after.as_millis())
+                        .unwrap_or(u64::MAX),
                 },
                 epochs_started: AtomicU64::new(0),
             }),
-        })
+        }
     }
 }
 
@@ -848,8 +1005,15 @@ impl fmt::Debug for RedisReplayStoreBuilder {
             .field("clock_margin", &self.clock_margin)
             .field("failure_threshold", &self.failure_threshold)
             .field("cool_down", &self.cool_down)
+            .field("suspect_after", &self.suspect_after)
             .finish()
     }
+}
+
+/// Where a builder gets its connection.
+enum Source {
+    Url(String),
+    Manager(ConnectionManager),
 }
 
 /// Runs a start-up step under `budget`; every failure is `StoreUnavailable`.
@@ -863,6 +1027,7 @@ enum StoreError {
     Timeout(Duration),
     UnexpectedValue,
     FailingFast,
+    Suspect(Duration),
 }
 
 impl fmt::Display for StoreError {
@@ -874,6 +1039,11 @@ impl fmt::Display for StoreError {
             ),
             StoreError::FailingFast => f.write_str(
                 "redis failed repeatedly: failing fast until a background probe succeeds",
+            ),
+            StoreError::Suspect(d) => write!(
+                f,
+                "failing fast: redis has not answered a waiting operation for over {} ms",
+                d.as_millis()
             ),
         }
     }
