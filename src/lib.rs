@@ -19,11 +19,12 @@
 //! failed, so that Mailgun's retry is processed):
 //!
 //! ```
+//! use mailgun_webhooks::http::StatusCode; // `http` is re-exported: no extra dependency
 //! use mailgun_webhooks::{
 //!     Event, HandlerError, MemoryReplayStore, Payload, Receiver, SigningKey, Verifier,
 //! };
 //!
-//! async fn webhook(receiver: &Receiver, content_type: &str, body: &[u8]) -> http::StatusCode {
+//! async fn webhook(receiver: &Receiver, content_type: &str, body: &[u8]) -> StatusCode {
 //!     let result = receiver
 //!         .receive(content_type, body, |verified| async move {
 //!             match verified.payload() {
@@ -213,6 +214,25 @@ pub mod testing;
 mod verify;
 
 pub use error::{Error, ErrorKind, Limit, PayloadKind, Result, Stage};
+
+/// The `http` crate (1.x), re-exported because public signatures use its types
+/// ([`http::StatusCode`], [`http::Request`], [`http::HeaderMap`]): a handler can name them
+/// without adding `http` to its own dependencies.
+pub use http;
+
+/// The README's Rust blocks, compiled and run as doc tests (`cargo test --doc --all-features`;
+/// its examples use every integration, so they are compiled when all of them are on).
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "actix-web",
+    feature = "hyper",
+    feature = "api",
+    feature = "sqlite",
+    feature = "postgres"
+))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use event::{
     AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event, EventData,
     EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
