@@ -108,9 +108,33 @@
 //! | `test-util` | `testing` | sign payloads and build signed bodies in all three encodings |
 //! | `api` | `api` | async Mailgun API client: webhooks, stored messages, events, sending variables |
 //! | `cli` | | the `mailgun-webhooks` command-line tool (`cargo install mailgun-webhooks --features cli`) |
+//! | `tracing` | | one `mailgun_webhooks.delivery` span per delivery, without personal data ([observability](#observability)) |
 //!
 //! The default build parses all three encodings, verifies and types them; no feature is needed
 //! for a framework-agnostic receiver.
+//!
+//! # Observability
+//!
+//! With the feature `tracing`, [`Receiver::receive`] and every adapter open one span,
+//! `mailgun_webhooks.delivery` (target `mailgun_webhooks`), per delivery, with the fields
+//! `format`, `payload_kind`, `event_kind`, `key_id` (which key matched: `primary`,
+//! `previous[i]`, `parent`), `outcome` (`processed`, `processed_unproven`, `duplicate`,
+//! `error`), `status`, `error_kind` ([`Error::name`]) and `duration_ms`, and emit one event in it:
+//!
+//! | what happened | level |
+//! |---|---|
+//! | processed | `INFO` |
+//! | duplicate of a committed delivery | `DEBUG` |
+//! | signature mismatch (with the signing-key hint), stale or future timestamp, payload mismatch | `WARN` |
+//! | handler failed (500; the handler's error text is not logged) | `WARN` |
+//! | replay store unavailable or full, signed before the store's epoch | `ERROR` |
+//! | any other refusal (400, 406, 409, 413, 415) | `INFO` |
+//!
+//! **No personal data is recorded**: no email address, subject, body, user variable, token,
+//! signature or header, and not the handler's error (its text can quote the payload). Log what
+//! you need from inside your handler, where the span is current. `tests/observe.rs` runs every
+//! bundled and captured payload through a capturing subscriber and checks that none of their
+//! values appears.
 //!
 //! # Security model
 //!
@@ -203,6 +227,7 @@ mod key;
 mod lenient;
 mod limits;
 mod message;
+mod observe;
 mod parse;
 mod payload;
 mod receiver;
