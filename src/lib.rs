@@ -108,6 +108,7 @@
 //! | `test-util` | `testing` | sign payloads and build signed bodies in all three encodings |
 //! | `api` | `api` | async Mailgun API client: webhooks, stored messages, events, sending variables |
 //! | `cli` | | the `mailgun-webhooks` command-line tool (`cargo install mailgun-webhooks --features cli`) |
+//! | `metrics` | | counters and histograms on the `metrics` facade ([observability](#observability)) |
 //! | `tracing` | | one `mailgun_webhooks.delivery` span per delivery, without personal data ([observability](#observability)) |
 //!
 //! The default build parses all three encodings, verifies and types them; no feature is needed
@@ -135,6 +136,16 @@
 //! you need from inside your handler, where the span is current. `tests/observe.rs` runs every
 //! bundled and captured payload through a capturing subscriber and checks that none of their
 //! values appears.
+//!
+//! With the feature `metrics` (the [`metrics`](https://docs.rs/metrics) 0.24 facade; install
+//! any recorder, such as `metrics-exporter-prometheus`), the same paths record, with labels of
+//! low cardinality only (never a domain, address or token):
+//!
+//! | name | type | labels | when |
+//! |---|---|---|---|
+//! | `mailgun_webhooks_deliveries_total` | counter | `outcome` (`processed`, `processed_unproven`, `duplicate`, `error`), `error_kind` ([`Error::name`] or `none`), `payload_kind` (`event`, `inbound`, `stored`, `unknown` before verification), `event_kind` ([`EventKind::as_str`] or `none`), `format` (`json`, `form`, `multipart`, `unknown`), `key` (`primary`, `previous`, `parent`, `none`) | once per delivery |
+//! | `mailgun_webhooks_signature_age_seconds` | histogram | | once per verified delivery: now minus the signed timestamp (negative when signed in the future); clock skew shows here before it causes 401s |
+//! | `mailgun_webhooks_delivery_seconds` | histogram | | once per delivery: verification, replay store and handler |
 //!
 //! # Security model
 //!

@@ -24,11 +24,14 @@ pub(crate) struct Delivery {
     start: Instant,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
+    /// What was verified, and which key matched (set once verified).
+    #[cfg(feature = "metrics")]
+    shape: std::sync::OnceLock<(Shape, &'static str)>,
 }
 
 /// What the payload of a verified delivery is, without any of its content.
 #[derive(Debug, Clone, Copy)]
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
 pub(crate) struct Shape {
     pub(crate) format: &'static str,
     pub(crate) payload_kind: &'static str,
@@ -36,7 +39,7 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
     pub(crate) fn of(verified: &Verified<Payload>) -> Shape {
         let payload = verified.payload();
         Shape {
@@ -68,12 +71,30 @@ impl Delivery {
                 error_kind = tracing::field::Empty,
                 duration_ms = tracing::field::Empty,
             ),
+            #[cfg(feature = "metrics")]
+            shape: std::sync::OnceLock::new(),
         }
     }
 
     /// Records what was verified: format, payload kind, event kind and matched key.
-    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics")),
+        allow(unused_variables)
+    )]
     pub(crate) fn verified(&self, verified: &Verified<Payload>) {
+        #[cfg(feature = "metrics")]
+        {
+            let key = match verified.matched_key() {
+                crate::KeyId::Primary => "primary",
+                crate::KeyId::Previous(_) => "previous",
+                crate::KeyId::Parent => "parent",
+            };
+            let _ = self.shape.set((Shape::of(verified), key));
+            let now = crate::verify::unix_secs(std::time::SystemTime::now());
+            // Seconds between the signed timestamp and now (negative: signed in the future).
+            let age = now as f64 - verified.timestamp() as f64;
+            metrics::histogram!("mailgun_webhooks_signature_age_seconds").record(age);
+        }
         #[cfg(feature = "tracing")]
         {
             let shape = Shape::of(verified);
@@ -107,6 +128,25 @@ impl Delivery {
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn finish(self, result: std::result::Result<&'static str, &Error>) {
         let elapsed = self.start.elapsed();
+        #[cfg(feature = "metrics")]
+        {
+            let (outcome, error_kind) = match result {
+                Ok(outcome) => (outcome, "none"),
+                Err(e) => ("error", e.name()),
+            };
+            let shape = self.shape.get();
+            metrics::counter!(
+                "mailgun_webhooks_deliveries_total",
+                "outcome" => outcome,
+                "error_kind" => error_kind,
+                "payload_kind" => shape.map_or("unknown", |(s, _)| s.payload_kind),
+                "event_kind" => shape.and_then(|(s, _)| s.event_kind).unwrap_or("none"),
+                "format" => shape.map_or("unknown", |(s, _)| s.format),
+                "key" => shape.map_or("none", |(_, k)| *k),
+            )
+            .increment(1);
+            metrics::histogram!("mailgun_webhooks_delivery_seconds").record(elapsed.as_secs_f64());
+        }
         #[cfg(feature = "tracing")]
         {
             let _entered = self.span.enter();
