@@ -19,11 +19,12 @@
 //! failed, so that Mailgun's retry is processed):
 //!
 //! ```
+//! use mailgun_webhooks::http::StatusCode; // `http` is re-exported: no extra dependency
 //! use mailgun_webhooks::{
 //!     Event, HandlerError, MemoryReplayStore, Payload, Receiver, SigningKey, Verifier,
 //! };
 //!
-//! async fn webhook(receiver: &Receiver, content_type: &str, body: &[u8]) -> http::StatusCode {
+//! async fn webhook(receiver: &Receiver, content_type: &str, body: &[u8]) -> StatusCode {
 //!     let result = receiver
 //!         .receive(content_type, body, |verified| async move {
 //!             match verified.payload() {
@@ -107,9 +108,44 @@
 //! | `test-util` | `testing` | sign payloads and build signed bodies in all three encodings |
 //! | `api` | `api` | async Mailgun API client: webhooks, stored messages, events, sending variables |
 //! | `cli` | | the `mailgun-webhooks` command-line tool (`cargo install mailgun-webhooks --features cli`) |
+//! | `metrics` | | counters and histograms on the `metrics` facade ([observability](#observability)) |
+//! | `tracing` | | one `mailgun_webhooks.delivery` span per delivery, without personal data ([observability](#observability)) |
 //!
 //! The default build parses all three encodings, verifies and types them; no feature is needed
 //! for a framework-agnostic receiver.
+//!
+//! # Observability
+//!
+//! With the feature `tracing`, [`Receiver::receive`] and every adapter open one span,
+//! `mailgun_webhooks.delivery` (target `mailgun_webhooks`), per delivery, with the fields
+//! `format`, `payload_kind`, `event_kind`, `key_id` (which key matched: `primary`,
+//! `previous[i]`, `parent`), `outcome` (`processed`, `processed_unproven`, `duplicate`,
+//! `error`), `status`, `error_kind` ([`Error::name`]) and `duration_ms`, and emit one event in it:
+//!
+//! | what happened | level |
+//! |---|---|
+//! | processed | `INFO` |
+//! | duplicate of a committed delivery | `DEBUG` |
+//! | signature mismatch (with the signing-key hint), stale or future timestamp, payload mismatch | `WARN` |
+//! | handler failed (500; the handler's error text is not logged) | `WARN` |
+//! | replay store unavailable or full, signed before the store's epoch | `ERROR` |
+//! | any other refusal (400, 406, 409, 413, 415) | `INFO` |
+//!
+//! **No personal data is recorded**: no email address, subject, body, user variable, token,
+//! signature or header, and not the handler's error (its text can quote the payload). Log what
+//! you need from inside your handler, where the span is current. `tests/observe.rs` runs every
+//! bundled and captured payload through a capturing subscriber and checks that none of their
+//! values appears.
+//!
+//! With the feature `metrics` (the [`metrics`](https://docs.rs/metrics) 0.24 facade; install
+//! any recorder, such as `metrics-exporter-prometheus`), the same paths record, with labels of
+//! low cardinality only (never a domain, address or token):
+//!
+//! | name | type | labels | when |
+//! |---|---|---|---|
+//! | `mailgun_webhooks_deliveries_total` | counter | `outcome` (`processed`, `processed_unproven`, `duplicate`, `error`), `error_kind` ([`Error::name`] or `none`), `payload_kind` (`event`, `inbound`, `stored`, `unknown` before verification), `event_kind` ([`EventKind::as_str`] or `none`), `format` (`json`, `form`, `multipart`, `unknown`), `key` (`primary`, `previous`, `parent`, `none`) | once per delivery |
+//! | `mailgun_webhooks_signature_age_seconds` | histogram | | once per verified delivery: now minus the signed timestamp (negative when signed in the future); clock skew shows here before it causes 401s |
+//! | `mailgun_webhooks_delivery_seconds` | histogram | | once per delivery: verification, replay store and handler |
 //!
 //! # Security model
 //!
@@ -202,6 +238,7 @@ mod key;
 mod lenient;
 mod limits;
 mod message;
+mod observe;
 mod parse;
 mod payload;
 mod receiver;
@@ -213,6 +250,25 @@ pub mod testing;
 mod verify;
 
 pub use error::{Error, ErrorKind, Limit, PayloadKind, Result, Stage};
+
+/// The `http` crate (1.x), re-exported because public signatures use its types
+/// ([`http::StatusCode`], [`http::Request`], [`http::HeaderMap`]): a handler can name them
+/// without adding `http` to its own dependencies.
+pub use http;
+
+/// The README's Rust blocks, compiled and run as doc tests (`cargo test --doc --all-features`;
+/// its examples use every integration, so they are compiled when all of them are on).
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "actix-web",
+    feature = "hyper",
+    feature = "api",
+    feature = "sqlite",
+    feature = "postgres"
+))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use event::{
     AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event, EventData,
     EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,

@@ -179,8 +179,19 @@ impl<S: ReplayStore> Receiver<S> {
         Fut: Future<Output = std::result::Result<T, E>>,
         E: Into<HandlerError>,
     {
-        let (verified, digest) = self.verify_request(content_type, body)?;
-        self.receive_verified(verified, digest, handler).await
+        let delivery = crate::observe::Delivery::start();
+        let result = delivery
+            .instrument(async {
+                let (verified, digest) = self.verify_request(content_type, body)?;
+                delivery.verified(&verified);
+                self.receive_verified(verified, digest, handler).await
+            })
+            .await;
+        delivery.finish(match &result {
+            Ok(outcome) => Ok(outcome.name()),
+            Err(e) => Err(e),
+        });
+        result
     }
 
     /// Like [`receive`](Self::receive), for a delivery you parsed and verified yourself (for
@@ -285,6 +296,16 @@ impl<T> Outcome<T> {
     /// The status to answer Mailgun with: 200, which stops its retries.
     pub fn status(&self) -> StatusCode {
         StatusCode::OK
+    }
+
+    /// `"processed"`, `"processed_unproven"` or `"duplicate"`: a stable name for logs and
+    /// metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Processed(_) => "processed",
+            Outcome::ProcessedUnproven(_) => "processed_unproven",
+            Outcome::Duplicate => "duplicate",
+        }
     }
 
     /// True for [`Outcome::Duplicate`].

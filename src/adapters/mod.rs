@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http::StatusCode;
 
+use crate::observe::Delivery;
 use crate::{
     Admission, Admitted, Error, ErrorKind, Event, HandlerError, InboundMessage, Limit, Limits,
     MemoryReplayStore, Payload, Receiver, ReplayStore, Result, StoredMessage, Verified,
@@ -206,14 +207,37 @@ pub(crate) async fn reserve<T: FromPayload, S: ReplayStore + Clone>(
     content_type: &str,
     body: Bytes,
 ) -> Result<Option<Webhook<T, S>>> {
-    let (verified, digest) = receiver.verify_request(content_type, &body)?;
-    drop(body);
-    let verified = convert::<T>(verified)?;
-    // Dropped while reserving: nothing reserved, or a pending record bound to this payload.
-    Ok(match receiver.admit_verified(verified, digest).await? {
-        Admission::Admitted(admitted) => Some(Webhook { admitted }),
-        Admission::Duplicate(_) => None,
-    })
+    let delivery = Delivery::start();
+    let admitted = delivery
+        .instrument(async {
+            let (verified, digest) = receiver.verify_request(content_type, &body)?;
+            drop(body);
+            delivery.verified(&verified);
+            let verified = convert::<T>(verified)?;
+            // Dropped while reserving: nothing reserved, or a pending record bound to this payload.
+            receiver.admit_verified(verified, digest).await
+        })
+        .await;
+    match admitted {
+        Ok(Admission::Admitted(admitted)) => Ok(Some(Webhook { admitted, delivery })),
+        Ok(Admission::Duplicate(_)) => {
+            delivery.finish(Ok("duplicate"));
+            Ok(None)
+        }
+        Err(e) => {
+            delivery.finish(Err(&e));
+            Err(e)
+        }
+    }
+}
+
+/// Records how a processed delivery ended.
+fn settle(delivery: Delivery, result: &Result<()>, unproven: bool) {
+    delivery.finish(match result {
+        Ok(()) if unproven => Ok("processed_unproven"),
+        Ok(()) => Ok("processed"),
+        Err(e) => Err(e),
+    });
 }
 
 /// A verified delivery, reserved in the replay store, for a handler to
@@ -244,6 +268,7 @@ where
     S: ReplayStore,
 {
     admitted: Admitted<S, T>,
+    delivery: Delivery,
 }
 
 impl<T, S: ReplayStore> Webhook<T, S> {
@@ -267,7 +292,9 @@ impl<T, S: ReplayStore> Webhook<T, S> {
         Fut: Future<Output = std::result::Result<(), HandlerError>> + Send + 'static,
     {
         let unproven = self.admitted.is_unproven();
-        let work = async move { self.admitted.process(handler).await };
+        let delivery = self.delivery;
+        let admitted = self.admitted;
+        let work = delivery.instrument(async move { admitted.process(handler).await });
         let result = match tokio::runtime::Handle::try_current() {
             // Detached: dropping the `JoinHandle` (a hang-up) does not cancel the task.
             Ok(runtime) => match runtime.spawn(work).await {
@@ -278,6 +305,7 @@ impl<T, S: ReplayStore> Webhook<T, S> {
             },
             Err(_) => work.await,
         };
+        settle(delivery, &result, unproven);
         WebhookResponse::settled(result, unproven)
     }
 
@@ -291,7 +319,12 @@ impl<T, S: ReplayStore> Webhook<T, S> {
         Fut: Future<Output = std::result::Result<(), HandlerError>>,
     {
         let unproven = self.admitted.is_unproven();
-        WebhookResponse::settled(self.admitted.process(handler).await, unproven)
+        let result = self
+            .delivery
+            .instrument(self.admitted.process(handler))
+            .await;
+        settle(self.delivery, &result, unproven);
+        WebhookResponse::settled(result, unproven)
     }
 
     /// True when the store could not prove the delivery unseen (signed before its epoch) and

@@ -816,7 +816,7 @@ pub fn readme_example(heading: &str) -> String {
     let mut lines = readme
         .lines()
         .skip_while(|l| *l != heading)
-        .skip_while(|l| *l != "```rust");
+        .skip_while(|l| !l.starts_with("```rust"));
     assert!(
         lines.next().is_some(),
         "no ```rust block after {heading:?} in README.md"

@@ -1,0 +1,197 @@
+//! What the crate tells the application's `tracing` subscriber (feature `tracing`) about each
+//! delivery. Without that feature every function here is a no-op that the compiler removes.
+//!
+//! Recorded: the format, payload kind, event kind, matched key id, outcome, status, error kind
+//! name and duration. Never recorded: an email address, subject, body, user variable, token,
+//! signature, header or the handler's own error (its text can quote any of those).
+
+use std::future::Future;
+use std::time::Instant;
+
+use crate::error::Error;
+#[cfg(feature = "tracing")]
+use crate::error::ErrorKind;
+use crate::parse::Payload;
+use crate::verify::Verified;
+
+/// The target of every span and event this crate emits.
+#[cfg(feature = "tracing")]
+pub(crate) const TARGET: &str = "mailgun_webhooks";
+
+/// One delivery being received: its span and its start time.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    start: Instant,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+    /// What was verified, and which key matched (set once verified).
+    #[cfg(feature = "metrics")]
+    shape: std::sync::OnceLock<(Shape, &'static str)>,
+}
+
+/// What the payload of a verified delivery is, without any of its content.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
+pub(crate) struct Shape {
+    pub(crate) format: &'static str,
+    pub(crate) payload_kind: &'static str,
+    pub(crate) event_kind: Option<&'static str>,
+}
+
+impl Shape {
+    #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
+    pub(crate) fn of(verified: &Verified<Payload>) -> Shape {
+        let payload = verified.payload();
+        Shape {
+            format: verified.format().as_str(),
+            payload_kind: payload.kind().as_str(),
+            event_kind: match payload {
+                Payload::Event(e) => Some(e.kind().as_str()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl Delivery {
+    /// Opens the delivery's span (`mailgun_webhooks.delivery`).
+    pub(crate) fn start() -> Delivery {
+        Delivery {
+            start: Instant::now(),
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!(
+                target: TARGET,
+                "mailgun_webhooks.delivery",
+                format = tracing::field::Empty,
+                payload_kind = tracing::field::Empty,
+                event_kind = tracing::field::Empty,
+                key_id = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+                status = tracing::field::Empty,
+                error_kind = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            ),
+            #[cfg(feature = "metrics")]
+            shape: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Records what was verified: format, payload kind, event kind and matched key.
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics")),
+        allow(unused_variables)
+    )]
+    pub(crate) fn verified(&self, verified: &Verified<Payload>) {
+        #[cfg(feature = "metrics")]
+        {
+            let key = match verified.matched_key() {
+                crate::KeyId::Primary => "primary",
+                crate::KeyId::Previous(_) => "previous",
+                crate::KeyId::Parent => "parent",
+            };
+            let _ = self.shape.set((Shape::of(verified), key));
+            let now = crate::verify::unix_secs(std::time::SystemTime::now());
+            // Seconds between the signed timestamp and now (negative: signed in the future).
+            let age = now as f64 - verified.timestamp() as f64;
+            metrics::histogram!("mailgun_webhooks_signature_age_seconds").record(age);
+        }
+        #[cfg(feature = "tracing")]
+        {
+            let shape = Shape::of(verified);
+            self.span.record("format", shape.format);
+            self.span.record("payload_kind", shape.payload_kind);
+            if let Some(kind) = shape.event_kind {
+                self.span.record("event_kind", kind);
+            }
+            self.span
+                .record("key_id", tracing::field::display(verified.matched_key()));
+        }
+    }
+
+    /// Runs `future` inside the delivery's span.
+    pub(crate) fn instrument<F: Future>(
+        &self,
+        future: F,
+    ) -> impl Future<Output = F::Output> + use<F> {
+        #[cfg(feature = "tracing")]
+        {
+            tracing::Instrument::instrument(future, self.span.clone())
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            future
+        }
+    }
+
+    /// Records how the delivery ended and emits one event at the level the outcome deserves:
+    /// `outcome` is `"processed"`, `"processed_unproven"` or `"duplicate"` on success.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn finish(self, result: std::result::Result<&'static str, &Error>) {
+        let elapsed = self.start.elapsed();
+        #[cfg(feature = "metrics")]
+        {
+            let (outcome, error_kind) = match result {
+                Ok(outcome) => (outcome, "none"),
+                Err(e) => ("error", e.name()),
+            };
+            let shape = self.shape.get();
+            metrics::counter!(
+                "mailgun_webhooks_deliveries_total",
+                "outcome" => outcome,
+                "error_kind" => error_kind,
+                "payload_kind" => shape.map_or("unknown", |(s, _)| s.payload_kind),
+                "event_kind" => shape.and_then(|(s, _)| s.event_kind).unwrap_or("none"),
+                "format" => shape.map_or("unknown", |(s, _)| s.format),
+                "key" => shape.map_or("none", |(_, k)| *k),
+            )
+            .increment(1);
+            metrics::histogram!("mailgun_webhooks_delivery_seconds").record(elapsed.as_secs_f64());
+        }
+        #[cfg(feature = "tracing")]
+        {
+            let _entered = self.span.enter();
+            let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            self.span.record("duration_ms", ms);
+            match result {
+                Ok(outcome) => {
+                    self.span.record("outcome", outcome);
+                    self.span.record("status", 200u16);
+                    if outcome == "duplicate" {
+                        tracing::debug!(target: TARGET, outcome, status = 200u16, "duplicate delivery answered 200");
+                    } else {
+                        tracing::info!(target: TARGET, outcome, status = 200u16, "delivery processed");
+                    }
+                }
+                Err(e) => {
+                    let status = e.status().as_u16();
+                    let kind = e.name();
+                    self.span.record("outcome", "error");
+                    self.span.record("status", status);
+                    self.span.record("error_kind", kind);
+                    match e.kind() {
+                        // The kind's message is fixed text (and numbers): the signing-key hint.
+                        ErrorKind::SignatureMismatch
+                        | ErrorKind::Stale { .. }
+                        | ErrorKind::FromFuture { .. }
+                        | ErrorKind::PayloadMismatch => {
+                            tracing::warn!(target: TARGET, error_kind = kind, status, "delivery refused: {}", e.kind());
+                        }
+                        ErrorKind::StoreUnavailable
+                        | ErrorKind::StoreFull
+                        | ErrorKind::SignedBeforeEpoch => {
+                            tracing::error!(target: TARGET, error_kind = kind, status, "replay store failed; Mailgun will retry");
+                        }
+                        ErrorKind::Handler | ErrorKind::NotConfigured { .. } => {
+                            // The handler's error is not logged: its text is the application's
+                            // and can quote the payload. Log it in the handler if you need it.
+                            tracing::warn!(target: TARGET, error_kind = kind, status, "handler failed; delivery released for Mailgun's retry");
+                        }
+                        _ => {
+                            tracing::info!(target: TARGET, error_kind = kind, status, "delivery refused");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
