@@ -272,7 +272,7 @@ pub struct ReadmeDoctests;
 pub use event::{
     AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event, EventData,
     EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
-    MessageHeaders, NameObject, Reject, Severity, Storage, UserVariables,
+    MessageHeaders, NameObject, Reject, Severity, Storage, UnknownData, UserVariables,
 };
 pub use inbound::{
     Attachment, AttachmentCountMismatch, InboundMessage, StoredAttachment, StoredMessage,

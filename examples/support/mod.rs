@@ -60,9 +60,15 @@ pub async fn config(name: &str) -> Result<(u16, Receiver<Store>), String> {
     Ok((port, Receiver::new(verifier.build(), store(name).await?)))
 }
 
-/// `DATABASE_URL` (postgres or sqlite), else Redis when `REDIS_URL` is set, else a SQLite file
-/// in the working directory (feature `sqlite`), else the in-memory store.
+/// `MAILGUN_WEBHOOK_STORE=memory` forces the in-memory store; otherwise `DATABASE_URL` (postgres
+/// or sqlite), else Redis when `REDIS_URL` is set, else a SQLite file in the working directory
+/// (feature `sqlite`), else the in-memory store.
 async fn store(name: &str) -> Result<Store, String> {
+    // `MAILGUN_WEBHOOK_STORE=memory` forces the in-memory store (tests that start the examples).
+    if std::env::var("MAILGUN_WEBHOOK_STORE").is_ok_and(|v| v == "memory") {
+        println!("{name}: replay store: memory (this process only)");
+        return Ok(Arc::new(MemoryReplayStore::new()));
+    }
     if let Ok(url) = std::env::var("DATABASE_URL") {
         return sql_store(name, &url).await;
     }

@@ -5,7 +5,7 @@ use std::cell::Cell;
 
 use serde::de::{self, DeserializeSeed, Deserializer};
 
-use super::{Event, EventData, EventKind};
+use super::{Event, EventData, EventKind, UnknownData};
 use crate::error::{Error, ErrorKind, Limit, Result};
 use crate::limits::{Limits, NodeBudget};
 
@@ -59,18 +59,21 @@ pub(crate) fn event_from_json(
     if let Some(kind) = EventKind::from_name(data.event.as_deref().unwrap_or_default()) {
         return Ok(Event::from_kind(kind, data));
     }
-    // An unknown event keeps its typed common fields and its raw object, charged to the budget
-    // as well. The typed fields are dropped while the raw object is read (reading a long escaped
-    // string holds a scratch copy of it) and read again after, so that peak memory stays that of
-    // reading the raw object alone.
-    drop(data);
+    // An unknown event keeps its raw object, charged to the budget as well; its typed common
+    // fields are read from that object on first access (`Event::data`), so that parsing never
+    // holds the event twice.
+    // The block drops every other typed field before the raw value is read.
+    let lowercased = {
+        let data = data;
+        data.event
+    };
     if owed {
         // The deferred first charge (it cannot fail: the bound showed it fits).
         budget.charge(json)?;
     }
     budget.charge(json)?;
     let raw = serde_json::from_slice(json).unwrap_or(serde_json::Value::Null);
-    Ok(unknown(typed(json)?, raw))
+    Ok(unknown(lowercased, raw))
 }
 
 /// The typed fields of an `event-data` object.
@@ -106,18 +109,19 @@ impl<'de> DeserializeSeed<'de> for EventDataSeed<'_> {
     }
 }
 
-/// An unknown event: its common fields, its raw object and its name as sent.
-fn unknown(data: EventData, raw: serde_json::Value) -> Event {
+/// An unknown event: its raw object and its name as sent (`lowercased` is the typed parse's
+/// reading of it, used when the raw object has none).
+fn unknown(lowercased: Option<String>, raw: serde_json::Value) -> Event {
     let name = raw
         .get("event")
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
-        .or_else(|| data.event.clone())
+        .or(lowercased)
         .unwrap_or_default();
     Event::Unknown {
         name,
         raw,
-        data: Box::new(data),
+        data: UnknownData::lazy(),
     }
 }
 

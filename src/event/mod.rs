@@ -5,6 +5,7 @@ pub(crate) mod json;
 mod user_variables;
 
 use std::fmt;
+use std::sync::OnceLock;
 
 pub use data::{
     AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, EventData,
@@ -68,16 +69,45 @@ pub enum Event {
     /// An event this crate does not know, kept whole.
     ///
     /// Its common fields (id, timestamp, recipient, tags, user variables, message headers,
-    /// envelope, delivery status, reason, ...) are read into `data`, so the accessors of
-    /// [`Event`] work on it as on a known event.
+    /// envelope, delivery status, reason, ...) are reachable through [`Event::data`], so the
+    /// accessors of [`Event`] work on it as on a known event.
     Unknown {
         /// The event name as sent.
         name: String,
         /// The whole `event-data` object (for legacy events, the form fields as an object).
         raw: serde_json::Value,
-        /// The fields this crate knows, read leniently from the event.
-        data: Box<EventData>,
+        /// The fields this crate knows, read leniently from `raw` on first access (so that
+        /// parsing never holds the event twice); use [`Event::data`].
+        data: UnknownData,
     },
+}
+
+/// The typed common fields of an [`Event::Unknown`], read from its raw object on first access
+/// through [`Event::data`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnknownData(OnceLock<Box<EventData>>);
+
+impl UnknownData {
+    /// Fields already read (legacy form events read them while parsing).
+    pub(crate) fn ready(data: Box<EventData>) -> Self {
+        UnknownData(OnceLock::from(data))
+    }
+
+    /// Fields to be read from the raw object when first asked for.
+    pub(crate) fn lazy() -> Self {
+        UnknownData(OnceLock::new())
+    }
+
+    fn get(&self, raw: &serde_json::Value) -> &EventData {
+        self.0.get_or_init(|| {
+            Box::new(
+                crate::lenient::object::<_, EventData>(raw)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+            )
+        })
+    }
 }
 
 /// The kind of an [`Event`], for matching and metrics.
@@ -185,7 +215,7 @@ impl Event {
             EventKind::Unknown => Event::Unknown {
                 name: data.event.clone().unwrap_or_default(),
                 raw: serde_json::Value::Null,
-                data,
+                data: UnknownData::ready(data),
             },
         }
     }
@@ -248,8 +278,8 @@ impl Event {
             | Event::Stored(d)
             | Event::ListMemberUploaded(d)
             | Event::ListMemberUploadError(d)
-            | Event::ListUploaded(d)
-            | Event::Unknown { data: d, .. } => Some(d),
+            | Event::ListUploaded(d) => Some(d),
+            Event::Unknown { data, raw, .. } => Some(data.get(raw)),
         }
     }
 

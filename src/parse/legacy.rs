@@ -81,7 +81,7 @@ pub(super) fn event(
             Event::Unknown {
                 name,
                 raw,
-                data: Box::new(data),
+                data: crate::event::UnknownData::ready(Box::new(data)),
             }
         }
     })
