@@ -20,51 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use mailgun_webhooks::{ErrorKind, HandlerError, Outcome, PgReplayStore, SqlAdmission, Verified};
-use pg_server::OwnServer;
+use pg_server::{OwnServer, database_url, in_ci};
 use replay_scenarios::*;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// The server a test runs on: `DATABASE_URL`, or one of its own.
-enum TestPg {
-    Shared(String),
-    Own(OwnServer),
-}
-
-impl TestPg {
-    fn url(&self) -> String {
-        match self {
-            TestPg::Shared(url) => url.clone(),
-            TestPg::Own(server) => server.url(),
-        }
-    }
-}
-
-/// `DATABASE_URL` when it is a postgres URL, else a server of the test's own (Debian's
-/// `postgresql` binaries); else `None` with a line `cargo test` shows, and a failure under
-/// `CI=true`.
-fn database_url(test: &str) -> Option<TestPg> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => return Some(TestPg::Shared(url)),
-        _ => {}
-    }
-    if let Some(server) = OwnServer::bin_dir().and_then(|_| OwnServer::start_new()) {
-        return Some(TestPg::Own(server));
-    }
-    assert!(
-        !in_ci(),
-        "{test}: no DATABASE_URL and no PostgreSQL binaries (CI=true): source .ci/postgres.sh"
-    );
-    use std::io::Write;
-    // Written past the harness's capture, so that a plain `cargo test` shows it.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: no DATABASE_URL and no PostgreSQL binaries (apt-get install postgresql)"
-    );
-    None
-}
 
 /// The store (on a table of this run) and the application's table.
 async fn setup(url: &str, table: &str) -> PgReplayStore {
