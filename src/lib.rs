@@ -146,6 +146,8 @@
 //! | `mailgun_webhooks_deliveries_total` | counter | `outcome` (`processed`, `processed_unproven`, `duplicate`, `error`), `error_kind` ([`Error::name`] or `none`), `payload_kind` (`event`, `inbound`, `stored`, `unknown` before verification), `event_kind` ([`EventKind::as_str`] or `none`), `format` (`json`, `form`, `multipart`, `unknown`), `key` (`primary`, `previous`, `parent`, `none`) | once per delivery |
 //! | `mailgun_webhooks_signature_age_seconds` | histogram | | once per verified delivery: now minus the signed timestamp (negative when signed in the future); clock skew shows here before it causes 401s |
 //! | `mailgun_webhooks_delivery_seconds` | histogram | | once per delivery: verification, replay store and handler |
+//! | `mailgun_webhooks_replay_store_seconds` | histogram | `op` (`reserve`, `commit`, `release`), `result` (`fresh`, `fresh_unproven`, `duplicate`, `in_flight`, `payload_mismatch` for `reserve`; `ok` for the others; [`Error::name`] on failure) | once per replay-store call the crate makes: a slow or failing store shows here |
+//! | `mailgun_webhooks_replay_store_abandoned_total` | counter | | once per reservation abandoned by a dropped future (a hang-up under `process_local`, or your own code dropping an [`Admitted`]) |
 //!
 //! # Security model
 //!

@@ -8,9 +8,9 @@
 use std::future::Future;
 use std::time::Instant;
 
-use crate::error::Error;
 #[cfg(feature = "tracing")]
 use crate::error::ErrorKind;
+use crate::error::{Error, Result};
 use crate::parse::Payload;
 use crate::verify::Verified;
 
@@ -194,4 +194,41 @@ impl Delivery {
             }
         }
     }
+}
+
+/// Runs one replay-store call and, with the feature `metrics`, records how long it took in
+/// `mailgun_webhooks_replay_store_seconds` with labels `op` (`reserve`, `commit`, `release`) and
+/// `result` (what `result_of` names). A call whose future is dropped records nothing.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) async fn store_call<T>(
+    op: &'static str,
+    call: impl Future<Output = Result<T>>,
+    result_of: fn(&T) -> &'static str,
+) -> Result<T> {
+    #[cfg(feature = "metrics")]
+    {
+        let start = Instant::now();
+        let result = call.await;
+        let label = match &result {
+            Ok(value) => result_of(value),
+            Err(e) => e.name(),
+        };
+        metrics::histogram!(
+            "mailgun_webhooks_replay_store_seconds",
+            "op" => op,
+            "result" => label,
+        )
+        .record(start.elapsed().as_secs_f64());
+        result
+    }
+    #[cfg(not(feature = "metrics"))]
+    {
+        call.await
+    }
+}
+
+/// Counts a reservation abandoned by a dropped guard (`mailgun_webhooks_replay_store_abandoned_total`).
+pub(crate) fn store_abandoned() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mailgun_webhooks_replay_store_abandoned_total").increment(1);
 }

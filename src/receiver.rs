@@ -211,7 +211,7 @@ impl<S: ReplayStore> Receiver<S> {
         // Dropped here: nothing reserved, or (a store whose reply was lost) a pending record
         // bound to this payload that behaves as released after the pending lifetime.
         let claim = self.claim(&verified, digest);
-        let admitted = match self.store.reserve(&claim).await? {
+        let admitted = match reserve(&self.store, &claim).await? {
             ReplayOutcome::Fresh(reservation) => Admitted {
                 verified,
                 guard: ReservationGuard::new(&self.store, reservation),
@@ -254,7 +254,7 @@ impl<S: ReplayStore> Receiver<S> {
         S: Clone,
     {
         let claim = self.claim(&verified, digest);
-        match self.store.reserve(&claim).await? {
+        match reserve(&self.store, &claim).await? {
             ReplayOutcome::Fresh(reservation) => Ok(Admission::Admitted(Admitted {
                 verified,
                 guard: ReservationGuard::new(self.store.clone(), reservation),
@@ -262,6 +262,19 @@ impl<S: ReplayStore> Receiver<S> {
             other => refused(other).map(|()| Admission::Duplicate(verified)),
         }
     }
+}
+
+/// Reserves `claim`, timed for the `metrics` feature.
+async fn reserve<S: ReplayStore>(store: &S, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+    crate::observe::store_call("reserve", store.reserve(claim), |outcome| match outcome {
+        ReplayOutcome::Fresh(r) if r.is_unproven() => "fresh_unproven",
+        ReplayOutcome::Fresh(_) => "fresh",
+        ReplayOutcome::Duplicate => "duplicate",
+        ReplayOutcome::InFlight => "in_flight",
+        ReplayOutcome::PayloadMismatch => "payload_mismatch",
+        _ => "other",
+    })
+    .await
 }
 
 /// What a non-fresh reserve answers: `Ok(())` for a duplicate of a committed delivery, the
@@ -592,13 +605,13 @@ impl<S: ReplayStore> ReservationGuard<S> {
     /// Commits the reservation: see [`ReplayStore::commit`].
     pub async fn commit(mut self) -> Result<()> {
         let r = self.settle();
-        self.store.commit(r).await
+        crate::observe::store_call("commit", self.store.commit(r), |()| "ok").await
     }
 
     /// Releases the reservation: see [`ReplayStore::release`].
     pub async fn release(mut self) -> Result<()> {
         let r = self.settle();
-        self.store.release(r).await
+        crate::observe::store_call("release", self.store.release(r), |()| "ok").await
     }
 
     /// Takes the reservation out, leaving an inert stand-in, so that `Drop` does nothing.
@@ -614,6 +627,7 @@ impl<S: ReplayStore> Drop for ReservationGuard<S> {
         if !self.settled {
             let r = self.settle();
             self.store.abandon(r);
+            crate::observe::store_abandoned();
         }
     }
 }

@@ -135,4 +135,35 @@ fn counters_by_outcome_error_kind_event_kind_format_and_key() {
     // Recorded once per verified delivery (3), never for a forged one.
     assert_eq!(ages.len(), 3, "{ages:?}");
     assert!(ages.iter().all(|a| (-1.0..60.0).contains(a)), "{ages:?}");
+
+    // One replay-store timing per call: three reserves (fresh, duplicate, fresh), one commit,
+    // one release; none for the forged deliveries, which never reach the store.
+    let store_calls = |op: &str, result: &str| -> usize {
+        snapshot
+            .iter()
+            .filter(|(n, l, _)| {
+                n == "mailgun_webhooks_replay_store_seconds"
+                    && l.iter().any(|(k, v)| k == "op" && v == op)
+                    && l.iter().any(|(k, v)| k == "result" && v == result)
+            })
+            .map(|(_, _, v)| match v {
+                DebugValue::Histogram(h) => h.len(),
+                other => panic!("not a histogram: {other:?}"),
+            })
+            .sum()
+    };
+    let fresh = store_calls("reserve", "fresh") + store_calls("reserve", "fresh_unproven");
+    assert_eq!(fresh, 2, "{snapshot:?}");
+    assert_eq!(store_calls("reserve", "duplicate"), 1);
+    assert_eq!(store_calls("commit", "ok"), 1);
+    assert_eq!(store_calls("release", "ok"), 1);
+    let all_store_calls: usize = snapshot
+        .iter()
+        .filter(|(n, _, _)| n == "mailgun_webhooks_replay_store_seconds")
+        .map(|(_, _, v)| match v {
+            DebugValue::Histogram(h) => h.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(all_store_calls, 5, "{snapshot:?}");
 }
