@@ -272,7 +272,6 @@ async fn reserve<S: ReplayStore>(store: &S, claim: &ReplayClaim) -> Result<Repla
         ReplayOutcome::Duplicate => "duplicate",
         ReplayOutcome::InFlight => "in_flight",
         ReplayOutcome::PayloadMismatch => "payload_mismatch",
-        _ => "other",
     })
     .await
 }
