@@ -141,7 +141,7 @@ use http::StatusCode;
 
 use super::FromPayload;
 #[doc(no_inline)]
-pub use super::{Webhook, WebhookResponse};
+pub use crate::{Webhook, WebhookResponse};
 use crate::{Error, ErrorKind, Receiver, ReplayStore};
 
 type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, WebhookRejection>>>>;

@@ -123,7 +123,7 @@ use http::{HeaderValue, StatusCode};
 
 use super::FromPayload;
 #[doc(no_inline)]
-pub use super::{Webhook, WebhookResponse};
+pub use crate::{Webhook, WebhookResponse};
 use crate::{Error, Receiver, ReplayStore};
 
 impl<St, T, S> FromRequest<St> for Webhook<T, S>

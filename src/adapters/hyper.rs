@@ -125,7 +125,7 @@ use http_body::Body;
 
 use super::FromPayload;
 #[doc(no_inline)]
-pub use super::{Webhook, WebhookResponse};
+pub use crate::{Webhook, WebhookResponse};
 use crate::{Error, HandlerError, Receiver, ReplayStore, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
