@@ -140,9 +140,9 @@ use futures_util::{Stream, StreamExt};
 use http::StatusCode;
 
 use super::FromPayload;
+use crate::{Error, ErrorKind, Receiver, ReplayStore};
 #[doc(no_inline)]
 pub use crate::{Webhook, WebhookResponse};
-use crate::{Error, ErrorKind, Receiver, ReplayStore};
 
 type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, WebhookRejection>>>>;
 
@@ -205,10 +205,17 @@ where
                 Ok(bytes) => bytes,
                 Err(e) => {
                     let rejection = WebhookRejection::Body(e);
-                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        if let (Some(drain), Ok(mut payload)) = (drain, shared.try_borrow_mut()) {
-                            drain_payload(dev::Payload::take(&mut payload), drain).await;
-                        }
+                    // Taken out of the cell first: no borrow is held across the drain.
+                    let rest = shared
+                        .try_borrow_mut()
+                        .ok()
+                        .map(|mut payload| dev::Payload::take(&mut payload));
+                    if let (true, Some(drain), Some(rest)) = (
+                        rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
+                        drain,
+                        rest,
+                    ) {
+                        drain_payload(rest, drain).await;
                     }
                     return Err(rejection);
                 }

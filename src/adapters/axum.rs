@@ -122,9 +122,9 @@ use http::header::{CONNECTION, CONTENT_ENCODING, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 
 use super::FromPayload;
+use crate::{Error, Receiver, ReplayStore};
 #[doc(no_inline)]
 pub use crate::{Webhook, WebhookResponse};
-use crate::{Error, Receiver, ReplayStore};
 
 impl<St, T, S> FromRequest<St> for Webhook<T, S>
 where

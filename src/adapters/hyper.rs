@@ -124,9 +124,9 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 
 use super::FromPayload;
+use crate::{Error, HandlerError, Receiver, ReplayStore, Verified};
 #[doc(no_inline)]
 pub use crate::{Webhook, WebhookResponse};
-use crate::{Error, HandlerError, Receiver, ReplayStore, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

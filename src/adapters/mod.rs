@@ -670,6 +670,36 @@ mod tests {
     }
 
     #[test]
+    fn drain_is_bounded_by_the_declared_length_the_budget_and_chunks() {
+        let limits = Limits::default().body(1 << 20);
+        // Declared 10 bytes: done after them.
+        let mut d = Drain::new(&limits, Some(b" 10 "));
+        assert!(d.more(4));
+        assert!(!d.more(6));
+        // No length: max(4 x max_body, 64 MiB).
+        let mut d = Drain::new(&limits, None);
+        assert!(d.more((64 << 20) - 1));
+        assert!(!d.more(1));
+        let big = Limits::default().body(32 << 20);
+        let mut d = Drain::new(&big, Some(b"99999999999999999999999"));
+        assert!(d.more((128 << 20) - 1));
+        assert!(!d.more(1));
+        // Chunks of nothing (a framework limit's errors) end after the chunk bound.
+        let mut d = Drain::new(&limits, None);
+        assert_eq!(
+            (0..).take_while(|_| d.more(0)).count(),
+            (DRAIN_CHUNKS - 1) as usize
+        );
+    }
+
+    #[test]
+    fn expect_continue() {
+        assert!(expects_continue([&b" 100-Continue "[..]].into_iter()));
+        assert!(!expects_continue([&b"200-ok"[..]].into_iter()));
+        assert!(!expects_continue(std::iter::empty()));
+    }
+
+    #[test]
     fn bodies_are_short_names() {
         assert_eq!(WebhookResponse::processed().body(), "ok");
         assert_eq!(WebhookResponse::duplicate().body(), "duplicate");
