@@ -118,7 +118,7 @@ use std::fmt;
 use axum_core::RequestExt;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
-use http::header::{CONNECTION, CONTENT_ENCODING, CONTENT_TYPE};
+use http::header::{CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 
 use super::FromPayload;
@@ -151,9 +151,20 @@ where
             .unwrap_or_default()
             .to_owned();
 
-        // Under axum's own body limit (`DefaultBodyLimit`), then the receiver's. Dropped while
-        // reading: nothing was written anywhere.
-        let req = req.with_limited_body();
+        // Under axum's own body limit (`DefaultBodyLimit`), then the receiver's. A
+        // `Content-Length` over the receiver's limit is refused at once, and the rest of the
+        // body drained by bytes, without axum's limit in the way. Dropped while reading:
+        // nothing was written anywhere.
+        let declared_over = super::check_content_length(
+            req.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()),
+            limits,
+        )
+        .is_err();
+        let req = if declared_over {
+            req
+        } else {
+            req.with_limited_body()
+        };
         let (parts, body) = req.into_parts();
         let body = super::read_body(body, &parts.headers, limits)
             .await
