@@ -67,11 +67,11 @@ async fn start_axum() -> Harness {
                 .route(INBOUND, post(axum_inbound))
                 .route_layer(WebhookLayer::new(receiver).payload::<InboundMessage>()),
         )
-        // Account B, on the same store.
+        // Account B, on the same store, under `Router::layer` (which wraps the fallback too).
         .merge(
             axum::Router::new()
                 .route(TRACKING_B, post(axum_tracking))
-                .route_layer(WebhookLayer::new(receiver_b)),
+                .layer(WebhookLayer::new(receiver_b)),
         )
         .with_state(recorder.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -349,4 +349,28 @@ fn the_layer_is_clone_and_debug() {
         text.contains("WebhookLayer") && text.contains("InboundMessage"),
         "{text}"
     );
+}
+
+/// Every payload type the crate has makes a service over axum's body (a compile-time check).
+#[test]
+fn every_payload_type_makes_a_service() {
+    fn is_service<S>(_: S)
+    where
+        S: tower::Service<Request<axum::body::Body>> + Clone + Send + Sync,
+    {
+    }
+    fn service<T>(layer: WebhookLayer<T>)
+    where
+        T: mailgun_webhooks::FromPayload + Send + Sync + 'static,
+    {
+        let inner = tower::service_fn(|_: Request<axum::body::Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(axum::body::Body::empty()))
+        });
+        is_service(layer.layer(inner));
+    }
+    let receiver = adapters_common::receiver();
+    service(WebhookLayer::new(receiver.clone()));
+    service(WebhookLayer::new(receiver.clone()).payload::<InboundMessage>());
+    service(WebhookLayer::new(receiver.clone()).payload::<mailgun_webhooks::StoredMessage>());
+    service(WebhookLayer::new(receiver).payload::<mailgun_webhooks::Payload>());
 }

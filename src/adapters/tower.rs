@@ -48,6 +48,9 @@
 //! }
 //! ```
 //!
+//! `route_layer` wraps the routes defined before it; `Router::layer` wraps the fallback as
+//! well, so that an unknown path is verified (and refused) before it can answer 404.
+//!
 //! With hyper alone, wrap the layered service in hyper-util's `TowerToHyperService`; the
 //! request body type must implement `Default` (axum's `Body`, `http_body_util`'s `Full`,
 //! `Empty`, `BoxBody`, ...): map hyper's `Incoming` into one first, for example
