@@ -104,6 +104,7 @@
 //! | `axum` | `axum` | `FromRequest` extractor, configuration from state through `FromRef` |
 //! | `actix-web` | `actix` | `FromRequest` extractor, configuration from `app_data` |
 //! | `hyper` | `hyper` | functions over any `http_body::Body`: hyper 1.x and tower services |
+//! | `tower` | `tower` | a tower `Layer` that verifies and reserves, puts the payload in the request's extensions, commits on 2xx |
 //! | `redis` | | `RedisReplayStore`, a replay store shared by several processes |
 //! | `test-util` | `testing` | sign payloads and build signed bodies in all three encodings |
 //! | `api` | `api` | async Mailgun API client: webhooks, stored messages, events, sending variables |
@@ -331,14 +332,13 @@ pub mod api;
 // ----- end api -----
 
 // ----- framework adapters (src/adapters/) -----
-#[cfg(any(feature = "axum", feature = "actix-web", feature = "hyper"))]
+#[cfg(any(
+    feature = "axum",
+    feature = "actix-web",
+    feature = "hyper",
+    feature = "tower"
+))]
 mod adapters;
-#[cfg(any(feature = "axum", feature = "actix-web", feature = "hyper"))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(feature = "axum", feature = "actix-web", feature = "hyper")))
-)]
-pub use adapters::FromPayload;
 #[cfg(feature = "actix-web")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix-web")))]
 pub use adapters::actix;
@@ -348,4 +348,23 @@ pub use adapters::axum;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use adapters::hyper;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use adapters::tower;
+#[cfg(any(
+    feature = "axum",
+    feature = "actix-web",
+    feature = "hyper",
+    feature = "tower"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "axum",
+        feature = "actix-web",
+        feature = "hyper",
+        feature = "tower"
+    )))
+)]
+pub use adapters::{FromPayload, Webhook, WebhookResponse};
 // ----- end adapters -----

@@ -106,24 +106,43 @@
 //! `.app_data(web::PayloadConfig::new(32 << 20))`. A body over it answers 413
 //! ([`WebhookRejection::Body`]). The receiver's [`Limits`](crate::Limits) apply as well: a
 //! `Content-Length` over [`Limits::max_body`](crate::Limits::max_body) is refused before any
-//! byte is read. A `Content-Encoding` other than `identity` answers 415, before anything is
-//! decompressed.
+//! byte is kept. Before either 413 the extractor reads and discards the rest of the body (at
+//! most `max(4 x max_body, 64 MiB)` and 10 s, not at all after `Expect: 100-continue`) and the
+//! response closes the connection, so that a client that writes its whole body before reading
+//! its answer reads the 413 instead of a connection reset. A `Content-Encoding` other than
+//! `identity` answers 415, before anything is decompressed.
 //!
 //! actix's request body is not `Send`, so unlike the axum and hyper adapters this one
 //! buffers the body, then parses it.
+//!
+//! # What this module adds to the shared types
+//!
+//! [`Webhook`] and [`WebhookResponse`] are the crate's one delivery and response types (shared
+//! by every adapter; their pages list every enabled framework's impls). This module adds:
+//!
+//! - `impl<T, S> FromRequest for Webhook<T, S>` (the receiver from the app data);
+//! - `impl Responder for WebhookResponse`;
+//! - [`WebhookRejection`], an [`actix_web::ResponseError`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
 use actix_web::body::BoxBody;
-use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError, dev, web};
+use futures_util::{Stream, StreamExt};
 use http::StatusCode;
 
 use super::FromPayload;
-pub use super::{Webhook, WebhookResponse};
 use crate::{Error, ErrorKind, Receiver, ReplayStore};
+#[doc(no_inline)]
+pub use crate::{Webhook, WebhookResponse};
 
 type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, WebhookRejection>>>>;
 
@@ -149,31 +168,89 @@ where
         };
         let limits = receiver.verifier().limits();
         let headers = req.headers();
-        let checked =
+        let content_length = headers.get(CONTENT_LENGTH).map(|v| v.as_bytes());
+        // Before a 413, the rest of the body is read and discarded (bounded), so that a client
+        // still sending it can read the answer.
+        let drain = (!super::expects_continue(headers.get_all(EXPECT).map(|v| v.as_bytes())))
+            .then(|| super::Drain::new(limits, content_length));
+        if let Err(e) =
             super::check_content_encoding(headers.get_all(CONTENT_ENCODING).map(|v| v.as_bytes()))
-                .and_then(|()| {
-                    super::check_content_length(
-                        headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()),
-                        limits,
-                    )
-                });
-        if let Err(e) = checked {
+        {
             return Box::pin(std::future::ready(Err(e.into())));
+        }
+        if let Err(e) = super::check_content_length(content_length, limits) {
+            let payload = payload.take();
+            return Box::pin(async move {
+                if let Some(drain) = drain {
+                    drain_payload(payload, drain).await;
+                }
+                Err(e.into())
+            });
         }
         let content_type = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        // Respects the app's `PayloadConfig`.
-        let body = web::Bytes::from_request(req, payload);
+        // Read through actix's `web::Bytes` extractor, which respects the app's
+        // `PayloadConfig`, from a handle on the request's payload that stays here, to drain it
+        // if that extractor refuses it.
+        let shared = Rc::new(RefCell::new(payload.take()));
+        let stream: Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>> =
+            Box::pin(SharedPayload(Rc::clone(&shared)));
+        let body = web::Bytes::from_request(req, &mut dev::Payload::from(stream));
 
         Box::pin(async move {
-            let bytes = body.await.map_err(WebhookRejection::Body)?;
+            let bytes = match body.await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let rejection = WebhookRejection::Body(e);
+                    // Taken out of the cell first: no borrow is held across the drain.
+                    let rest = shared
+                        .try_borrow_mut()
+                        .ok()
+                        .map(|mut payload| dev::Payload::take(&mut payload));
+                    if let (true, Some(drain), Some(rest)) = (
+                        rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
+                        drain,
+                        rest,
+                    ) {
+                        drain_payload(rest, drain).await;
+                    }
+                    return Err(rejection);
+                }
+            };
+            drop(shared);
             super::reserve(&receiver, &content_type, bytes)
                 .await?
                 .ok_or(WebhookRejection::Duplicate)
         })
+    }
+}
+
+/// The request's payload, shared between actix's body extractor and the drain that follows
+/// its refusal.
+struct SharedPayload(Rc<RefCell<dev::Payload>>);
+
+impl Stream for SharedPayload {
+    type Item = Result<web::Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.0.try_borrow_mut() {
+            Ok(mut payload) => Pin::new(&mut *payload).poll_next(cx),
+            // Never borrowed elsewhere while polled (one task); end the stream if it were.
+            Err(_) => Poll::Ready(None),
+        }
+    }
+}
+
+/// Reads and discards the rest of `payload` within `drain`'s bounds.
+async fn drain_payload(mut payload: dev::Payload, mut drain: super::Drain) {
+    // Dropped while draining: nothing was kept or written anywhere.
+    while let Some(Ok(chunk)) = payload.next().await {
+        if !drain.more(u64::try_from(chunk.len()).unwrap_or(u64::MAX)) {
+            return;
+        }
     }
 }
 
@@ -277,8 +354,13 @@ fn actix_status(status: StatusCode) -> actix_web::http::StatusCode {
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// The status and its one-word body; a 413 closes the connection (the request's body may not
+/// have been read to its end).
 fn short_response(status: StatusCode, body: &'static str) -> HttpResponse<BoxBody> {
-    HttpResponse::build(actix_status(status))
-        .content_type("text/plain; charset=utf-8")
-        .body(body)
+    let mut response = HttpResponse::build(actix_status(status));
+    response.content_type("text/plain; charset=utf-8");
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        response.force_close();
+    }
+    response.body(body)
 }

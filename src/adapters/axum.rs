@@ -93,9 +93,23 @@
 //! The body is read through axum's body limit ([`DefaultBodyLimit`], 2 MiB unless you change
 //! it; over it answers 413 [`WebhookRejection::BodyLimit`]), then bounded by the receiver's
 //! [`Limits`](crate::Limits) (32 MiB by default). A `Content-Length` over
-//! [`Limits::max_body`](crate::Limits::max_body) is refused before any byte is read. A
-//! multipart body is parsed while it arrives and is never buffered whole first. A
-//! `Content-Encoding` other than `identity` answers 415.
+//! [`Limits::max_body`](crate::Limits::max_body) is refused before any byte is kept. Before a
+//! 413 the extractor reads and discards the rest of the body (at most
+//! `max(4 x max_body, 64 MiB)` and 10 s, not at all after `Expect: 100-continue`) and the
+//! response says `Connection: close`, so that a client that writes its whole body before
+//! reading its answer reads the 413 instead of a connection reset. A `Content-Encoding` other
+//! than `identity` answers 415.
+//!
+//! # What this module adds to the shared types
+//!
+//! [`Webhook`] and [`WebhookResponse`] are the crate's one delivery and response types (shared
+//! by every adapter; their pages list every enabled framework's impls). This module adds:
+//!
+//! - `impl<St, T, S> FromRequest<St> for Webhook<T, S>` where `Receiver<S>: FromRef<St>`;
+//! - `impl IntoResponse for WebhookResponse` and for [`WebhookRejection`].
+//!
+//! To verify a whole route tree in one place, with the payload in the request's extensions,
+//! see the [`tower`](crate::tower) layer (feature `tower`).
 //!
 //! [`DefaultBodyLimit`]: https://docs.rs/axum/0.8/axum/extract/struct.DefaultBodyLimit.html
 
@@ -104,12 +118,13 @@ use std::fmt;
 use axum_core::RequestExt;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
-use http::StatusCode;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
 
 use super::FromPayload;
-pub use super::{Webhook, WebhookResponse};
 use crate::{Error, Receiver, ReplayStore};
+#[doc(no_inline)]
+pub use crate::{Webhook, WebhookResponse};
 
 impl<St, T, S> FromRequest<St> for Webhook<T, S>
 where
@@ -123,29 +138,43 @@ where
     async fn from_request(req: Request, state: &St) -> Result<Self, Self::Rejection> {
         let receiver = Receiver::<S>::from_ref(state);
         let limits = receiver.verifier().limits();
-        let headers = req.headers();
         super::check_content_encoding(
-            headers
+            req.headers()
                 .get_all(CONTENT_ENCODING)
                 .iter()
                 .map(|v| v.as_bytes()),
         )?;
-        super::check_content_length(headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()), limits)?;
-        let content_type = headers
+        let content_type = req
+            .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
 
-        // Dropped while reading: nothing was written anywhere.
-        let body = req.into_limited_body().into_data_stream();
-        let body = super::collect_body(body, limits).await.map_err(|e| {
-            if e.is_limit() {
-                WebhookRejection::BodyLimit
-            } else {
-                WebhookRejection::Error(e)
-            }
-        })?;
+        // Under axum's own body limit (`DefaultBodyLimit`), then the receiver's. A
+        // `Content-Length` over the receiver's limit is refused at once, and the rest of the
+        // body drained by bytes, without axum's limit in the way. Dropped while reading:
+        // nothing was written anywhere.
+        let declared_over = super::check_content_length(
+            req.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()),
+            limits,
+        )
+        .is_err();
+        let req = if declared_over {
+            req
+        } else {
+            req.with_limited_body()
+        };
+        let (parts, body) = req.into_parts();
+        let body = super::read_body(body, &parts.headers, limits)
+            .await
+            .map_err(|e| {
+                if e.is_limit() {
+                    WebhookRejection::BodyLimit
+                } else {
+                    WebhookRejection::Error(e)
+                }
+            })?;
         super::reserve(&receiver, &content_type, body)
             .await?
             .ok_or(WebhookRejection::Duplicate)
@@ -232,12 +261,24 @@ impl std::error::Error for WebhookRejection {
 
 impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
-        (self.status(), self.name()).into_response()
+        short_response(self.status(), self.name())
     }
 }
 
 impl IntoResponse for WebhookResponse {
     fn into_response(self) -> Response {
-        (self.status(), self.body()).into_response()
+        short_response(self.status(), self.body())
     }
+}
+
+/// The status and its one-word body; a 413 closes the connection (the request's body may not
+/// have been read to its end).
+fn short_response(status: StatusCode, body: &'static str) -> Response {
+    let mut response = (status, body).into_response();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }

@@ -98,24 +98,35 @@
 //! # Body limits
 //!
 //! A request whose `Content-Length` (or exact body size hint) is over
-//! [`Limits::max_body`](crate::Limits::max_body) is refused before any byte is read; any other
-//! body is read under [`http_body_util::Limited`] at that limit, and answered 413 as soon as it
-//! goes over. A multipart body is parsed while it arrives and is never buffered whole first. The
-//! body must be `Send` (hyper's `Incoming` and axum's `Body` are).
+//! [`Limits::max_body`](crate::Limits::max_body) is refused before any byte is kept; any other
+//! body is read into one buffer (the replay store binds the signature to the body's digest) and
+//! refused as soon as it goes over. Either way the adapter first reads and discards the rest of
+//! the body (at most `max(4 x max_body, 64 MiB)` and 10 s, not at all after
+//! `Expect: 100-continue`), then answers 413 with `Connection: close`, so that a client that
+//! writes its whole body before reading its answer reads the 413 instead of a connection reset.
+//! The body must be `Send` (hyper's `Incoming` and axum's `Body` are).
+//!
+//! # What this module adds to the shared types
+//!
+//! [`Webhook`] and [`WebhookResponse`] are the crate's one delivery and response types (shared
+//! by every adapter; their pages list every enabled framework's impls). This module adds
+//! [`WebhookResponse::into_response`] (an `http::Response` with any body made from a
+//! `&'static str`), [`receive`] and [`admit`] (which makes a `Webhook` from any
+//! `http::Request<B: http_body::Body>`), and [`WebhookRejection`].
+//!
+//! For a whole route tree, or a tower stack where the handler should see the delivery in the
+//! request's extensions, see the [`tower`](crate::tower) layer (feature `tower`).
 
 use std::fmt;
 use std::future::Future;
 
-use bytes::{Buf, Bytes};
-use futures_util::StreamExt;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Limited};
 
 use super::FromPayload;
-pub use super::{Webhook, WebhookResponse};
 use crate::{Error, HandlerError, Receiver, ReplayStore, Verified};
+#[doc(no_inline)]
+pub use crate::{Webhook, WebhookResponse};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -161,31 +172,8 @@ where
     B::Error: Into<BoxError>,
     S: ReplayStore + Clone,
 {
-    let limits = receiver.verifier().limits();
-    let headers = request.headers();
-    super::check_content_encoding(
-        headers
-            .get_all(CONTENT_ENCODING)
-            .iter()
-            .map(|v| v.as_bytes()),
-    )?;
-    super::check_content_length(headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()), limits)?;
-    if request.body().size_hint().lower() > limits.max_body() {
-        return Err(super::body_limit(limits).into());
-    }
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-
-    let max = usize::try_from(limits.max_body()).unwrap_or(usize::MAX);
-    // Dropped while reading: nothing was written anywhere.
-    let body = Limited::new(request.into_body(), max)
-        .into_data_stream()
-        .map(|chunk| chunk.map(|mut data| data.copy_to_bytes(data.remaining())));
-    let body = super::collect_body::<_, Bytes, _>(body, limits).await?;
-    super::reserve(receiver, &content_type, body)
+    let (parts, body) = request.into_parts();
+    super::admit_request(receiver, &parts.headers, body)
         .await?
         .ok_or(WebhookRejection::Duplicate)
 }
@@ -267,13 +255,7 @@ impl WebhookResponse {
     /// [`body`](Self::body). `B` is any body type made from a `&'static str`, such as
     /// `http_body_util::Full<Bytes>`, `String`, or axum's `Body`.
     pub fn into_response<B: From<&'static str>>(self) -> Response<B> {
-        let mut response = Response::new(B::from(self.body()));
-        *response.status_mut() = self.status();
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            http::HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        response
+        super::http_response(self.status(), self.body())
     }
 }
 

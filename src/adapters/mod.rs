@@ -1,5 +1,6 @@
-//! Framework adapters: [`axum`](crate::axum), [`actix`](crate::actix) and
-//! [`hyper`](crate::hyper), each behind the feature named after its framework.
+//! Framework adapters: [`axum`](crate::axum), [`actix`](crate::actix),
+//! [`hyper`](crate::hyper) and [`tower`](crate::tower), each behind the feature named after
+//! its framework.
 //!
 //! Every adapter is a thin layer over the crate's public API ([`Receiver`](crate::Receiver),
 //! [`parse_stream`](crate::parse_stream), [`Verifier`](crate::Verifier),
@@ -12,12 +13,16 @@ pub mod actix;
 pub mod axum;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 use std::fmt;
 use std::future::Future;
+use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::Bytes;
+#[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
+use bytes::BytesMut;
 use http::StatusCode;
 
 use crate::observe::Delivery;
@@ -145,7 +150,7 @@ pub(crate) fn body_limit(limits: &Limits) -> Error {
 }
 
 /// True when `error`, or an error in its source chain, is `http_body_util::Limited`'s.
-#[cfg(any(feature = "axum", feature = "hyper"))]
+#[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
 pub(crate) fn is_length_limit(error: &Error) -> bool {
     let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     while let Some(e) = next {
@@ -157,26 +162,162 @@ pub(crate) fn is_length_limit(error: &Error) -> bool {
     false
 }
 
-/// Reads a body stream into one buffer, refusing it as soon as it is over
-/// [`Limits::max_body`] (413). A stream error is [`Malformed`](ErrorKind::Malformed) (400),
-/// or the body limit when it is `http_body_util::Limited`'s.
+/// The declared `Content-Length`, when it is all digits and fits a `u64`.
+fn declared_length(value: Option<&[u8]>) -> Option<u64> {
+    let digits = value?.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// An over-limit body is read and discarded up to this many times [`Limits::max_body`] ...
+const DRAIN_FACTOR: u64 = 4;
+/// ... or this many bytes, whichever is more ...
+const DRAIN_FLOOR: u64 = 64 << 20;
+/// ... within this time (checked between chunks) and this many chunks.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+const DRAIN_CHUNKS: u32 = 1 << 16;
+
+/// Bounds the reading and discarding of the rest of an over-limit body before a 413 is
+/// answered.
+///
+/// A server that answers 413 and closes the connection while the client is still sending
+/// makes the kernel reset the connection (unread data in its receive buffer), and a client
+/// that writes its whole body before reading (Python's `urllib`, many HTTP libraries) then
+/// sees a connection reset instead of the 413. So the adapters read and discard the rest of
+/// the body, up to the smaller of its declared length and `max(4 x max_body, 64 MiB)`, for at
+/// most 10 s, then answer 413 with `Connection: close`. Nothing read is kept, so memory stays
+/// bounded by the chunk size. A client that sent `Expect: 100-continue` has not sent the body:
+/// it is answered at once.
+#[derive(Debug)]
+pub(crate) struct Drain {
+    left: u64,
+    chunks: u32,
+    deadline: Instant,
+}
+
+impl Drain {
+    /// A drain for a request with these headers' `Content-Length` (if any).
+    pub(crate) fn new(limits: &Limits, content_length: Option<&[u8]>) -> Drain {
+        let budget = limits
+            .max_body()
+            .saturating_mul(DRAIN_FACTOR)
+            .max(DRAIN_FLOOR);
+        Drain {
+            left: declared_length(content_length).map_or(budget, |n| n.min(budget)),
+            chunks: DRAIN_CHUNKS,
+            deadline: Instant::now() + DRAIN_TIME,
+        }
+    }
+
+    /// Counts a chunk of `len` bytes read and discarded: true while there is budget left.
+    pub(crate) fn more(&mut self, len: u64) -> bool {
+        self.left = self.left.saturating_sub(len);
+        self.chunks = self.chunks.saturating_sub(1);
+        self.left > 0 && self.chunks > 0 && Instant::now() < self.deadline
+    }
+}
+
+/// True when the request asks for `100 Continue` before sending its body: a refused one has
+/// nothing to drain.
+pub(crate) fn expects_continue<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> bool {
+    values.any(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Reads and discards the rest of `body` within `drain`'s bounds. `Limited`'s errors (each
+/// further chunk past its limit is one) count as chunks; any other error ends the drain.
+#[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
+async fn drain_body<B>(mut body: std::pin::Pin<&mut B>, mut drain: Drain)
+where
+    B: http_body::Body + ?Sized,
+    B::Error: Into<BoxError>,
+{
+    use http_body_util::BodyExt;
+    // Dropped while draining: nothing was kept or written anywhere.
+    while let Some(frame) = body.frame().await {
+        let len = match frame {
+            Ok(frame) => frame.data_ref().map_or(0, |d| {
+                u64::try_from(bytes::Buf::remaining(d)).unwrap_or(u64::MAX)
+            }),
+            Err(e) => {
+                let e = Error::with_source(
+                    ErrorKind::Malformed {
+                        what: "drain".into(),
+                    },
+                    e,
+                );
+                if !is_length_limit(&e) {
+                    return;
+                }
+                0
+            }
+        };
+        if !drain.more(len) {
+            return;
+        }
+    }
+}
+
+#[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Reads a request body into one buffer under [`Limits::max_body`]: a `Content-Length` (or
+/// exact size hint) over it is refused before any byte is kept, a body that goes over it while
+/// streaming as soon as it does (413). Either way the rest of the body is read and discarded
+/// within [`Drain`]'s bounds first, so that the client can read the 413. A stream error is
+/// [`Malformed`](ErrorKind::Malformed) (400), or the body limit when it is
+/// `http_body_util::Limited`'s (a framework's own limit, such as axum's `DefaultBodyLimit`).
 ///
 /// The body is kept whole because the replay store binds the signature to the payload's
 /// digest, computed from the raw body after verification ([`crate::PayloadDigest`]); a
 /// multipart body's files are slices of it afterwards, so the peak is about twice the body.
-#[cfg_attr(not(any(feature = "axum", feature = "hyper")), allow(dead_code))]
-pub(crate) async fn collect_body<St, B, E>(body: St, limits: &Limits) -> Result<Bytes>
+#[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
+pub(crate) async fn read_body<B>(
+    body: B,
+    headers: &http::HeaderMap,
+    limits: &Limits,
+) -> Result<Bytes>
 where
-    St: Stream<Item = std::result::Result<B, E>>,
-    B: Into<Bytes>,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
 {
-    let max = usize::try_from(limits.max_body()).unwrap_or(usize::MAX);
+    use bytes::Buf;
+    use http::header::{CONTENT_LENGTH, EXPECT};
+    use http_body_util::BodyExt;
+
+    let content_length = headers.get(CONTENT_LENGTH).map(|v| v.as_bytes());
+    let drain = || {
+        (!expects_continue(headers.get_all(EXPECT).iter().map(|v| v.as_bytes())))
+            .then(|| Drain::new(limits, content_length))
+    };
     let mut body = std::pin::pin!(body);
+    if check_content_length(content_length, limits).is_err()
+        || body.size_hint().lower() > limits.max_body()
+    {
+        if let Some(drain) = drain() {
+            drain_body(body, drain).await;
+        }
+        return Err(body_limit(limits));
+    }
+    let max = usize::try_from(limits.max_body()).unwrap_or(usize::MAX);
     let mut buf = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk: Bytes = match chunk {
-            Ok(c) => c.into(),
+    // Dropped while reading: nothing was written anywhere.
+    while let Some(frame) = body.as_mut().frame().await {
+        let over = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(mut data) => {
+                    let n = data.remaining();
+                    if buf.len().checked_add(n).is_none_or(|total| total > max) {
+                        true
+                    } else {
+                        buf.extend_from_slice(&data.copy_to_bytes(n));
+                        false
+                    }
+                }
+                // Trailers carry nothing signed.
+                Err(_) => false,
+            },
             Err(e) => {
                 let e = Error::with_source(
                     ErrorKind::Malformed {
@@ -184,19 +325,75 @@ where
                     },
                     e,
                 );
-                #[cfg(any(feature = "axum", feature = "hyper"))]
-                if is_length_limit(&e) {
-                    return Err(body_limit(limits));
+                if !is_length_limit(&e) {
+                    return Err(e);
                 }
-                return Err(e);
+                true
             }
         };
-        if buf.len().checked_add(chunk.len()).is_none_or(|n| n > max) {
+        if over {
+            drop(buf);
+            if let Some(drain) = drain() {
+                drain_body(body, drain).await;
+            }
             return Err(body_limit(limits));
         }
-        buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+/// An HTTP response with `status`, a `text/plain` `body`, and `Connection: close` on a 413
+/// (the request's body may not have been read to its end).
+#[cfg(any(feature = "hyper", feature = "tower"))]
+pub(crate) fn http_response<B: From<&'static str>>(
+    status: StatusCode,
+    body: &'static str,
+) -> http::Response<B> {
+    use http::HeaderValue;
+    use http::header::{CONNECTION, CONTENT_TYPE};
+    let mut response = http::Response::new(B::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Parses and verifies `body` (with its request's `headers`) under the receiver's limits and
+/// reserves it, as the hyper adapter and the tower layer do: `Ok(None)` for a duplicate of a
+/// committed delivery.
+#[cfg(any(feature = "hyper", feature = "tower"))]
+pub(crate) async fn admit_request<T, B, S>(
+    receiver: &Receiver<S>,
+    headers: &http::HeaderMap,
+    body: B,
+) -> Result<Option<Webhook<T, S>>>
+where
+    T: FromPayload,
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+    S: ReplayStore + Clone,
+{
+    use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+    let limits = receiver.verifier().limits();
+    check_content_encoding(
+        headers
+            .get_all(CONTENT_ENCODING)
+            .iter()
+            .map(|v| v.as_bytes()),
+    )?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = read_body(body, headers, limits).await?;
+    reserve(receiver, &content_type, body).await
 }
 
 /// Parses and verifies a whole body, computes its payload digest, takes the endpoint's payload
@@ -392,7 +589,7 @@ impl WebhookResponse {
         self.unproven
     }
 
-    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "hyper", feature = "tower")), allow(dead_code))]
     pub(crate) fn duplicate() -> Self {
         WebhookResponse {
             status: StatusCode::OK,
@@ -470,6 +667,36 @@ mod tests {
         let e = check_content_length(Some(b"11"), &limits).unwrap_err();
         assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert!(check_content_length(Some(b"99999999999999999999999"), &limits).is_err());
+    }
+
+    #[test]
+    fn drain_is_bounded_by_the_declared_length_the_budget_and_chunks() {
+        let limits = Limits::default().body(1 << 20);
+        // Declared 10 bytes: done after them.
+        let mut d = Drain::new(&limits, Some(b" 10 "));
+        assert!(d.more(4));
+        assert!(!d.more(6));
+        // No length: max(4 x max_body, 64 MiB).
+        let mut d = Drain::new(&limits, None);
+        assert!(d.more((64 << 20) - 1));
+        assert!(!d.more(1));
+        let big = Limits::default().body(32 << 20);
+        let mut d = Drain::new(&big, Some(b"99999999999999999999999"));
+        assert!(d.more((128 << 20) - 1));
+        assert!(!d.more(1));
+        // Chunks of nothing (a framework limit's errors) end after the chunk bound.
+        let mut d = Drain::new(&limits, None);
+        assert_eq!(
+            (0..).take_while(|_| d.more(0)).count(),
+            (DRAIN_CHUNKS - 1) as usize
+        );
+    }
+
+    #[test]
+    fn expect_continue() {
+        assert!(expects_continue([&b" 100-Continue "[..]].into_iter()));
+        assert!(!expects_continue([&b"200-ok"[..]].into_iter()));
+        assert!(!expects_continue(std::iter::empty()));
     }
 
     #[test]

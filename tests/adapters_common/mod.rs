@@ -203,7 +203,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn is(&self, status: u16, body: &str) -> bool {
+    pub fn is(&self, status: u16, body: &str) -> bool {
         self.status.as_u16() == status && self.body == body
     }
 }
