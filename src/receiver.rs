@@ -327,6 +327,13 @@ impl<T> Outcome<T> {
     }
 }
 
+impl<T> fmt::Display for Outcome<T> {
+    /// The outcome's [`name`](Outcome::name) (the handler's value is not shown).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The error a handler returns to [`Receiver::receive`]: retry later (the default), or reject
 /// for good.
 ///

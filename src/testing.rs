@@ -426,6 +426,12 @@ impl SampleEncoding {
     }
 }
 
+impl std::fmt::Display for SampleEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A realistic `event-data` object for `event` (one of [`SAMPLE_EVENTS`]) at `timestamp`, with
 /// a fresh id, or `None` for another name.
 ///
