@@ -82,7 +82,10 @@ impl SignedBody {
         if let Ok(value) = http::HeaderValue::from_str(&self.content_type) {
             headers.insert(http::header::CONTENT_TYPE, value);
         }
-        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(length));
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(length),
+        );
         request
     }
 }

@@ -552,10 +552,12 @@ mod path {
                 Some(name) => Segment::Field(self.at, name),
                 None => Segment::Key(self.at),
             };
-            seed.deserialize(Node {
+            let node = Node {
                 data: Data::Value(value),
                 at: &at,
-            })
+            };
+            // Located here too: a type's own check can fail after its value deserialized.
+            node.locate(seed.deserialize(node))
         }
 
         fn size_hint(&self) -> Option<usize> {
@@ -580,11 +582,11 @@ mod path {
                 return Ok(None);
             };
             let at = Segment::Index(self.at, i);
-            seed.deserialize(Node {
+            let node = Node {
                 data: Data::Value(value),
                 at: &at,
-            })
-            .map(Some)
+            };
+            node.locate(seed.deserialize(node)).map(Some)
         }
 
         fn size_hint(&self) -> Option<usize> {
@@ -636,10 +638,11 @@ mod path {
                 Some(name) => Segment::Variant(self.at, name),
                 None => Segment::Key(self.at),
             };
-            f(Node {
+            let node = Node {
                 data: Data::Value(self.value),
                 at: &at,
-            })
+            };
+            node.locate(f(node))
         }
     }
 
