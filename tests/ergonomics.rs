@@ -415,3 +415,64 @@ mod through_the_hyper_adapter {
         assert_eq!(webhook.process(|_| async { Ok(()) }).await.status(), 200);
     }
 }
+
+#[test]
+fn no_shape_of_value_leaks_into_any_mismatch() {
+    // Distinctive values of every JSON type, each put where another type is expected.
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Want {
+        n: u16,
+        s: String,
+        b: bool,
+        list: Vec<u8>,
+        pair: (u8, u8),
+        nested: Option<Box<Want>>,
+    }
+    let secrets = [
+        serde_json::json!("alice@example.com"),
+        serde_json::json!(987_654_321_u64),
+        serde_json::json!(-123_456_789_i64),
+        serde_json::json!(31_415.926_5),
+        serde_json::json!(["alice@example.com"]),
+        serde_json::json!({"alice@example.com": "alice@example.com"}),
+        serde_json::json!([111_111, 222_222, 333_333]),
+    ];
+    let needles = [
+        "alice",
+        "987654321",
+        "123456789",
+        "31415",
+        "111111",
+        "222222",
+    ];
+    for field in ["n", "s", "b", "list", "pair", "nested"] {
+        for secret in &secrets {
+            let mut vars = serde_json::json!({
+                "n": 1, "s": "x", "b": true, "list": [1], "pair": [1, 2], "nested": null,
+            });
+            vars[field] = secret.clone();
+            for wrapped in [
+                vars.clone(),
+                serde_json::json!({"n": 1, "s": "x", "b": true,
+                "list": [], "pair": [1, 2], "nested": vars}),
+            ] {
+                let v: UserVariables = serde_json::from_value(wrapped).unwrap();
+                let Err(err) = v.deserialize::<Want>() else {
+                    continue; // `s` takes a string, `nested` an object of the right shape
+                };
+                let shown = format!("{err} {err:?}");
+                for needle in needles {
+                    assert!(!shown.contains(needle), "{field} = {secret}: {shown}");
+                }
+                let ErrorKind::UserVariables { path, .. } = err.kind() else {
+                    panic!("{err:?}");
+                };
+                assert!(
+                    path.ends_with(field) || path.contains(field),
+                    "{path} for {field}"
+                );
+            }
+        }
+    }
+}
