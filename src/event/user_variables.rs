@@ -408,17 +408,15 @@ mod path {
             visitor: V,
             fields: Option<&'static [&'static str]>,
         ) -> Result<V::Value, PathError> {
-            if let Some(map) = self.map() {
-                let access = Entries {
-                    iter: map.iter(),
-                    pending: None,
-                    fields,
-                    at: self.at,
-                };
-                return self.locate(visitor.visit_map(access));
-            }
-            let Data::Value(value) = self.data else {
-                return Err(PathError::new("unreachable".to_owned()));
+            let entries = |map: &'a Map<String, Value>| Entries {
+                iter: map.iter(),
+                pending: None,
+                fields,
+                at: self.at,
+            };
+            let value = match self.data {
+                Data::Map(map) => return self.locate(visitor.visit_map(entries(map))),
+                Data::Value(value) => value,
             };
             let r = match value {
                 Value::Null => visitor.visit_unit(),
@@ -437,7 +435,7 @@ mod path {
                     iter: items.iter().enumerate(),
                     at: self.at,
                 }),
-                Value::Object(_) => Err(PathError::new("unreachable".to_owned())),
+                Value::Object(map) => visitor.visit_map(entries(map)),
             };
             self.locate(r)
         }
@@ -480,19 +478,23 @@ mod path {
             variants: &'static [&'static str],
             visitor: V,
         ) -> Result<V::Value, PathError> {
-            let r = match (self.data, self.map()) {
+            let single = self.map().and_then(|map| {
+                let mut entries = map.iter();
+                match (entries.next(), entries.next()) {
+                    (Some(entry), None) => Some(entry),
+                    _ => None,
+                }
+            });
+            let r = match (self.data, single) {
                 (Data::Value(Value::String(s)), _) => {
                     visitor.visit_enum(s.as_str().into_deserializer())
                 }
-                (_, Some(map)) if map.len() == 1 => match map.iter().next() {
-                    Some((name, value)) => visitor.visit_enum(Variant {
-                        name,
-                        value,
-                        variants,
-                        at: self.at,
-                    }),
-                    None => Err(PathError::new("unreachable".to_owned())),
-                },
+                (_, Some((name, value))) => visitor.visit_enum(Variant {
+                    name,
+                    value,
+                    variants,
+                    at: self.at,
+                }),
                 _ => Err(de::Error::invalid_type(
                     Unexpected::Other("value"),
                     &"a string or an object with one key",
