@@ -25,13 +25,19 @@ pub struct Error {
 struct Inner {
     kind: ErrorKind,
     source: Option<BoxError>,
+    /// The response body a handler chose ([`HandlerError::with_body`](crate::HandlerError::with_body)).
+    body: Option<&'static str>,
 }
 
 impl Error {
     /// Creates an error of the given kind.
     pub fn new(kind: ErrorKind) -> Self {
         Error {
-            inner: Box::new(Inner { kind, source: None }),
+            inner: Box::new(Inner {
+                kind,
+                source: None,
+                body: None,
+            }),
         }
     }
 
@@ -45,8 +51,24 @@ impl Error {
             inner: Box::new(Inner {
                 kind,
                 source: Some(source.into()),
+                body: None,
             }),
         }
+    }
+
+    /// Sets the response body to answer with instead of the kind's [`name`](Self::name): see
+    /// [`HandlerError::with_body`](crate::HandlerError::with_body).
+    #[must_use]
+    pub fn with_body(mut self, body: &'static str) -> Self {
+        self.inner.body = Some(body);
+        self
+    }
+
+    /// The body to answer the request with: the one a handler chose
+    /// ([`HandlerError::with_body`](crate::HandlerError::with_body)), or else the kind's stable
+    /// [`name`](Self::name). Never a message, a key or a byte of the request.
+    pub fn response_body(&self) -> &'static str {
+        self.inner.body.unwrap_or_else(|| self.name())
     }
 
     /// What went wrong.
@@ -148,6 +170,26 @@ pub enum Stage {
     Replay,
     /// The application's own handler, or missing configuration.
     Application,
+}
+
+impl Stage {
+    /// `request`, `parse`, `verify`, `replay` or `application`: a stable name for logs and
+    /// metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Request => "request",
+            Stage::Parse => "parse",
+            Stage::Verify => "verify",
+            Stage::Replay => "replay",
+            Stage::Application => "application",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Which limit of [`Limits`](crate::Limits) was exceeded.
@@ -329,6 +371,32 @@ pub enum ErrorKind {
         /// What the body is.
         found: PayloadKind,
     },
+    /// The message's user variables do not deserialize into the type the application asked for
+    /// ([`UserVariables::deserialize`](crate::UserVariables::deserialize)).
+    ///
+    /// Carries the path of the offending field (`order.items[2].sku`) and what was wrong with
+    /// it, but never a value: the message names the JSON type found (`string`, `integer`, ...)
+    /// and the type expected, and a map's keys (data, not field names) show as `[_]`.
+    ///
+    /// Its own status is 400, like a malformed body, so that Mailgun keeps retrying while a
+    /// fix of the type on the receiving side can still recover the delivery. Returned with `?`
+    /// from a handler it becomes a retryable [`HandlerError`](crate::HandlerError) (500, body
+    /// `user_variables`): right when the type is yours to fix. When a mismatch means the
+    /// message can never fit (variables set by another sender, or by a version of your sending
+    /// code that no longer exists), reject it instead, which answers 406 and stops the
+    /// retries: `vars.deserialize::<T>().map_err(HandlerError::reject)?`.
+    #[error(
+        "user variables do not match the requested type{}{}: {problem}",
+        if path.is_empty() { "" } else { " at " },
+        path
+    )]
+    UserVariables {
+        /// Where in the variables: field names, `[index]` for arrays and `[_]` for a map's
+        /// keys; empty for the variables as a whole.
+        path: String,
+        /// What is wrong, without the value: `invalid type: string, expected u32`.
+        problem: String,
+    },
 
     // ----- Stage::Verify -----
     /// No configured key produced the signature.
@@ -418,7 +486,8 @@ impl ErrorKind {
             | BadTimestamp
             | BadToken
             | BadSignatureFormat
-            | WrongEndpoint { .. } => Stage::Parse,
+            | WrongEndpoint { .. }
+            | UserVariables { .. } => Stage::Parse,
             SignatureMismatch | Stale { .. } | FromFuture { .. } => Stage::Verify,
             InFlight | StoreFull | StoreUnavailable | PayloadMismatch | SignedBeforeEpoch => {
                 Stage::Replay
@@ -431,7 +500,7 @@ impl ErrorKind {
     ///
     /// | kinds | status |
     /// |---|---|
-    /// | malformed body, missing or ill-formed signature fields, wrong endpoint | 400 |
+    /// | malformed body, missing or ill-formed signature fields, wrong endpoint, user variables that do not fit the requested type | 400 |
     /// | signature mismatch, stale or future timestamp, payload mismatch (a signature reused with another body) | 401 |
     /// | delivery still in flight | 409 |
     /// | a limit exceeded | 413 |
@@ -453,7 +522,8 @@ impl ErrorKind {
             | BadTimestamp
             | BadToken
             | BadSignatureFormat
-            | WrongEndpoint { .. } => StatusCode::BAD_REQUEST,
+            | WrongEndpoint { .. }
+            | UserVariables { .. } => StatusCode::BAD_REQUEST,
             SignatureMismatch | Stale { .. } | FromFuture { .. } | PayloadMismatch => {
                 StatusCode::UNAUTHORIZED
             }
@@ -485,6 +555,7 @@ impl ErrorKind {
             BadToken => "bad_token",
             BadSignatureFormat => "bad_signature_format",
             WrongEndpoint { .. } => "wrong_endpoint",
+            UserVariables { .. } => "user_variables",
             SignatureMismatch => "signature_mismatch",
             Stale { .. } => "stale",
             FromFuture { .. } => "from_future",
@@ -535,6 +606,13 @@ mod tests {
         let cases = [
             (Malformed { what: "x".into() }, 400),
             (MissingField { field: "token" }, 400),
+            (
+                UserVariables {
+                    path: "a".into(),
+                    problem: "b".into(),
+                },
+                400,
+            ),
             (BadSignatureFormat, 400),
             (SignatureMismatch, 401),
             (Stale { age: 1, max_age: 0 }, 401),

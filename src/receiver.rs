@@ -339,6 +339,13 @@ impl<T> Outcome<T> {
     }
 }
 
+impl<T> fmt::Display for Outcome<T> {
+    /// The outcome's [`name`](Outcome::name) (the handler's value is not shown).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The error a handler returns to [`Receiver::receive`]: retry later (the default), or reject
 /// for good.
 ///
@@ -360,27 +367,66 @@ impl<T> Outcome<T> {
 /// }
 /// # assert!(check("").unwrap_err().is_rejection());
 /// ```
+///
+/// # The response body
+///
+/// The framework adapters answer a failed delivery with a short body: the error's stable name
+/// (`handler`, `rejected`), or one you choose with [`with_body`](Self::with_body). Mailgun
+/// reads only the status; the body shows in its logs ("Webhook response") and to whoever reads
+/// them, so it is a `&'static str`: a code from your program, never a value from the delivery.
+/// An error from [`UserVariables::deserialize`](crate::UserVariables::deserialize) answers
+/// `user_variables` unless you choose another.
+///
+/// ```
+/// use mailgun_webhooks::HandlerError;
+///
+/// let e = HandlerError::reject("unknown customer").with_body("unknown_customer");
+/// assert_eq!(e.body(), Some("unknown_customer"));
+/// assert_eq!(e.into_error().response_body(), "unknown_customer");
+/// ```
 pub struct HandlerError {
     reject: bool,
     source: BoxError,
+    body: Option<&'static str>,
 }
 
 impl HandlerError {
     /// A failure that a retry may cure: the reservation is released and Mailgun retries.
     pub fn retry(source: impl Into<BoxError>) -> Self {
-        HandlerError {
-            reject: false,
-            source: source.into(),
-        }
+        HandlerError::new(false, source.into())
     }
 
     /// A permanent rejection: the delivery is committed and answered 406, and Mailgun stops
     /// retrying it.
     pub fn reject(reason: impl Into<BoxError>) -> Self {
+        HandlerError::new(true, reason.into())
+    }
+
+    fn new(reject: bool, source: BoxError) -> Self {
+        // A crate error that says more than "handler" keeps its name as the body.
+        let body = source
+            .downcast_ref::<Error>()
+            .filter(|e| matches!(e.kind(), ErrorKind::UserVariables { .. }))
+            .map(Error::response_body);
         HandlerError {
-            reject: true,
-            source: reason.into(),
+            reject,
+            source,
+            body,
         }
+    }
+
+    /// Answers with `body` instead of `handler` or `rejected`: a short code from your program
+    /// (`unknown_customer`, `database_unavailable`) for whoever reads Mailgun's logs. The status
+    /// stays 500 (retried) or 406 (a rejection).
+    #[must_use]
+    pub fn with_body(mut self, body: &'static str) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// The response body chosen with [`with_body`](Self::with_body), if any.
+    pub fn body(&self) -> Option<&'static str> {
+        self.body
     }
 
     /// True for a [`reject`](Self::reject)ion.
@@ -401,7 +447,11 @@ impl HandlerError {
         } else {
             ErrorKind::Handler
         };
-        Error::with_source(kind, self.source)
+        let error = Error::with_source(kind, self.source);
+        match self.body {
+            Some(body) => error.with_body(body),
+            None => error,
+        }
     }
 }
 
@@ -416,6 +466,7 @@ impl fmt::Debug for HandlerError {
         f.debug_struct("HandlerError")
             .field("reject", &self.reject)
             .field("source", &self.source)
+            .field("body", &self.body)
             .finish()
     }
 }

@@ -35,10 +35,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use crate::event::EventKind;
 use crate::key::SigningKey;
-use crate::verify::Clock;
+use crate::verify::{Clock, Format, Verifier};
 
 /// A request body with the `Content-Type` to send it with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,365 @@ impl SignedBody {
             content_type: content_type.into(),
             body: body.into(),
         }
+    }
+
+    /// A `POST /` request carrying the body, with its `Content-Type` and `Content-Length`:
+    /// what Mailgun sends. Set another URI with `*request.uri_mut() = ...`. A `content_type`
+    /// that is not a valid header value (you set the field yourself) is left out.
+    ///
+    /// ```
+    /// use mailgun_webhooks::testing::Signer;
+    /// use mailgun_webhooks::{EventKind, SigningKey};
+    ///
+    /// let request = Signer::new(SigningKey::new("test-key")).sample(EventKind::Opened).into_request();
+    /// assert_eq!(request.method(), "POST");
+    /// assert_eq!(request.headers()["content-type"], "application/json");
+    /// assert_eq!(request.headers()["content-length"], request.body().len().to_string().as_str());
+    /// ```
+    pub fn into_request(self) -> http::Request<Bytes> {
+        let length = self.body.len();
+        let mut request = http::Request::new(Bytes::from(self.body));
+        *request.method_mut() = http::Method::POST;
+        let headers = request.headers_mut();
+        if let Ok(value) = http::HeaderValue::from_str(&self.content_type) {
+            headers.insert(http::header::CONTENT_TYPE, value);
+        }
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(length),
+        );
+        request
+    }
+}
+
+impl From<SignedBody> for http::Request<Bytes> {
+    fn from(body: SignedBody) -> Self {
+        body.into_request()
+    }
+}
+
+/// An unsigned payload in the encoding it is posted in: a current webhook's `event-data`
+/// (JSON), or the fields of a legacy webhook or a route post (urlencoded or multipart). Sign it
+/// with a [`Signer`], or with [`sign`](Self::sign).
+///
+/// Make one with [`sample`], [`legacy_sample`], [`inbound_sample`], [`stored_sample`], or from
+/// your own `serde_json::Value` (`Sample::from(value)`, JSON) or [`FormBody`].
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct Sample {
+    content: Content,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Content {
+    Json(serde_json::Value),
+    Form(FormBody),
+    Multipart(FormBody),
+}
+
+impl Sample {
+    /// A current JSON webhook whose `event-data` is `event_data`.
+    pub fn json(event_data: serde_json::Value) -> Self {
+        Sample {
+            content: Content::Json(event_data),
+        }
+    }
+
+    /// A form posted as `application/x-www-form-urlencoded` (its files are left out).
+    pub fn form(form: FormBody) -> Self {
+        Sample {
+            content: Content::Form(form),
+        }
+    }
+
+    /// A form posted as `multipart/form-data`.
+    pub fn multipart(form: FormBody) -> Self {
+        Sample {
+            content: Content::Multipart(form),
+        }
+    }
+
+    /// The encoding it is posted in.
+    pub fn format(&self) -> Format {
+        match self.content {
+            Content::Json(_) => Format::Json,
+            Content::Form(_) => Format::Form,
+            Content::Multipart(_) => Format::Multipart,
+        }
+    }
+
+    /// The `event-data` of a JSON sample.
+    pub fn event_data(&self) -> Option<&serde_json::Value> {
+        match &self.content {
+            Content::Json(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The `event-data` of a JSON sample, to change before signing it.
+    pub fn event_data_mut(&mut self) -> Option<&mut serde_json::Value> {
+        match &mut self.content {
+            Content::Json(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The fields of a form sample.
+    pub fn form_body(&self) -> Option<&FormBody> {
+        match &self.content {
+            Content::Form(f) | Content::Multipart(f) => Some(f),
+            Content::Json(_) => None,
+        }
+    }
+
+    /// The same payload in `format`. A JSON sample becomes a form of its top-level members
+    /// (strings as they are, other values as JSON text), the way legacy webhooks post their
+    /// fields; a form becomes JSON as an object of its text fields (the last of repeated
+    /// ones); a form changes between urlencoded and multipart as it is.
+    pub fn encoded(self, format: Format) -> Sample {
+        let form = match self.content {
+            Content::Json(value) if format != Format::Json => {
+                let mut form = FormBody::new();
+                if let serde_json::Value::Object(map) = value {
+                    for (name, value) in map {
+                        form = match value {
+                            serde_json::Value::String(s) => form.field(name, s),
+                            other => form.field(name, other.to_string()),
+                        };
+                    }
+                }
+                form
+            }
+            Content::Json(value) => return Sample::json(value),
+            Content::Form(form) | Content::Multipart(form) => form,
+        };
+        match format {
+            Format::Form => Sample::form(form),
+            Format::Multipart => Sample::multipart(form),
+            _ => Sample::json(serde_json::Value::Object(
+                form.fields
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// Signs it with `key` at `timestamp` with `token`, encoded in its [`format`](Self::format).
+    pub fn sign(&self, key: &SigningKey, timestamp: u64, token: &str) -> SignedBody {
+        match &self.content {
+            Content::Json(v) => json_body(key, timestamp, token, v.clone()),
+            Content::Form(f) => f.clone().sign(key, timestamp, token).urlencoded(),
+            Content::Multipart(f) => f.clone().sign(key, timestamp, token).multipart(),
+        }
+    }
+}
+
+impl From<serde_json::Value> for Sample {
+    /// A JSON sample with this `event-data`.
+    fn from(event_data: serde_json::Value) -> Self {
+        Sample::json(event_data)
+    }
+}
+
+impl From<FormBody> for Sample {
+    /// Multipart when the form has files, urlencoded otherwise.
+    fn from(form: FormBody) -> Self {
+        if form.files.is_empty() {
+            Sample::form(form)
+        } else {
+            Sample::multipart(form)
+        }
+    }
+}
+
+/// A realistic current JSON webhook of `kind`, dated now, with a fresh id: recipient
+/// `alice@example.com`, tag `orders`, user variable `order_id` (`"10042"`). `Failed` is a
+/// permanent failure (a bounce); [`EventKind::Unknown`] is an event named `future_event` that
+/// this version does not know.
+///
+/// ```
+/// use mailgun_webhooks::testing::{sample, Signer};
+/// use mailgun_webhooks::{Event, EventKind, Payload, SigningKey};
+///
+/// let signer = Signer::new(SigningKey::new("test-key"));
+/// let body = signer.sign(sample(EventKind::Delivered));
+/// let verified = signer.verifier().parse_and_verify(&body.content_type, &body.body)?;
+/// assert!(matches!(verified.payload(), Payload::Event(Event::Delivered(_))));
+/// # Ok::<(), mailgun_webhooks::Error>(())
+/// ```
+pub fn sample(kind: EventKind) -> Sample {
+    sample_at(kind, now())
+}
+
+fn sample_at(kind: EventKind, timestamp: u64) -> Sample {
+    let data = sample_event_data(kind.as_str(), timestamp).unwrap_or_else(|| {
+        let mut data = sample_event_data("complained", timestamp).unwrap_or_default();
+        if let Some(map) = data.as_object_mut() {
+            map.insert("event".to_owned(), "future_event".into());
+        }
+        data
+    });
+    Sample::json(data)
+}
+
+/// A legacy (pre-2018) webhook of `kind`, urlencoded (`.encoded(Format::Multipart)` for the
+/// multipart form), or `None` for a kind that had no legacy webhook. `Failed` is posted as a
+/// legacy `bounced`.
+pub fn legacy_sample(kind: EventKind) -> Option<Sample> {
+    legacy_form(kind.as_str(), now()).map(Sample::form)
+}
+
+/// A route's `forward()` post: a parsed message from `bob@example.net` to
+/// `support@mg.example.com` with two attachments (multipart).
+pub fn inbound_sample() -> Sample {
+    // Infallible: the route encodings carry their one sample whatever the event name.
+    sample_in("inbound", SampleEncoding::InboundParsed, now())
+        .unwrap_or_else(|| Sample::form(FormBody::new()))
+}
+
+/// A route's `store(notify=...)` notification, with the message and attachment URLs
+/// (urlencoded).
+pub fn stored_sample() -> Sample {
+    sample_in("store", SampleEncoding::StoreNotify, now())
+        .unwrap_or_else(|| Sample::form(FormBody::new()))
+}
+
+/// Signs payloads with one key, at the time of its clock, with a fresh token per call, so
+/// that each test's calls are short.
+///
+/// ```
+/// use mailgun_webhooks::testing::{inbound_sample, FormBody, Signer};
+/// use mailgun_webhooks::{EventKind, Format, SigningKey};
+///
+/// let signer = Signer::new(SigningKey::new("test-key")).at(1_700_000_000);
+/// let verifier = signer.verifier(); // its clock stands at the same time
+///
+/// for body in [
+///     signer.sample(EventKind::Failed),
+///     signer.json(serde_json::json!({"event": "opened", "recipient": "alice@example.com"})),
+///     signer.form(FormBody::new().field("event", "delivered")),
+///     signer.sign(inbound_sample()),
+/// ] {
+///     verifier.parse_and_verify(&body.content_type, &body.body)?;
+/// }
+///
+/// // One call to an `http::Request`, in any encoding:
+/// let value = serde_json::json!({"event": "clicked", "url": "https://example.com"});
+/// let request = signer.request_as(value, Format::Multipart);
+/// assert!(request.headers()["content-type"].to_str().unwrap().starts_with("multipart/form-data"));
+/// # Ok::<(), mailgun_webhooks::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Signer {
+    key: SigningKey,
+    clock: Option<Arc<dyn Clock>>,
+    token: Option<String>,
+}
+
+impl Signer {
+    /// A signer with `key` that signs at the current time.
+    pub fn new(key: SigningKey) -> Self {
+        Signer {
+            key,
+            clock: None,
+            token: None,
+        }
+    }
+
+    /// Signs at `timestamp` (unix seconds) from now on.
+    pub fn at(self, timestamp: u64) -> Self {
+        self.clock(ManualClock::at_secs(timestamp))
+    }
+
+    /// Signs at the time of `clock`: share a [`ManualClock`] with the verifier and the store.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Signs every payload with `token` instead of a fresh one: makes the same delivery twice
+    /// (a duplicate, or a replay with another body).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The time it signs at now, in unix seconds.
+    pub fn timestamp(&self) -> u64 {
+        match &self.clock {
+            Some(clock) => crate::verify::unix_secs(clock.now()),
+            None => now(),
+        }
+    }
+
+    /// A verifier of this key whose clock is the signer's (the system clock unless
+    /// [`at`](Self::at) or [`clock`](Self::clock) set one), so what it signs is fresh.
+    pub fn verifier(&self) -> Verifier {
+        let builder = Verifier::builder(self.key.clone());
+        match &self.clock {
+            Some(clock) => builder.clock(SharedClock(Arc::clone(clock))).build(),
+            None => builder.build(),
+        }
+    }
+
+    fn next_token(&self) -> String {
+        self.token.clone().unwrap_or_else(token)
+    }
+
+    /// Signs `sample` in its encoding.
+    pub fn sign(&self, sample: impl Into<Sample>) -> SignedBody {
+        sample
+            .into()
+            .sign(&self.key, self.timestamp(), &self.next_token())
+    }
+
+    /// A signed current JSON webhook of `kind` (see [`sample`]), dated at the signer's time.
+    pub fn sample(&self, kind: EventKind) -> SignedBody {
+        let ts = self.timestamp();
+        sample_at(kind, ts).sign(&self.key, ts, &self.next_token())
+    }
+
+    /// A signed current JSON webhook whose `event-data` is `event_data`.
+    pub fn json(&self, event_data: serde_json::Value) -> SignedBody {
+        self.sign(Sample::json(event_data))
+    }
+
+    /// A signed urlencoded form (its files are left out).
+    pub fn form(&self, form: FormBody) -> SignedBody {
+        self.sign(Sample::form(form))
+    }
+
+    /// A signed multipart form.
+    pub fn multipart(&self, form: FormBody) -> SignedBody {
+        self.sign(Sample::multipart(form))
+    }
+
+    /// A signed `POST /` request of `sample` in its encoding (a `serde_json::Value` is a JSON
+    /// webhook's `event-data`), with `Content-Type` and `Content-Length`.
+    pub fn request(&self, sample: impl Into<Sample>) -> http::Request<Bytes> {
+        self.sign(sample).into_request()
+    }
+
+    /// Like [`request`](Self::request), with the payload in `format` (see
+    /// [`Sample::encoded`]).
+    pub fn request_as(&self, sample: impl Into<Sample>, format: Format) -> http::Request<Bytes> {
+        self.sign(sample.into().encoded(format)).into_request()
+    }
+}
+
+/// A signer's clock, shared with the verifier it makes.
+#[derive(Debug)]
+struct SharedClock(Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> SystemTime {
+        self.0.now()
     }
 }
 
@@ -426,6 +787,12 @@ impl SampleEncoding {
     }
 }
 
+impl std::fmt::Display for SampleEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A realistic `event-data` object for `event` (one of [`SAMPLE_EVENTS`]) at `timestamp`, with
 /// a fresh id, or `None` for another name.
 ///
@@ -528,41 +895,37 @@ pub fn sample_event_data(event: &str, timestamp: u64) -> Option<serde_json::Valu
 
 /// A signed sample body: event `event` in `encoding`, or the route sample of a route
 /// encoding (`event` is then ignored). `None` when the encoding cannot carry the event (see
-/// [`SampleEncoding::events`]).
+/// [`SampleEncoding::events`]). [`Signer::sample`] and [`sample`] are the short forms.
 ///
 /// ```
-/// use mailgun_webhooks::testing::{now, sample, token, SampleEncoding};
+/// use mailgun_webhooks::testing::{now, sample_body, token, SampleEncoding};
 /// use mailgun_webhooks::{SigningKey, Verifier};
 ///
 /// let key = SigningKey::new("test-key");
 /// for encoding in SampleEncoding::ALL {
 ///     for event in encoding.events() {
-///         let body = sample(event, encoding, &key, now(), &token()).unwrap();
+///         let body = sample_body(event, encoding, &key, now(), &token()).unwrap();
 ///         Verifier::new(key.clone()).parse_and_verify(&body.content_type, &body.body)?;
 ///     }
 /// }
 /// # Ok::<(), mailgun_webhooks::Error>(())
 /// ```
-pub fn sample(
+pub fn sample_body(
     event: &str,
     encoding: SampleEncoding,
     key: &SigningKey,
     timestamp: u64,
     token: &str,
 ) -> Option<SignedBody> {
+    Some(sample_in(event, encoding, timestamp)?.sign(key, timestamp, token))
+}
+
+/// The unsigned sample of `event` in `encoding`, dated `timestamp`.
+fn sample_in(event: &str, encoding: SampleEncoding, timestamp: u64) -> Option<Sample> {
     match encoding {
-        SampleEncoding::Json => Some(json_body(
-            key,
-            timestamp,
-            token,
-            sample_event_data(event, timestamp)?,
-        )),
-        SampleEncoding::LegacyForm => Some(
-            legacy_form(event, timestamp)?
-                .sign(key, timestamp, token)
-                .urlencoded(),
-        ),
-        SampleEncoding::LegacyMultipart => Some(
+        SampleEncoding::Json => Some(Sample::json(sample_event_data(event, timestamp)?)),
+        SampleEncoding::LegacyForm => Some(Sample::form(legacy_form(event, timestamp)?)),
+        SampleEncoding::LegacyMultipart => Some(Sample::multipart(
             legacy_form(event, timestamp)?
                 .field("attachment-count", "1")
                 .file(
@@ -570,11 +933,9 @@ pub fn sample(
                     "message.mime",
                     "application/octet-stream",
                     SAMPLE_MIME.as_bytes().to_vec(),
-                )
-                .sign(key, timestamp, token)
-                .multipart(),
-        ),
-        SampleEncoding::InboundParsed => Some(
+                ),
+        )),
+        SampleEncoding::InboundParsed => Some(Sample::multipart(
             route_fields(FormBody::new())
                 .field("body-plain", "Hello there.\r\n")
                 .field("stripped-text", "Hello there.")
@@ -592,16 +953,11 @@ pub fn sample(
                     "logo.png",
                     "image/png",
                     b"\x89PNG\r\n\x1a\n-not-really-a-png-".to_vec(),
-                )
-                .sign(key, timestamp, token)
-                .multipart(),
-        ),
-        SampleEncoding::InboundRawMime => Some(
-            route_fields(FormBody::new())
-                .field("body-mime", SAMPLE_MIME)
-                .sign(key, timestamp, token)
-                .urlencoded(),
-        ),
+                ),
+        )),
+        SampleEncoding::InboundRawMime => Some(Sample::form(
+            route_fields(FormBody::new()).field("body-mime", SAMPLE_MIME),
+        )),
         SampleEncoding::StoreNotify => {
             let url = "https://storage-us-east4.api.mailgun.net/v3/domains/mg.example.com/messages/BAABAQ";
             let attachments = serde_json::json!([{
@@ -610,14 +966,12 @@ pub fn sample(
                 "name": "invoice.txt",
                 "size": 41,
             }]);
-            Some(
+            Some(Sample::form(
                 route_fields(FormBody::new().field("domain", "mg.example.com"))
                     .field("body-plain", "Hello there.\r\n")
                     .field("message-url", url)
-                    .field("attachments", attachments.to_string())
-                    .sign(key, timestamp, token)
-                    .urlencoded(),
-            )
+                    .field("attachments", attachments.to_string()),
+            ))
         }
     }
 }

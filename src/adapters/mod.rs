@@ -469,10 +469,6 @@ where
 }
 
 impl<T, S: ReplayStore> Webhook<T, S> {
-    #[cfg_attr(
-        not(any(feature = "axum", feature = "actix-web", feature = "hyper")),
-        allow(dead_code)
-    )]
     /// Runs `handler` on the delivery, then commits it when the handler returns `Ok(())`, or
     /// releases it when it returns an error or panics (so that Mailgun's retry is processed):
     /// see [`Admitted::process`]. Returns the response to answer: 200, 500, 406 for
@@ -481,12 +477,65 @@ impl<T, S: ReplayStore> Webhook<T, S> {
     /// Errors convert into [`HandlerError`] with `?`. The handler runs on its own Tokio task
     /// when a runtime is running, so that a client hang-up does not cancel it (see
     /// [cancellation](Self#cancellation)); without a runtime it runs inline.
+    ///
+    /// The handler returns exactly `Result<(), HandlerError>`, so a closure ending in a bare
+    /// `Ok(())` needs no annotation. A handler with an error type of its own (any error that
+    /// converts into [`HandlerError`]) goes to [`process_with`](Self::process_with).
     pub async fn process<F, Fut>(self, handler: F) -> WebhookResponse
     where
         T: Send + 'static,
         S: 'static,
         F: FnOnce(Verified<T>) -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<(), HandlerError>> + Send + 'static,
+    {
+        self.process_with(handler).await
+    }
+
+    /// Like [`process`](Self::process), for a handler whose error is any type that converts
+    /// into [`HandlerError`]: your own error type (through its `Into<HandlerError>`, or as any
+    /// `std::error::Error + Send + Sync`), the crate's [`Error`], a `String`, or a
+    /// [`HandlerError`] with a [`body`](HandlerError::with_body) of your choice.
+    ///
+    /// ```
+    /// # #[cfg(feature = "axum")] {
+    /// use mailgun_webhooks::axum::{Webhook, WebhookResponse};
+    /// use mailgun_webhooks::{Event, HandlerError, Verified};
+    ///
+    /// #[derive(Debug)]
+    /// enum StoreError { Unavailable, UnknownCustomer }
+    ///
+    /// impl From<StoreError> for HandlerError {
+    ///     fn from(e: StoreError) -> Self {
+    ///         match e {
+    ///             StoreError::Unavailable => HandlerError::retry("store unavailable")
+    ///                 .with_body("store_unavailable"),
+    ///             StoreError::UnknownCustomer => HandlerError::reject("unknown customer")
+    ///                 .with_body("unknown_customer"),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// async fn save(event: Verified<Event>) -> Result<(), StoreError> {
+    ///     # let _ = event;
+    ///     Ok(())
+    /// }
+    ///
+    /// async fn tracking(webhook: Webhook<Event>) -> WebhookResponse {
+    ///     webhook.process_with(save).await
+    /// }
+    /// # }
+    /// ```
+    #[cfg_attr(
+        not(any(feature = "axum", feature = "actix-web", feature = "hyper")),
+        allow(dead_code)
+    )]
+    pub async fn process_with<F, Fut, E>(self, handler: F) -> WebhookResponse
+    where
+        T: Send + 'static,
+        S: 'static,
+        F: FnOnce(Verified<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: Into<HandlerError> + Send + 'static,
     {
         let unproven = self.admitted.is_unproven();
         let delivery = self.delivery;
@@ -514,6 +563,17 @@ impl<T, S: ReplayStore> Webhook<T, S> {
     where
         F: FnOnce(Verified<T>) -> Fut,
         Fut: Future<Output = std::result::Result<(), HandlerError>>,
+    {
+        self.process_local_with(handler).await
+    }
+
+    /// Like [`process_local`](Self::process_local), for a handler whose error is any type that
+    /// converts into [`HandlerError`] (see [`process_with`](Self::process_with)).
+    pub async fn process_local_with<F, Fut, E>(self, handler: F) -> WebhookResponse
+    where
+        F: FnOnce(Verified<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: Into<HandlerError>,
     {
         let unproven = self.admitted.is_unproven();
         let result = self
@@ -553,7 +613,8 @@ impl<T, S: ReplayStore> fmt::Debug for Webhook<T, S> {
 ///
 /// Return it from an axum handler (`IntoResponse`) or an actix-web handler (`Responder`), or
 /// turn it into an `http::Response` with the hyper adapter's `into_response`. The body is
-/// short and leaks nothing: `ok`, `duplicate`, or the error's [`name`](Error::name).
+/// short and leaks nothing: `ok`, `duplicate`, the error's [`name`](Error::name), or the code
+/// the handler chose with [`HandlerError::with_body`].
 #[derive(Debug)]
 #[must_use = "answer with it: its status tells Mailgun whether to retry"]
 pub struct WebhookResponse {
@@ -630,11 +691,12 @@ impl WebhookResponse {
         self.duplicate
     }
 
-    /// The response body: `ok`, `duplicate`, or the error's stable [`name`](Error::name).
-    /// Never a message, the key, or a byte of the request.
+    /// The response body: `ok`, `duplicate`, the error's stable [`name`](Error::name), or the
+    /// `&'static str` the handler chose with [`HandlerError::with_body`] (see
+    /// [`Error::response_body`]). Never a message, the key, or a byte of the request.
     pub fn body(&self) -> &'static str {
         match (&self.error, self.duplicate) {
-            (Some(e), _) => e.name(),
+            (Some(e), _) => e.response_body(),
             (None, true) => "duplicate",
             (None, false) => "ok",
         }

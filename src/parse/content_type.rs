@@ -14,6 +14,24 @@ pub enum MediaType {
     Multipart,
 }
 
+impl MediaType {
+    /// The media type's name: `application/json`, `application/x-www-form-urlencoded` or
+    /// `multipart/form-data`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Json => "application/json",
+            MediaType::Form => "application/x-www-form-urlencoded",
+            MediaType::Multipart => "multipart/form-data",
+        }
+    }
+}
+
+impl std::fmt::Display for MediaType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A parsed `Content-Type` header value.
 ///
 /// ```

@@ -111,6 +111,22 @@ pub enum LossPolicy {
     Accept,
 }
 
+impl LossPolicy {
+    /// `fail_closed` or `accept`: a stable name for logs and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossPolicy::FailClosed => "fail_closed",
+            LossPolicy::Accept => "accept",
+        }
+    }
+}
+
+impl fmt::Display for LossPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a delivery asks of a [`ReplayStore`]: its key, its payload, its account and its times.
 ///
 /// Made from a [`Verified`] delivery only (nothing is written for an unverified request). The
@@ -390,6 +406,18 @@ pub enum ReplayOutcome {
     /// The signed triple is on record with **another payload**: a forgery (the signature does
     /// not cover the body). Answer 401 ([`ErrorKind::PayloadMismatch`](crate::ErrorKind::PayloadMismatch)).
     PayloadMismatch,
+}
+
+impl fmt::Display for ReplayOutcome {
+    /// `fresh`, `duplicate`, `in_flight` or `payload_mismatch` (the reservation is not shown).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReplayOutcome::Fresh(_) => "fresh",
+            ReplayOutcome::Duplicate => "duplicate",
+            ReplayOutcome::InFlight => "in_flight",
+            ReplayOutcome::PayloadMismatch => "payload_mismatch",
+        })
+    }
 }
 
 impl ReplayOutcome {

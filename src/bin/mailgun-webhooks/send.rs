@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use mailgun_webhooks::SigningKey;
 use mailgun_webhooks::testing::{
-    FormBody, SampleEncoding, SignedBody, json_body, now, sample, token,
+    FormBody, SampleEncoding, SignedBody, json_body, now, sample_body, token,
 };
 use serde_json::Value;
 
@@ -148,7 +148,7 @@ fn build(args: &SendArgs) -> Result<SignedBody, String> {
             enc
         }
     };
-    sample(name, encoding, &key, ts, &tok).ok_or_else(|| format!("no sample {name:?}"))
+    sample_body(name, encoding, &key, ts, &tok).ok_or_else(|| format!("no sample {name:?}"))
 }
 
 /// Signs a file: JSON (a webhook body or bare event-data) or an urlencoded form.
