@@ -241,8 +241,11 @@ mod message;
 mod observe;
 mod parse;
 mod payload;
+mod queue;
 mod receiver;
 mod replay;
+#[cfg(feature = "serde")]
+mod serialize;
 mod store_url;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -282,6 +285,7 @@ pub use limits::Limits;
 pub use message::{Mailbox, MessageView};
 pub use parse::{ContentType, MediaType, RawPayload, parse, scan, scan_stream};
 pub use payload::Payload;
+pub use queue::VerifiedEnvelope;
 pub use verify::{
     Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, Format, ReplayKey, Signature, SystemClock,
     Unverified, Verified, Verifier, VerifierBuilder,
