@@ -110,6 +110,7 @@
 //! | `cli` | | the `mailgun-webhooks` command-line tool (`cargo install mailgun-webhooks --features cli`) |
 //! | `metrics` | | counters and histograms on the `metrics` facade ([observability](#observability)) |
 //! | `tracing` | | one `mailgun_webhooks.delivery` span per delivery, without personal data ([observability](#observability)) |
+//! | `serde` | | `Serialize` for [`Event`], [`InboundMessage`], [`StoredMessage`], [`Payload`]; `Serialize`/`Deserialize` for [`VerifiedEnvelope`] ([queues](#queues-and-storage)) |
 //!
 //! The default build parses all three encodings, verifies and types them; no feature is needed
 //! for a framework-agnostic receiver.
@@ -146,6 +147,48 @@
 //! | `mailgun_webhooks_deliveries_total` | counter | `outcome` (`processed`, `processed_unproven`, `duplicate`, `error`), `error_kind` ([`Error::name`] or `none`), `payload_kind` (`event`, `inbound`, `stored`, `unknown` before verification), `event_kind` ([`EventKind::as_str`] or `none`), `format` (`json`, `form`, `multipart`, `unknown`), `key` (`primary`, `previous`, `parent`, `none`) | once per delivery |
 //! | `mailgun_webhooks_signature_age_seconds` | histogram | | once per verified delivery: now minus the signed timestamp (negative when signed in the future); clock skew shows here before it causes 401s |
 //! | `mailgun_webhooks_delivery_seconds` | histogram | | once per delivery: verification, replay store and handler |
+//!
+//! # Queues and storage
+//!
+//! Inside a handler, [`Verified::raw_body`] and [`Verified::content_type`] give the request
+//! exactly as received (every adapter keeps the body it read; [`Receiver::receive`] borrows
+//! yours, so there you already hold it). [`Verified::to_envelope`] turns the delivery into a
+//! [`VerifiedEnvelope`]: body, content type, signed fields, matched key and receive time,
+//! `Serialize` and `Deserialize` with the feature `serde`. A worker, in another process and
+//! without the key, calls [`VerifiedEnvelope::parse`] to get the same [`Payload`] the live path
+//! gave. It does **not** verify again: enqueue only what you verified and reserved, and treat
+//! write access to the queue as the power to forge deliveries (see the envelope's
+//! [trust boundary](VerifiedEnvelope#trust-boundary)). With the feature `serde`, [`Event`],
+//! [`InboundMessage`], [`StoredMessage`] and [`Payload`] also implement `Serialize` (an event
+//! in the shape of Mailgun's `event-data`, which [`Event::from_json`] reads back).
+//!
+//! # Idempotency
+//!
+//! Mailgun delivers at least once, and the same event can also come through the events API.
+//! Use the key that matches what must happen once:
+//!
+//! | once per | key |
+//! |---|---|
+//! | delivery (a POST and Mailgun's retries of it) | [`Verified::replay_key`] (32 bytes, `Display` as hex); in a worker, [`VerifiedEnvelope::replay_key`], equal to it |
+//! | event, across webhooks and events API backfills | the event's `id` **with** its `timestamp` ([`Event::id`], [`Event::timestamp`], to the microsecond) |
+//!
+//! - The replay key is the hash of the signed `timestamp ‖ token`. The [`Receiver`] and the
+//!   adapters already record it (in the receiver's namespace, [`Verified::replay_key_in`]), so
+//!   a committed delivery never runs the handler again; a worker behind a queue keeps its own
+//!   record of it, in the same transaction as its effects, because a queue can deliver twice.
+//! - An event fetched from the events API (a backfill, the CLI's `backfill`) has no signature,
+//!   hence no replay key: key it on `(id, timestamp)`, and key the webhook path on the same pair
+//!   when both paths feed one table. It also holds if Mailgun ever re-signs a retry (a new
+//!   token is a new replay key, for the same event).
+//! - [`EventData::id`] alone is **not** an idempotency key: Mailgun makes it unique only within
+//!   a day, so two events can share it. Inbound messages have no event id; use the replay key
+//!   (or the message's `Message-Id` for "this message once", whatever route it came through).
+//! - **Exactly once with SQL** (features `sqlite`, `postgres`): `begin(&claim)` on
+//!   `SqliteReplayStore` or `PgReplayStore` writes the delivery's replay record in an open
+//!   transaction and returns an `SqlAdmission::Fresh(SqlDelivery)` (or `Duplicate`); write your
+//!   effects through its `transaction()` and `commit()`: the record and the effects become
+//!   visible together or not at all. That covers "once per delivery"; for "once per event"
+//!   add a unique index on `(event id, timestamp)` to your own table, in the same transaction.
 //!
 //! # Security model
 //!
@@ -200,7 +243,8 @@
 //! is decoded before the signature verified: rejecting a forged body costs the envelope pass
 //! and one HMAC. [`Verifier::parse_and_verify`] and [`Verifier::parse_stream_and_verify`] run
 //! the first three stages in one call; [`scan`], [`Verifier::verify`] and [`Verified::parse`]
-//! run them one by one (a queue-first service stores the `Verified<RawPayload>`).
+//! run them one by one (a queue-first service keeps a [`VerifiedEnvelope`], see
+//! [queues](#queues-and-storage)).
 //! [`parse()`] and [`parse_stream`] parse without verifying, for tools.
 //!
 //! Peak heap growth while parsing any body within [`Limits`], forged or signed, in memory or

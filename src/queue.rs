@@ -65,11 +65,7 @@ impl<P> Verified<P> {
     /// verified from (for [`Receiver::receive`](crate::Receiver::receive), whose caller holds
     /// the body). Another body is caught when the envelope is parsed, if its signed fields
     /// differ; its payload is not checked (see [`VerifiedEnvelope::parse`]).
-    pub fn to_envelope_with(
-        &self,
-        content_type: &str,
-        body: impl Into<Bytes>,
-    ) -> VerifiedEnvelope {
+    pub fn to_envelope_with(&self, content_type: &str, body: impl Into<Bytes>) -> VerifiedEnvelope {
         self.envelope(content_type.to_owned(), body.into())
     }
 
@@ -389,7 +385,7 @@ mod wire {
     /// bits a padded quantum drops must be zero (one encoding per byte string).
     pub(super) fn base64_decode(text: &str) -> Option<Vec<u8>> {
         let b = text.as_bytes();
-        if b.len() % 4 != 0 {
+        if !b.len().is_multiple_of(4) {
             return None;
         }
         let quads = b.len() / 4;
@@ -447,17 +443,31 @@ mod wire {
 
         #[test]
         fn base64_decoding_is_strict() {
-            for bad in ["Zg=", "Zg", "Z===", "Zh==", "Zm9=", "Zg==Zg==", "Zm 9v", "Zm9v\n", "Zm-_"] {
+            for bad in [
+                "Zg=", "Zg", "Z===", "Zh==", "Zm9=", "Zg==Zg==", "Zm 9v", "Zm9v\n", "Zm-_",
+            ] {
                 assert!(base64_decode(bad).is_none(), "{bad:?}");
             }
         }
 
         #[test]
         fn key_ids_round_trip() {
-            for k in [KeyId::Primary, KeyId::Previous(0), KeyId::Previous(12), KeyId::Parent] {
+            for k in [
+                KeyId::Primary,
+                KeyId::Previous(0),
+                KeyId::Previous(12),
+                KeyId::Parent,
+            ] {
                 assert_eq!(key_id(&k.to_string()), Some(k));
             }
-            for bad in ["", "Primary", "previous[]", "previous[-1]", "previous[1", "previous[+1]"] {
+            for bad in [
+                "",
+                "Primary",
+                "previous[]",
+                "previous[-1]",
+                "previous[1",
+                "previous[+1]",
+            ] {
                 assert_eq!(key_id(bad), None, "{bad:?}");
             }
         }

@@ -9,12 +9,12 @@
 //! crate's side and never panics. Attachment **contents** are not serialized, only described:
 //! keep the [`VerifiedEnvelope`](crate::VerifiedEnvelope) to keep the files.
 
-use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 
 use crate::event::{
-    AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event,
-    EventData, EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
+    AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event, EventData,
+    EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
     MessageHeaders, NameObject, Reject, Severity, Storage, UserVariables,
 };
 use crate::inbound::{Attachment, InboundMessage, StoredAttachment, StoredMessage};
@@ -364,7 +364,8 @@ present_fields!(StoredAttachment {
 /// `message-url`, `attachments` (by URL) and `message` (the [`InboundMessage`] fields).
 impl Serialize for StoredMessage {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let len = usize::from(self.message_url.is_some()) + usize::from(!self.attachments.is_empty()) + 1;
+        let len =
+            usize::from(self.message_url.is_some()) + usize::from(!self.attachments.is_empty()) + 1;
         let mut map = s.serialize_map(Some(len))?;
         if let Some(url) = &self.message_url {
             map.serialize_entry("message-url", url)?;
