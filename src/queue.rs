@@ -21,30 +21,34 @@ use crate::verify::{ReplayKey, Signature, Verified, Verifier};
 impl Verifier {
     /// [`parse_and_verify`](Self::parse_and_verify) for a body you own (a `Bytes`, a
     /// `Vec<u8>`): the result keeps it, so that [`Verified::raw_body`] and
-    /// [`Verified::to_envelope`] work. The body is moved in, not copied.
+    /// [`Verified::to_envelope`] work. The body is moved in, not copied (and a multipart body
+    /// is parsed without the copy `parse_and_verify` makes of a borrowed one).
     pub fn parse_and_verify_bytes(
         &self,
         content_type: &str,
         body: impl Into<Bytes>,
     ) -> Result<Verified<Payload>> {
-        let body = body.into();
-        let verified = self.parse_and_verify(content_type, &body)?;
-        Ok(verified.with_body(content_type, body))
+        self.parse_and_verify_shared(content_type, body.into())
     }
 }
 
 impl<S: ReplayStore> Receiver<S> {
     /// [`verify_request`](Self::verify_request) for a body you own: the verified value keeps
     /// it (see [`Verified::raw_body`]). The framework adapters use it, so the body is reachable
-    /// inside `Webhook::process`. The body is moved in, not copied.
+    /// inside `Webhook::process`. The body is moved in, not copied (and, as with
+    /// [`Verifier::parse_and_verify_bytes`], a multipart body is parsed without a copy of it).
     pub fn verify_request_bytes(
         &self,
         content_type: &str,
         body: impl Into<Bytes>,
     ) -> Result<(Verified<Payload>, PayloadDigest)> {
         let body = body.into();
-        let (verified, digest) = self.verify_request(content_type, &body)?;
-        Ok((verified.with_body(content_type, body), digest))
+        let verified = self
+            .verifier()
+            .parse_and_verify_shared(content_type, body.clone())?;
+        // After the signature verified, as `verify_request` does.
+        let digest = PayloadDigest::compute(content_type, &body, self.verifier().limits())?;
+        Ok((verified, digest))
     }
 }
 

@@ -207,6 +207,8 @@ fn a_binary_body_round_trips_byte_for_byte() {
     let verified = verifier
         .parse_and_verify_bytes(&signed.content_type, signed.body.clone())
         .unwrap();
+    let file = verified.payload().as_inbound().unwrap().attachments[0].data();
+    assert_eq!(file, &binary[..]);
     let envelope = verified.to_envelope().unwrap();
     let text = serde_json::to_string(&envelope).unwrap();
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
