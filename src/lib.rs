@@ -183,12 +183,15 @@
 //! - [`EventData::id`] alone is **not** an idempotency key: Mailgun makes it unique only within
 //!   a day, so two events can share it. Inbound messages have no event id; use the replay key
 //!   (or the message's `Message-Id` for "this message once", whatever route it came through).
-//! - **Exactly once with SQL** (features `sqlite`, `postgres`): `begin(&claim)` on
-//!   `SqliteReplayStore` or `PgReplayStore` writes the delivery's replay record in an open
-//!   transaction and returns an `SqlAdmission::Fresh(SqlDelivery)` (or `Duplicate`); write your
-//!   effects through its `transaction()` and `commit()`: the record and the effects become
-//!   visible together or not at all. That covers "once per delivery"; for "once per event"
-//!   add a unique index on `(event id, timestamp)` to your own table, in the same transaction.
+//! - **Exactly once with SQL** (features `sqlite`, `postgres`): instead of reserve, then
+//!   commit, `begin(&receiver.claim(&verified, digest))` on `SqliteReplayStore` or
+//!   `PgReplayStore` writes the delivery's replay record in an open transaction and returns
+//!   `SqlAdmission::Fresh(SqlDelivery)` (`Duplicate`: answer 200); write your effects through
+//!   its `transaction()`, then `commit()`: record and effects become visible together or not
+//!   at all. It needs the [`Verified`] value, so it runs where the delivery is received; a
+//!   worker fed by a queue gets the same guarantee from a unique index on the envelope's replay
+//!   key in its own table. For "once per event", add a unique index on `(event id, timestamp)`
+//!   in the same transaction.
 //!
 //! # Security model
 //!
