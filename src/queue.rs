@@ -135,7 +135,9 @@ impl<P> Verified<P> {
 ///   worker the same envelope twice: make the worker idempotent on
 ///   [`replay_key`](Self::replay_key) (see the crate docs' [idempotency](crate#idempotency)).
 /// - No key material is in it: the signed fields are those Mailgun posted in the body
-///   (`Debug` prints neither the signatures nor the body).
+///   (`Debug` prints neither the signatures nor the body). A leaked envelope's triple cannot be
+///   replayed with another body: the replay store binds it to this payload
+///   ([`PayloadDigest`]) until it is no longer fresh.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedEnvelope {
     content_type: String,
