@@ -111,6 +111,7 @@
 //! | `cli` | | the `mailgun-webhooks` command-line tool (`cargo install mailgun-webhooks --features cli`) |
 //! | `metrics` | | counters and histograms on the `metrics` facade ([observability](#observability)) |
 //! | `tracing` | | one `mailgun_webhooks.delivery` span per delivery, without personal data ([observability](#observability)) |
+//! | `serde` | | `Serialize` for [`Event`], [`InboundMessage`], [`StoredMessage`], [`Payload`]; `Serialize`/`Deserialize` for [`VerifiedEnvelope`] ([queues](#queues-and-storage)) |
 //!
 //! The default build parses all three encodings, verifies and types them; no feature is needed
 //! for a framework-agnostic receiver.
@@ -149,6 +150,51 @@
 //! | `mailgun_webhooks_delivery_seconds` | histogram | | once per delivery: verification, replay store and handler |
 //! | `mailgun_webhooks_replay_store_seconds` | histogram | `op` (`reserve`, `commit`, `release`), `result` (`fresh`, `fresh_unproven`, `duplicate`, `in_flight`, `payload_mismatch` for `reserve`; `ok` for the others; [`Error::name`] on failure) | once per replay-store call the crate makes: a slow or failing store shows here |
 //! | `mailgun_webhooks_replay_store_abandoned_total` | counter | | once per reservation abandoned by a dropped future (a hang-up under `process_local`, or your own code dropping an [`Admitted`]) |
+//!
+//! # Queues and storage
+//!
+//! Inside a handler, [`Verified::raw_body`] and [`Verified::content_type`] give the request
+//! exactly as received (every adapter keeps the body it read; [`Receiver::receive`] borrows
+//! yours, so there you already hold it). [`Verified::to_envelope`] turns the delivery into a
+//! [`VerifiedEnvelope`]: body, content type, signed fields, matched key and receive time,
+//! `Serialize` and `Deserialize` with the feature `serde`. A worker, in another process and
+//! without the key, calls [`VerifiedEnvelope::parse`] to get the same [`Payload`] the live path
+//! gave. It does **not** verify again: enqueue only what you verified and reserved, and treat
+//! write access to the queue as the power to forge deliveries (see the envelope's
+//! [trust boundary](VerifiedEnvelope#trust-boundary)). With the feature `serde`, [`Event`],
+//! [`InboundMessage`], [`StoredMessage`] and [`Payload`] also implement `Serialize` (an event
+//! in the shape of Mailgun's `event-data`, which [`Event::from_json`] reads back).
+//!
+//! # Idempotency
+//!
+//! Mailgun delivers at least once, and the same event can also come through the events API.
+//! Use the key that matches what must happen once:
+//!
+//! | once per | key |
+//! |---|---|
+//! | delivery (a POST and Mailgun's retries of it) | [`Verified::replay_key`] (32 bytes, `Display` as hex); in a worker, [`VerifiedEnvelope::replay_key`], equal to it |
+//! | event, across webhooks and events API backfills | the event's `id` **with** its `timestamp` ([`Event::id`], [`Event::timestamp`], to the microsecond) |
+//!
+//! - The replay key is the hash of the signed `timestamp ‖ token`. The [`Receiver`] and the
+//!   adapters already record it (in the receiver's namespace, [`Verified::replay_key_in`]), so
+//!   a committed delivery never runs the handler again; a worker behind a queue keeps its own
+//!   record of it, in the same transaction as its effects, because a queue can deliver twice.
+//! - An event fetched from the events API (a backfill, the CLI's `backfill`) has no signature,
+//!   hence no replay key: key it on `(id, timestamp)`, and key the webhook path on the same pair
+//!   when both paths feed one table. It also holds if Mailgun ever re-signs a retry (a new
+//!   token is a new replay key, for the same event).
+//! - [`EventData::id`] alone is **not** an idempotency key: Mailgun makes it unique only within
+//!   a day, so two events can share it. Inbound messages have no event id; use the replay key
+//!   (or the message's `Message-Id` for "this message once", whatever route it came through).
+//! - **Exactly once with SQL** (features `sqlite`, `postgres`): instead of reserve, then
+//!   commit, `begin(&receiver.claim(&verified, digest))` on `SqliteReplayStore` or
+//!   `PgReplayStore` writes the delivery's replay record in an open transaction and returns
+//!   `SqlAdmission::Fresh(SqlDelivery)` (`Duplicate`: answer 200); write your effects through
+//!   its `transaction()`, then `commit()`: record and effects become visible together or not
+//!   at all. It needs the [`Verified`] value, so it runs where the delivery is received; a
+//!   worker fed by a queue gets the same guarantee from a unique index on the envelope's replay
+//!   key in its own table. For "once per event", add a unique index on `(event id, timestamp)`
+//!   in the same transaction.
 //!
 //! # Security model
 //!
@@ -203,7 +249,8 @@
 //! is decoded before the signature verified: rejecting a forged body costs the envelope pass
 //! and one HMAC. [`Verifier::parse_and_verify`] and [`Verifier::parse_stream_and_verify`] run
 //! the first three stages in one call; [`scan`], [`Verifier::verify`] and [`Verified::parse`]
-//! run them one by one (a queue-first service stores the `Verified<RawPayload>`).
+//! run them one by one (a queue-first service keeps a [`VerifiedEnvelope`], see
+//! [queues](#queues-and-storage)).
 //! [`parse()`] and [`parse_stream`] parse without verifying, for tools.
 //!
 //! Peak heap growth while parsing any body within [`Limits`], forged or signed, in memory or
@@ -244,8 +291,11 @@ mod message;
 mod observe;
 mod parse;
 mod payload;
+mod queue;
 mod receiver;
 mod replay;
+#[cfg(feature = "serde")]
+mod serialize;
 mod store_url;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -285,6 +335,7 @@ pub use limits::Limits;
 pub use message::{Mailbox, MessageView};
 pub use parse::{ContentType, MediaType, RawPayload, parse, scan, scan_stream};
 pub use payload::Payload;
+pub use queue::VerifiedEnvelope;
 pub use verify::{
     Clock, DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, Format, ReplayKey, Signature, SystemClock,
     Unverified, Verified, Verifier, VerifierBuilder,

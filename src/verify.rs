@@ -221,6 +221,28 @@ pub struct Verified<P = crate::payload::Payload> {
     timestamp: u64,
     key: KeyId,
     expires_at: u64,
+    /// The time the signature was checked against (the clock's, or `verify_at`'s).
+    verified_at: SystemTime,
+    /// The request's content type and body, when the crate was given the body as owned bytes.
+    body: Option<RawBody>,
+}
+
+/// A request's content type and body, kept with its [`Verified`] value (a shared handle on
+/// the buffer the body was read into: no copy).
+#[derive(Clone)]
+pub(crate) struct RawBody {
+    pub(crate) content_type: String,
+    pub(crate) bytes: bytes::Bytes,
+}
+
+/// The length only: a body holds personal data.
+impl fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawBody")
+            .field("content_type", &self.content_type)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl<P> Verified<P> {
@@ -268,6 +290,8 @@ impl<P> Verified<P> {
             timestamp: self.timestamp,
             key: self.key,
             expires_at: self.expires_at,
+            verified_at: self.verified_at,
+            body: self.body,
         }
     }
 
@@ -285,6 +309,8 @@ impl<P> Verified<P> {
             timestamp: self.timestamp,
             key: self.key,
             expires_at: self.expires_at,
+            verified_at: self.verified_at,
+            body: self.body,
         })
     }
 
@@ -299,11 +325,49 @@ impl<P> Verified<P> {
     /// both `signature` and `parent-signature`, and a replay that keeps the parent signature
     /// but garbles the other must still find the record of the original.
     pub fn replay_key(&self) -> ReplayKey {
-        let mut h = Sha256::new();
-        h.update(b"mailgun-webhooks replay v1\0");
-        h.update(self.signature.timestamp.as_bytes());
-        h.update(self.signature.token.as_bytes());
-        ReplayKey(h.finalize().into())
+        ReplayKey::of(&self.signature)
+    }
+
+    /// When the signature was verified: the verifier's clock at [`Verifier::verify`], or the
+    /// time given to [`Verifier::verify_at`]. The time a delivery was received, for a queue.
+    pub fn verified_at(&self) -> SystemTime {
+        self.verified_at
+    }
+
+    /// The request body exactly as received, when the crate was given it as owned bytes: in
+    /// the handler of every framework adapter (`Webhook::process`), and after
+    /// [`Verifier::parse_and_verify_bytes`] or
+    /// [`Receiver::verify_request_bytes`](crate::Receiver::verify_request_bytes). `None` when
+    /// the body was borrowed ([`Verifier::parse_and_verify`], [`Receiver::receive`](crate::Receiver::receive)):
+    /// the crate does not copy a body to keep it; the caller still holds it.
+    ///
+    /// It is a shared handle on the buffer the body was read into, so the buffer lives as long
+    /// as this value (in an adapter, until the handler returns). Mailgun's signature does not
+    /// cover it: it is the body that came with a verified signature, bound to it by the replay
+    /// store (see the [security model](crate#security-model)).
+    pub fn raw_body(&self) -> Option<&[u8]> {
+        self.body.as_ref().map(|b| &b.bytes[..])
+    }
+
+    /// The request's `Content-Type` header value, as received, when the body was kept (see
+    /// [`raw_body`](Self::raw_body)).
+    pub fn content_type(&self) -> Option<&str> {
+        self.body.as_ref().map(|b| b.content_type.as_str())
+    }
+
+    /// Keeps the request's content type and body with this value (the crate's own entry points
+    /// call it with the body they verified).
+    pub(crate) fn with_body(mut self, content_type: &str, bytes: bytes::Bytes) -> Self {
+        self.body = Some(RawBody {
+            content_type: content_type.to_owned(),
+            bytes,
+        });
+        self
+    }
+
+    /// The kept body, if any.
+    pub(crate) fn body(&self) -> Option<&RawBody> {
+        self.body.as_ref()
     }
 
     // ----- issue 8: replay keys scoped by account (keep this block when restructuring) -----
@@ -344,6 +408,15 @@ impl<P> Verified<P> {
 pub struct ReplayKey([u8; 32]);
 
 impl ReplayKey {
+    /// The replay key of a signed triple, in no namespace ([`Verified::replay_key`]).
+    pub(crate) fn of(signature: &Signature) -> ReplayKey {
+        let mut h = Sha256::new();
+        h.update(b"mailgun-webhooks replay v1\0");
+        h.update(signature.timestamp.as_bytes());
+        h.update(signature.token.as_bytes());
+        ReplayKey(h.finalize().into())
+    }
+
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
@@ -461,6 +534,8 @@ impl Verifier {
             timestamp,
             key,
             expires_at,
+            verified_at: now,
+            body: None,
         })
     }
 

@@ -407,8 +407,8 @@ pub(crate) async fn reserve<T: FromPayload, S: ReplayStore + Clone>(
     let delivery = Delivery::start();
     let admitted = delivery
         .instrument(async {
-            let (verified, digest) = receiver.verify_request(content_type, &body)?;
-            drop(body);
+            // The verified value keeps the body (shared, not copied) for `Verified::raw_body`.
+            let (verified, digest) = receiver.verify_request_bytes(content_type, body)?;
             delivery.verified(&verified);
             let verified = convert::<T>(verified)?;
             // Dropped while reserving: nothing reserved, or a pending record bound to this payload.

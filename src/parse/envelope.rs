@@ -170,6 +170,17 @@ fn scan_borrowed<'a>(
     body: &'a [u8],
     limits: &Limits,
 ) -> Result<(Signature, Format, Scanned<'a>)> {
+    scan_in_memory(content_type, body, None, limits)
+}
+
+/// The envelope pass over an in-memory body; `shared` is the same body as owned bytes, when
+/// the caller has them: a multipart body is then handed to multer without a copy of ours.
+fn scan_in_memory<'a>(
+    content_type: &str,
+    body: &'a [u8],
+    shared: Option<&Bytes>,
+    limits: &Limits,
+) -> Result<(Signature, Format, Scanned<'a>)> {
     let ct = ContentType::parse(content_type)?;
     check_body(body, limits)?;
     Ok(match ct.media_type() {
@@ -182,7 +193,10 @@ fn scan_borrowed<'a>(
             (sig, Format::Form, Scanned::Fields(fields))
         }
         MediaType::Multipart => {
-            let (sig, fields) = multipart::scan(ct.boundary()?, body, limits)?;
+            let (sig, fields) = match shared {
+                Some(shared) => multipart::scan_shared(ct.boundary()?, shared, limits)?,
+                None => multipart::scan(ct.boundary()?, body, limits)?,
+            };
             (sig, Format::Multipart, Scanned::Fields(fields))
         }
     })
@@ -380,6 +394,25 @@ impl Verifier {
         let (sig, format, scanned) = scan_borrowed(content_type, body, limits)?;
         self.verify(Unverified::new(sig, format, scanned))?
             .try_map_with(|sig, scanned| scanned.typed(sig, limits))
+    }
+
+    /// [`parse_and_verify`](Self::parse_and_verify) over a body the caller owns: a multipart
+    /// body is handed to multer without a copy of ours, and the result keeps the body
+    /// ([`Verified::raw_body`]). The public entry point is
+    /// [`parse_and_verify_bytes`](Self::parse_and_verify_bytes).
+    pub(crate) fn parse_and_verify_shared(
+        &self,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Verified<Payload>> {
+        let limits = self.limits();
+        let verified = {
+            let _held = limits.admit(len64(body.len()))?;
+            let (sig, format, scanned) = scan_in_memory(content_type, &body, Some(&body), limits)?;
+            self.verify(Unverified::new(sig, format, scanned))?
+                .try_map_with(|sig, scanned| scanned.typed(sig, limits))?
+        };
+        Ok(verified.with_body(content_type, body))
     }
 
     /// [`parse_and_verify`](Self::parse_and_verify) for a body that arrives in chunks (see

@@ -47,9 +47,28 @@ use crate::verify::Signature;
 
 /// The envelope pass over an in-memory multipart body (the body limit was checked by the
 /// caller): every part read, text fields decoded as text (no JSON inside them), files kept as
-/// slices of the one buffer multer parses.
+/// slices of the one buffer multer parses (a copy of `body`).
 pub(crate) fn scan(boundary: &str, body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
-    let chunk = Bytes::copy_from_slice(body);
+    scan_chunk(boundary, body, Bytes::copy_from_slice(body), limits)
+}
+
+/// [`scan`] over a body the caller owns, handed to multer as it is (multer still copies it
+/// into its own buffer, of which the files are slices): one copy of the body fewer.
+pub(crate) fn scan_shared(
+    boundary: &str,
+    body: &Bytes,
+    limits: &Limits,
+) -> Result<(Signature, Fields)> {
+    scan_chunk(boundary, body, body.clone(), limits)
+}
+
+/// `chunk` holds the bytes of `body`; it is moved into multer, which frees it once copied.
+fn scan_chunk(
+    boundary: &str,
+    body: &[u8],
+    chunk: Bytes,
+    limits: &Limits,
+) -> Result<(Signature, Fields)> {
     let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(chunk)]);
     let parts = multer::Multipart::with_constraints(stream, boundary, constraints(limits));
     let mut lockstep = Lockstep {
