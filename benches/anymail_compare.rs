@@ -90,45 +90,16 @@ fn main() {
         println!("  {kind}: {} bytes, {}", body.body.len(), body.content_type);
     }
 
-    // The crate: kinds take turns in short rounds (a few ms each); medians of the rounds.
-    let mut fs: Vec<Box<dyn FnMut()>> = bodies
-        .iter()
-        .map(|b| {
-            let verifier = &verifier;
-            Box::new(move || {
-                black_box(pipeline(verifier, b, now));
-            }) as Box<dyn FnMut()>
-        })
-        .collect();
-    let per_call: Vec<u32> = bodies
-        .iter()
-        .map(|b| if b.body.len() > 10_000 { 1 } else { 10 })
-        .collect();
-    // Warm up, then measure: 2,000 calls a round, 200 for the multipart body (20× the work).
-    for f in fs.iter_mut() {
-        for _ in 0..1000 {
-            f();
-        }
-    }
-    let mut crate_us = vec![Vec::with_capacity(rounds); KINDS.len()];
-    for _ in 0..rounds {
-        for (i, f) in fs.iter_mut().enumerate() {
-            let batch = 200 * per_call[i];
-            let start = Instant::now();
-            for _ in 0..batch {
-                f();
-            }
-            crate_us[i].push(start.elapsed().as_secs_f64() * 1e6 / f64::from(batch));
-        }
-    }
-    let crate_us: Vec<f64> = crate_us
-        .into_iter()
-        .map(|mut t| {
-            t.sort_by(f64::total_cmp);
-            t[t.len() / 2]
-        })
-        .collect();
-    drop(fs);
+    // The crate: kinds take turns in short rounds; half the rounds before the Python run, half
+    // after it, so that a change of machine load in between weighs on both sides.
+    let mut crate_rounds = vec![Vec::with_capacity(rounds); KINDS.len()];
+    measure_crate(
+        &verifier,
+        &bodies,
+        now,
+        rounds.div_ceil(2),
+        &mut crate_rounds,
+    );
 
     // django-anymail, same bodies.
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -145,8 +116,17 @@ fn main() {
         None
     };
 
+    measure_crate(&verifier, &bodies, now, rounds / 2, &mut crate_rounds);
+    let crate_us: Vec<f64> = crate_rounds
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect();
+
     println!(
-        "\nper call, medians of {rounds} rounds (crate: verify + parse into Payload, no replay store)"
+        "\nper call, medians of {rounds} rounds (crate: verify + parse into Payload, no replay store; half its rounds before the Python run, half after)"
     );
     println!(
         "  {:<10} {:>10} {:>12} {:>8}  target ≥ {TARGET}×",
@@ -170,6 +150,33 @@ fn main() {
         println!("  anymail side: {}", a["versions"]);
     }
     println!("load average at end: {}", machine_load());
+}
+
+/// Times the crate's pipeline on each kind for `rounds` rounds (2,000 calls a round, 200 for
+/// the multipart body, 20× the work), after a warm-up; appends µs per call to `out[kind]`.
+fn measure_crate(
+    verifier: &Verifier,
+    bodies: &[SignedBody],
+    now: std::time::SystemTime,
+    rounds: usize,
+    out: &mut [Vec<f64>],
+) {
+    let batch = |b: &SignedBody| if b.body.len() > 10_000 { 200 } else { 2_000 };
+    for b in bodies {
+        for _ in 0..batch(b) / 2 {
+            black_box(pipeline(verifier, b, now));
+        }
+    }
+    for _ in 0..rounds {
+        for (b, out) in bodies.iter().zip(out.iter_mut()) {
+            let n = batch(b);
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box(pipeline(verifier, b, now));
+            }
+            out.push(start.elapsed().as_secs_f64() * 1e6 / f64::from(n));
+        }
+    }
 }
 
 /// Writes the bodies and the key to a temporary directory, runs the Python script on them and

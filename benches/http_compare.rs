@@ -90,6 +90,15 @@ fn machine_load() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
+/// CPU seconds (user + system) a process has used, from `/proc/PID/stat` (Linux; clock ticks
+/// taken as 1/100 s, the usual `CLK_TCK`).
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 fn main() {
     if flag("--serve") {
         serve();
@@ -173,7 +182,15 @@ fn orchestrate() {
             client.arg(name).arg(v);
         }
     }
+    let started = Instant::now();
     let status = client.status().expect("run the load generator");
+    let wall = started.elapsed().as_secs_f64();
+    if let Some(cpu) = cpu_secs(&server.0.id().to_string()) {
+        println!(
+            "server CPU: {cpu:.1} s over {wall:.1} s of load ({:.0} % of one core; the rest went to other processes or idle)",
+            100.0 * cpu / wall
+        );
+    }
     drop(server);
     println!("load average at end: {}", machine_load());
     if !status.success() {
@@ -549,6 +566,7 @@ fn client(addr: &str) {
         .enable_all()
         .build()
         .unwrap();
+    let run_started = Instant::now();
     runtime.block_on(async {
         // The memory store's epoch is its first reservation: make it now, so that every
         // delivery of the pool (signed 2 s later) is provably fresh, not admitted unproven.
@@ -672,5 +690,12 @@ fn client(addr: &str) {
             verdict(m.2 <= b.2 && m.2 <= c.2)
         );
         println!("  crate, NoReplayCheck ≥ 1.10× (b) (PERF.md): {:.2} ({})", n.3, verdict(n.3 >= 1.10));
+        if let Some(cpu) = cpu_secs("self") {
+            let wall = run_started.elapsed().as_secs_f64();
+            println!(
+                "load generator CPU: {cpu:.1} s over {wall:.1} s ({:.0} % of one core)",
+                100.0 * cpu / wall
+            );
+        }
     });
 }
