@@ -9,16 +9,19 @@
 //!
 //! For each kind (delivered JSON, clicked JSON, legacy urlencoded form, legacy multipart with a
 //! 50 KiB `message.mime`), it times verify + parse into a [`Payload`] (no replay store; then the
-//! event's kind, id and recipient are read, as a handler would), writes the same signed bodies
-//! to a temporary directory, runs `benches/anymail/anymail_bench.py` with the venv's Python
-//! (django-anymail's `MailgunTrackingWebhookView` through Django's `RequestFactory`, signature
-//! validation on), and prints per kind: crate µs, anymail µs and their ratio. Without the venv
-//! it says how to create it and prints the crate's figures alone. Options (after `--`):
-//! `--rounds N` (default 30), `--python PATH`.
+//! event's kind, id and recipient are read, as a handler would). It writes the same signed
+//! bodies to a temporary directory and starts `benches/anymail/anymail_bench.py` with the
+//! venv's Python (django-anymail's `MailgunTrackingWebhookView` through Django's
+//! `RequestFactory`, signature validation on), which runs one round of its own after each of
+//! the crate's. It prints per kind, by wall time and by each side's thread CPU time: crate µs,
+//! anymail µs (medians of the rounds) and the median and range of the per-round ratios. Without
+//! the venv it says how to create it and prints the crate's figures alone. Options (after
+//! `--`): `--rounds N` (default 30), `--python PATH`.
 
 use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use mailgun_webhooks::testing::{SignedBody, token};
@@ -90,25 +93,14 @@ fn main() {
         println!("  {kind}: {} bytes, {}", body.body.len(), body.content_type);
     }
 
-    // The crate: kinds take turns in short rounds; half the rounds before the Python run, half
-    // after it, so that a change of machine load in between weighs on both sides.
-    // Per kind, per round: [wall µs, CPU µs] per call.
-    let mut crate_rounds = vec![Vec::with_capacity(rounds); KINDS.len()];
-    measure_crate(
-        &verifier,
-        &bodies,
-        now,
-        rounds.div_ceil(2),
-        &mut crate_rounds,
-    );
-
-    // django-anymail, same bodies.
+    // django-anymail, same bodies, in a Python process of its own that runs one round of its
+    // own each time the crate has run one, so that both sides of a ratio see the same load.
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = arg("--python")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("target/anymail-venv/bin/python"));
-    let anymail = if python.exists() {
-        run_anymail(&python, manifest, &bodies)
+    let mut anymail = if python.exists() {
+        Anymail::start(&python, manifest, &bodies)
     } else {
         println!(
             "\n!!! django-anymail NOT MEASURED: no {}. Create it with:\n!!!   python3 -m venv target/anymail-venv && target/anymail-venv/bin/pip install -r benches/anymail/requirements.txt\n",
@@ -117,50 +109,68 @@ fn main() {
         None
     };
 
-    measure_crate(&verifier, &bodies, now, rounds / 2, &mut crate_rounds);
-    let median_of = |rounds: &[[f64; 2]], which: usize| {
-        let mut v: Vec<f64> = rounds.iter().map(|r| r[which]).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-
-    println!(
-        "\nper call, medians of {rounds} rounds (crate: verify + parse into Payload, no replay store; half its rounds before the Python run, half after)"
-    );
-    // Wall time, then each side's thread CPU time (steadier on a shared machine: time spent
-    // descheduled is left out).
-    for (which, name, source) in [(0, "wall", "wall"), (1, "thread CPU", "cpu")] {
-        println!(
-            "  {name:<10}: {:<10} {:>10} {:>12} {:>8}  target ≥ {TARGET}×",
-            "kind", "crate µs", "anymail µs", "ratio"
-        );
-        for (i, kind) in KINDS.iter().enumerate() {
-            let ours = median_of(&crate_rounds[i], which);
-            if ours.is_nan() {
-                println!(
-                    "  {:<10}  {kind:<10} not measured (no /proc/thread-self/schedstat)",
-                    ""
-                );
-                continue;
-            }
-            match anymail.as_ref().and_then(|a| a[source][*kind].as_f64()) {
-                Some(theirs) => {
-                    let ratio = theirs / ours;
-                    let verdict = if ratio >= TARGET { "met" } else { "NOT met" };
-                    println!(
-                        "  {:<10}  {kind:<10} {ours:>10.2} {theirs:>12.1} {ratio:>7.1}×  {verdict}",
-                        ""
-                    );
+    // Per kind, per round: [wall µs, CPU µs] per call; anymail's rounds as it reported them.
+    let mut crate_rounds = vec![Vec::with_capacity(rounds); KINDS.len()];
+    let mut anymail_rounds = Vec::with_capacity(rounds);
+    warm_up(&verifier, &bodies, now);
+    for _ in 0..rounds {
+        measure_crate(&verifier, &bodies, now, &mut crate_rounds);
+        if let Some(a) = anymail.as_mut() {
+            match a.round() {
+                Some(round) => anymail_rounds.push(round),
+                None => {
+                    println!("\n!!! django-anymail stopped answering: compared on fewer rounds");
+                    anymail = None;
                 }
-                None => println!(
-                    "  {:<10}  {kind:<10} {ours:>10.2} {:>12} {:>8}",
-                    "", "-", "-"
-                ),
             }
         }
     }
-    if let Some(a) = &anymail {
-        println!("  anymail side: {}", a["versions"]);
+    let versions = anymail.as_ref().map(|a| a.versions.clone());
+    drop(anymail);
+
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "\nper call, medians of {rounds} rounds, crate and anymail rounds alternating (crate: verify + parse into Payload, no replay store); ratio: median [range] of the per-round ratios"
+    );
+    // Wall time, then each side's thread CPU time (steadier on a shared machine: time spent
+    // descheduled is left out).
+    for (which, name, clock) in [(0, "wall", "wall"), (1, "thread CPU", "cpu")] {
+        println!(
+            "  {name:<10}: {:<10} {:>10} {:>12} {:>22}  target ≥ {TARGET}×",
+            "kind", "crate µs", "anymail µs", "ratio"
+        );
+        for (i, kind) in KINDS.iter().enumerate() {
+            let ours: Vec<f64> = crate_rounds[i].iter().map(|r| r[which]).collect();
+            let theirs: Vec<f64> = anymail_rounds
+                .iter()
+                .filter_map(|r: &serde_json::Value| r[clock][*kind].as_f64())
+                .collect();
+            let ratios: Vec<f64> = theirs.iter().zip(&ours).map(|(t, o)| t / o).collect();
+            let ours = median(ours);
+            if ratios.is_empty() {
+                println!(
+                    "  {:<10}  {kind:<10} {ours:>10.2} {:>12} {:>22}",
+                    "", "-", "-"
+                );
+                continue;
+            }
+            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ratios.iter().copied().fold(0.0, f64::max);
+            let ratio = median(ratios);
+            let verdict = if ratio >= TARGET { "met" } else { "NOT met" };
+            println!(
+                "  {:<10}  {kind:<10} {ours:>10.2} {:>12.1} {:>22}  {verdict}",
+                "",
+                median(theirs),
+                format!("{ratio:.1}× [{lo:.1}–{hi:.1}]"),
+            );
+        }
+    }
+    if let Some(v) = versions {
+        println!("  anymail side: {v}");
     }
     println!("load average at end: {}", machine_load());
 }
@@ -175,63 +185,112 @@ fn thread_cpu_ns() -> Option<u64> {
         .ok()
 }
 
-/// Times the crate's pipeline on each kind for `rounds` rounds (2,000 calls a round, 200 for
-/// the multipart body, 20× the work), after a warm-up; appends `[wall, thread CPU]` µs per call to `out[kind]`.
-fn measure_crate(
-    verifier: &Verifier,
-    bodies: &[SignedBody],
-    now: std::time::SystemTime,
-    rounds: usize,
-    out: &mut [Vec<[f64; 2]>],
-) {
-    let batch = |b: &SignedBody| if b.body.len() > 10_000 { 200 } else { 2_000 };
+/// Runs each kind's pipeline a while before anything is timed.
+fn warm_up(verifier: &Verifier, bodies: &[SignedBody], now: std::time::SystemTime) {
     for b in bodies {
-        for _ in 0..batch(b) / 2 {
+        for _ in 0..batch(b) {
             black_box(pipeline(verifier, b, now));
-        }
-    }
-    for _ in 0..rounds {
-        for (b, out) in bodies.iter().zip(out.iter_mut()) {
-            let n = batch(b);
-            let (start, start_cpu) = (Instant::now(), thread_cpu_ns());
-            for _ in 0..n {
-                black_box(pipeline(verifier, b, now));
-            }
-            let wall = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-            let cpu = match (start_cpu, thread_cpu_ns()) {
-                (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1e3 / f64::from(n),
-                _ => f64::NAN,
-            };
-            out.push([wall, cpu]);
         }
     }
 }
 
-/// Writes the bodies and the key to a temporary directory, runs the Python script on them and
-/// returns its JSON figures (µs per call by kind).
-fn run_anymail(python: &Path, manifest: &Path, bodies: &[SignedBody]) -> Option<serde_json::Value> {
-    let dir = std::env::temp_dir().join(format!("anymail-compare-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("key"), bodies::KEY).unwrap();
-    for (kind, body) in KINDS.iter().zip(bodies) {
-        std::fs::write(dir.join(format!("{kind}.body")), &body.body).unwrap();
-        std::fs::write(dir.join(format!("{kind}.content-type")), &body.content_type).unwrap();
+/// Calls per kind and round: 2,000, or 200 for the multipart body (20× the work).
+fn batch(body: &SignedBody) -> u32 {
+    if body.body.len() > 10_000 { 200 } else { 2_000 }
+}
+
+/// Times one round of the crate's pipeline on each kind; appends `[wall, thread CPU]` µs per
+/// call to `out[kind]`.
+fn measure_crate(
+    verifier: &Verifier,
+    bodies: &[SignedBody],
+    now: std::time::SystemTime,
+    out: &mut [Vec<[f64; 2]>],
+) {
+    for (b, out) in bodies.iter().zip(out.iter_mut()) {
+        let n = batch(b);
+        let (start, start_cpu) = (Instant::now(), thread_cpu_ns());
+        for _ in 0..n {
+            black_box(pipeline(verifier, b, now));
+        }
+        let wall = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+        let cpu = match (start_cpu, thread_cpu_ns()) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1e3 / f64::from(n),
+            _ => f64::NAN,
+        };
+        out.push([wall, cpu]);
     }
-    let output = Command::new(python)
-        .arg(manifest.join("benches/anymail/anymail_bench.py"))
-        .arg("--dir")
-        .arg(&dir)
-        .output();
-    let _ = std::fs::remove_dir_all(&dir);
-    let output = output.expect("run the anymail script");
-    if !output.status.success() {
-        println!(
-            "\n!!! django-anymail script failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        return None;
+}
+
+/// `benches/anymail/anymail_bench.py --rounds-on-stdin`, on the bodies written to a temporary
+/// directory. Dropping it closes the script's stdin (it exits), waits for it and removes the
+/// directory.
+struct Anymail {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    dir: PathBuf,
+    versions: serde_json::Value,
+}
+
+impl Anymail {
+    fn start(python: &Path, manifest: &Path, bodies: &[SignedBody]) -> Option<Anymail> {
+        let dir = std::env::temp_dir().join(format!("anymail-compare-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("key"), bodies::KEY).unwrap();
+        for (kind, body) in KINDS.iter().zip(bodies) {
+            std::fs::write(dir.join(format!("{kind}.body")), &body.body).unwrap();
+            std::fs::write(dir.join(format!("{kind}.content-type")), &body.content_type).unwrap();
+        }
+        let mut child = Command::new(python)
+            .arg(manifest.join("benches/anymail/anymail_bench.py"))
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--rounds-on-stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run the anymail script");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut a = Anymail {
+            child,
+            stdin,
+            stdout,
+            dir,
+            versions: serde_json::Value::Null,
+        };
+        match a.line() {
+            Some(ready) if ready["ready"] == true => {
+                a.versions = ready["versions"].clone();
+                Some(a)
+            }
+            _ => {
+                println!(
+                    "\n!!! django-anymail NOT MEASURED: the script did not start (its error is above)"
+                );
+                None
+            }
+        }
     }
-    let line = String::from_utf8_lossy(&output.stdout);
-    Some(serde_json::from_str(line.trim()).expect("the script's JSON"))
+
+    fn line(&mut self) -> Option<serde_json::Value> {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).ok()?;
+        serde_json::from_str(line.trim()).ok()
+    }
+
+    /// One round of anymail's: µs per call by clock (`wall`, `cpu`) and kind.
+    fn round(&mut self) -> Option<serde_json::Value> {
+        writeln!(self.stdin.as_mut()?, "round").ok()?;
+        self.line()
+    }
+}
+
+impl Drop for Anymail {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

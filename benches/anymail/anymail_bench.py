@@ -8,9 +8,12 @@ building the request is part of each call, as Django's handler builds one per re
 `tracking` signal receiver reads the event type, message id and recipient, as a handler would.
 Kinds take turns in short rounds; the medians of the rounds are printed, in microseconds per
 call, as one JSON object on stdout: `{"wall": {kind: µs}, "cpu": {kind: µs}, "versions": ...}`
-(`cpu`: the thread's CPU time, steadier than wall time on a shared machine).
+(`cpu`: the thread's CPU time, steadier than wall time on a shared machine). With
+`--rounds-on-stdin` it runs one round per line it reads and answers each with one JSON line, so
+that `anymail_compare` alternates its own rounds with anymail's.
 
     target/anymail-venv/bin/python benches/anymail/anymail_bench.py --dir DIR [--rounds 15] [--per-round 200]
+    target/anymail-venv/bin/python benches/anymail/anymail_bench.py --dir DIR --rounds-on-stdin
 
 anymail checks the HMAC of timestamp + token only: it checks neither the timestamp's age nor
 token reuse, so one signed body per kind is replayed. `WEBHOOK_SECRET` (basic auth) is not set;
@@ -32,7 +35,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", required=True, help="directory with KIND.body, KIND.content-type, key")
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--per-round", type=int, default=200)
+    parser.add_argument("--per-round", type=int, default=200, help="calls per kind and round (a quarter for multipart)")
+    parser.add_argument(
+        "--rounds-on-stdin",
+        action="store_true",
+        help="run one round per line read on stdin and answer one JSON line each (how anymail_compare drives it)",
+    )
     args = parser.parse_args()
 
     def read(name):
@@ -88,32 +96,47 @@ def main():
         call(kind)
         if len(seen) != 1 or seen[0][0] != expected[kind]:
             raise SystemExit(f"anymail parsed {kind} as {seen!r}")
+    def calls(kind):
+        # The multipart body is about 8x the work of the others.
+        return max(1, args.per_round // 4) if kind == "multipart" else args.per_round
+
     # Warm up.
     for kind in KINDS:
-        for _ in range(args.per_round):
+        for _ in range(calls(kind)):
             call(kind)
         seen.clear()
 
-    wall = {kind: [] for kind in KINDS}
-    cpu = {kind: [] for kind in KINDS}
-    for _ in range(args.rounds):
+    def one_round():
+        wall, cpu = {}, {}
         for kind in KINDS:
+            n = calls(kind)
             start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
-            for _ in range(args.per_round):
+            for _ in range(n):
                 call(kind)
-            cpu[kind].append((time.thread_time_ns() - start_cpu) / 1000.0 / args.per_round)
-            wall[kind].append((time.perf_counter_ns() - start) / 1000.0 / args.per_round)
+            cpu[kind] = (time.thread_time_ns() - start_cpu) / 1000.0 / n
+            wall[kind] = (time.perf_counter_ns() - start) / 1000.0 / n
             seen.clear()
+        return {"wall": wall, "cpu": cpu}
 
-    result = {
-        "wall": {kind: statistics.median(t) for kind, t in wall.items()},
-        "cpu": {kind: statistics.median(t) for kind, t in cpu.items()},
-    }
-    result["versions"] = {
+    versions = {
         "python": sys.version.split()[0],
         "django": django.get_version(),
         "django-anymail": __import__("anymail").__version__,
     }
+
+    if args.rounds_on_stdin:
+        # One round per line read on stdin, one JSON line back per round, until EOF.
+        print(json.dumps({"ready": True, "versions": versions}), flush=True)
+        for _ in sys.stdin:
+            print(json.dumps(one_round()), flush=True)
+        return
+
+    rounds = [one_round() for _ in range(args.rounds)]
+    result = {
+        clock: {kind: statistics.median(r[clock][kind] for r in rounds) for kind in KINDS}
+        for clock in ("wall", "cpu")
+    }
+    result["versions"] = versions
     json.dump(result, sys.stdout)
     print()
 
