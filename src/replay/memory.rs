@@ -1,6 +1,7 @@
 //! A bounded, sharded, in-process replay store.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -337,11 +338,7 @@ impl MemoryReplayStore {
     /// The number of records held, including expired ones not removed yet. Locks each shard in
     /// turn: meant for metrics, not for every request.
     pub fn len(&self) -> usize {
-        self.inner
-            .shards
-            .iter()
-            .map(|s| s.lock().len)
-            .sum()
+        self.inner.shards.iter().map(|s| s.lock().len).sum()
     }
 
     /// True when the store holds no record.
@@ -408,56 +405,71 @@ impl MemoryReplayStore {
         if now >= table.next_sweep {
             table.sweep_next(now);
         }
+        let table: &mut Table = &mut table;
         let sub = table.sub_of(key);
+        let full = table.len >= table.capacity;
+        // Taken before it is known to be needed (a counter value skipped is harmless).
+        let state = table.pending_state(pending_until);
         let mut unproven = false;
-        let existing = table.subs[sub].records.get(&key).copied();
-        match existing.filter(|r| r.is_live(now)) {
-            Some(existing) => {
-                if existing.digest != digest {
-                    return Ok(ReplayOutcome::PayloadMismatch);
-                }
-                if existing.state == DONE {
-                    return Ok(ReplayOutcome::Duplicate);
-                }
-                if let Some(until) = existing.pending_until()
-                    && now < until
-                {
-                    return Ok(ReplayOutcome::InFlight);
-                }
-                // Released, or pending past its lifetime: the same payload may be retried.
-            }
-            None => {
-                let epoch = self.epoch(claim.namespace(), now)?;
-                if !claim.is_provable_since(epoch, self.inner.clock_margin) {
-                    match self.inner.loss_policy {
-                        LossPolicy::FailClosed => {
-                            return Err(ErrorKind::SignedBeforeEpoch.into());
-                        }
-                        LossPolicy::Accept => unproven = true,
+        let record = |state| Record {
+            state,
+            digest,
+            expires_s,
+        };
+        // One probe on the hot path: the entry is filled in place unless the shard is full.
+        match table.subs[sub].records.entry(key) {
+            Entry::Occupied(mut e) => {
+                let existing = *e.get();
+                if existing.is_live(now) {
+                    if existing.digest != digest {
+                        return Ok(ReplayOutcome::PayloadMismatch);
                     }
+                    if existing.state == DONE {
+                        return Ok(ReplayOutcome::Duplicate);
+                    }
+                    if let Some(until) = existing.pending_until()
+                        && now < until
+                    {
+                        return Ok(ReplayOutcome::InFlight);
+                    }
+                    // Released, or pending past its lifetime: the same payload may be retried.
+                } else {
+                    // An expired record of the same key is replaced in place.
+                    unproven = self.unproven(claim, now)?;
                 }
-                // An expired record of the same key is replaced in place.
-                if existing.is_none() && table.len >= table.capacity {
+                e.insert(record(state));
+            }
+            Entry::Vacant(v) => {
+                unproven = self.unproven(claim, now)?;
+                if full {
                     table.make_room(now)?;
+                    table.put(sub, key, record(state));
+                } else {
+                    v.insert(record(state));
+                    table.len += 1;
                 }
             }
         }
-        let state = table.pending_state(pending_until);
-        table.put(
-            sub,
-            key,
-            Record {
-                state,
-                digest,
-                expires_s,
-            },
-        );
+        table.subs[sub].note_expiry(expires_s);
         let reservation = Reservation::new(*claim, u128::from(state));
         Ok(ReplayOutcome::Fresh(if unproven {
             reservation.unproven()
         } else {
             reservation
         }))
+    }
+
+    /// Whether a new record for `claim` is unproven (signed before the epoch, under
+    /// `LossPolicy::Accept`), or the error of `LossPolicy::FailClosed`.
+    fn unproven(&self, claim: &ReplayClaim, now: u64) -> Result<bool> {
+        let epoch = self.epoch(claim.namespace(), now)?;
+        if claim.is_provable_since(epoch, self.inner.clock_margin) {
+            return Ok(false);
+        }
+        match self.inner.loss_policy {
+            LossPolicy::FailClosed => Err(ErrorKind::SignedBeforeEpoch.into()),
+            LossPolicy::Accept => Ok(true),
+        }
     }
 
     fn commit_now(&self, reservation: &Reservation) -> Result<()> {
@@ -824,7 +836,10 @@ mod tests {
         for until in [0, 1, 60_000, 1_770_000_000_000, MAX_PENDING_MS, u64::MAX] {
             let a = t.pending_state(until);
             let b = t.pending_state(until);
-            assert_ne!(a, b, "two reservations in one millisecond have distinct tokens");
+            assert_ne!(
+                a, b,
+                "two reservations in one millisecond have distinct tokens"
+            );
             for state in [a, b] {
                 assert!(state > RELEASED);
                 let r = Record {
@@ -962,19 +977,24 @@ mod tests {
         let set = |ms: u64| *clock.0.lock().unwrap() = ms;
         // 2,000 records expiring at 1,001,000 ms, spread over the ten sub-tables.
         for i in 0..2000 {
-            store.reserve_now(&claim(i, 941)).unwrap();
+            let _ = store.reserve_now(&claim(i, 941)).unwrap();
         }
         assert_eq!(store.len(), 2000);
         // Each periodic sweep (every 6 s with ten sub-tables) takes one sub-table: after one,
         // a tenth or so is gone, never all.
         set(1_001_000 + 6_000);
-        store.reserve_now(&claim(5000, 1_100)).unwrap();
+        let _ = store.reserve_now(&claim(5000, 1_100)).unwrap();
         let left = store.len();
-        assert!((1_600..2_000).contains(&left), "{left} left after one sweep");
+        assert!(
+            (1_600..2_000).contains(&left),
+            "{left} left after one sweep"
+        );
         // Within a minute, every sub-table was swept once.
         for step in 1..=10 {
             set(1_001_000 + 6_000 * (step + 1));
-            store.reserve_now(&claim(5000 + step as usize, 1_100)).unwrap();
+            let _ = store
+                .reserve_now(&claim(5000 + step as usize, 1_100))
+                .unwrap();
         }
         assert_eq!(store.len(), 11);
     }
@@ -1011,13 +1031,16 @@ mod tests {
             )
         };
         for i in 0..2 * SUB_RECORDS {
-            store.reserve_now(&claim(i, 941)).unwrap();
+            let _ = store.reserve_now(&claim(i, 941)).unwrap();
         }
         let full = store.reserve_now(&claim(1_000_000, 941)).unwrap_err();
         assert_eq!(full.kind(), &ErrorKind::StoreFull);
         *clock.0.lock().unwrap() = 1_001_000;
-        store.reserve_now(&claim(1_000_001, 1_000)).unwrap();
+        let _ = store.reserve_now(&claim(1_000_001, 1_000)).unwrap();
         let held = store.len();
-        assert!(held < 2 * SUB_RECORDS && held > 1, "one sub-table swept: {held}");
+        assert!(
+            held < 2 * SUB_RECORDS && held > 1,
+            "one sub-table swept: {held}"
+        );
     }
 }
