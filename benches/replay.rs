@@ -14,6 +14,11 @@
 //! - **in cache**: steady, with 2,048 records, small enough for the CPU caches: the store's own
 //!   work without memory latency.
 //!
+//! At scale (issue 14), on a manual clock: reserve + commit at 100k, 1M and 4M live records,
+//! allocation-counted bytes per record (this binary counts its heap with `peak_alloc`), and the
+//! worst single operation while 4M records expire, each beside a `Mutex<HashMap>` baseline.
+//! `MGW_BENCH_SCALE_ONLY=1` prints only these.
+//!
 //! `cargo bench --bench replay` (add `--features redis` with `REDIS_URL` for the Redis figure).
 // Tests and benches fail by panicking: unwrap, expect and panic are how they report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -320,19 +325,13 @@ fn memory_store(c: &mut Criterion) {
     );
 }
 
-/// Resident memory of a full default store (1,000,000 records), filled until a shard first
-/// refuses a record. Linux only.
+/// Heap of a full default store (1,000,000 records), filled until a shard first refuses a
+/// record, counted by this binary's allocator (resident memory would not grow: the heap freed
+/// by the bench's earlier stages is reused).
 fn memory_footprint() {
-    fn rss() -> Option<u64> {
-        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-        Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
-    }
-    if rss().is_none() {
-        return;
-    }
     let pool = keys(1_000_000, "m");
+    let before = peak_alloc::current();
     let store = MemoryReplayStore::new();
-    let before = rss().unwrap();
     let mut held = 0usize;
     for k in &pool {
         let Ok(o) = store.reserve(k).now_or_never().unwrap() else {
@@ -345,10 +344,10 @@ fn memory_footprint() {
             .unwrap();
         held += 1;
     }
-    let grown = rss().unwrap().saturating_sub(before);
+    let grown = peak_alloc::current().saturating_sub(before);
     println!(
         "replay_memory footprint: a default store ({} shards, capacity {}) first refused a \
-         record at {held} records; resident memory grew {:.1} MB = {:.1} bytes per record",
+         record at {held} records; its heap grew {:.1} MB = {:.1} bytes per record",
         store.shards(),
         store.capacity(),
         grown as f64 / 1e6,
@@ -620,7 +619,318 @@ fn stores_deliveries_per_second() {
     }
 }
 
+// ----- issue 14: the store at scale (100k, 1M, 4M live records), worst single operation across
+// an expiry boundary, and allocation-counted bytes per record, each beside a same-run baseline.
+
+/// Counts live heap bytes, for the bytes-per-record figures (its cost, an atomic add per
+/// allocation, is outside every timed loop: neither the store nor the baseline allocates per
+/// operation once grown).
+#[global_allocator]
+static ALLOC: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+
+/// A clock the bench sets, in unix milliseconds.
+#[derive(Debug, Clone)]
+struct SetClock(Arc<AtomicU64>);
+
+impl SetClock {
+    fn at_secs(secs: u64) -> Self {
+        SetClock(Arc::new(AtomicU64::new(secs * 1000)))
+    }
+
+    fn set_ms(&self, ms: u64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+
+    fn ms(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Clock for SetClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Makes distinct claims one at a time (so that millions need not be held at once).
+struct ClaimMaker {
+    key: SigningKey,
+    verifier: Verifier,
+    tag: String,
+    next: u64,
+}
+
+impl ClaimMaker {
+    fn new(tag: &str, max_age: Duration) -> Self {
+        let key = SigningKey::new("bench-key");
+        let verifier = Verifier::builder(key.clone()).max_age(max_age).build();
+        ClaimMaker {
+            key,
+            verifier,
+            tag: tag.to_owned(),
+            next: 0,
+        }
+    }
+
+    /// The next claim, signed at `ts` (unix seconds).
+    fn at(&mut self, ts: u64) -> ReplayClaim {
+        let token = format!("{}{}", self.tag, self.next);
+        self.next += 1;
+        let ts_s = ts.to_string();
+        let sig = Signature::new(ts_s.as_str(), token.as_str(), self.key.sign(&ts_s, &token));
+        let at = UNIX_EPOCH + Duration::from_secs(ts);
+        let verified = self
+            .verifier
+            .verify_at(Unverified::new(sig, Format::Json, ()), at)
+            .unwrap();
+        ReplayClaim::new(
+            &verified,
+            self.verifier.replay_namespace(),
+            PayloadDigest::from_bytes([7; 32]),
+            Duration::ZERO,
+        )
+    }
+}
+
+/// The baseline: a plain `Mutex<HashMap>` keyed by the same 32-byte key (std's SipHash), one
+/// lookup and one insert per event.
+type BaseMap = Mutex<HashMap<[u8; 32], u64>>;
+
+#[inline]
+fn base_op(map: &BaseMap, k: &ReplayClaim) {
+    let mut m = map.lock().unwrap();
+    if m.get(k.key().as_bytes()).is_none() {
+        m.insert(*k.key().as_bytes(), 1);
+    }
+}
+
+const T0: u64 = 1_770_000_000;
+
+/// Reserve + commit at `n` live records, store and baseline, and bytes per record of each
+/// (allocation-counted: heap growth from empty to `n` records, divided by `n`), in a steady
+/// state: the `n` records are signed one second apart per `BATCH` (groups that expire a second
+/// apart); each timed batch adds `BATCH` new deliveries, then (untimed) the clock moves on a
+/// second, the oldest group expires and is purged (the baseline removes the same keys). One
+/// untimed round first lets the tables reach their size, so no timed batch grows them.
+/// Returns (store ns, baseline ns, store bytes/record, baseline bytes/record), medians of
+/// `ROUNDS` batches.
+fn at_scale(n: usize) -> (f64, f64, f64, f64) {
+    const ROUNDS: usize = 5;
+    let groups = n / BATCH;
+    let expiry = |group: usize| T0 + group as u64 + HOUR.as_secs() + 60;
+    let clock = SetClock::at_secs(T0);
+    let tag = format!("n{n}-");
+    // The store holds up to n + BATCH records; 2 % more, as uniform keys fill the shards
+    // unevenly (the first is full at about 99 %).
+    let store = MemoryReplayStore::builder()
+        .clock(clock.clone())
+        .capacity(n + BATCH + n / 50)
+        .loss_policy(LossPolicy::Accept)
+        .build();
+    let map: BaseMap = Mutex::new(HashMap::new());
+    let mut make = ClaimMaker::new(&tag, HOUR);
+    let mut group_keys: Vec<Vec<[u8; 32]>> = Vec::new();
+    let (mut store_heap, mut base_heap) = (0isize, 0isize);
+    let (mut store_bytes, mut base_bytes) = (0.0, 0.0);
+    let (mut store_ns, mut base_ns) = (Vec::new(), Vec::new());
+    for group in 0..groups + ROUNDS + 1 {
+        let batch: Vec<ReplayClaim> = (0..BATCH).map(|_| make.at(T0 + group as u64)).collect();
+        if group >= groups {
+            // A steady round: the oldest group expires first.
+            let old = group - groups;
+            clock.set_ms(expiry(old) * 1000);
+            store.purge_expired();
+            let mut m = map.lock().unwrap();
+            for k in &group_keys[old] {
+                m.remove(k);
+            }
+        }
+        // Heap growth inside the timed loops is the tables' alone (claims are made before).
+        let heap = peak_alloc::current();
+        let start = Instant::now();
+        for k in &batch {
+            reserve_commit(&store, k);
+        }
+        let s = start.elapsed();
+        store_heap += peak_alloc::current() as isize - heap as isize;
+        let heap = peak_alloc::current();
+        let start = Instant::now();
+        for k in &batch {
+            base_op(&map, k);
+        }
+        let b = start.elapsed();
+        base_heap += peak_alloc::current() as isize - heap as isize;
+        group_keys.push(batch.iter().map(|k| *k.key().as_bytes()).collect());
+        if group > groups {
+            store_ns.push(s.as_nanos() as f64 / BATCH as f64);
+            base_ns.push(b.as_nanos() as f64 / BATCH as f64);
+        }
+        if group + 1 == groups {
+            store_bytes = store_heap as f64 / n as f64;
+            base_bytes = base_heap as f64 / n as f64;
+        }
+    }
+    assert!(store.len() >= n && store.len() <= n + BATCH);
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (med(store_ns), med(base_ns), store_bytes, base_bytes)
+}
+
+/// Heap bytes per record of a full store of capacity `n` (filled until a shard first refuses
+/// a record), and the number of records it then held.
+fn full_store_bytes(n: usize) -> (f64, usize) {
+    let clock = SetClock::at_secs(T0);
+    let mut make = ClaimMaker::new(&format!("f{n}-"), HOUR);
+    let before = peak_alloc::current();
+    let store = MemoryReplayStore::builder()
+        .clock(clock)
+        .capacity(n)
+        .loss_policy(LossPolicy::Accept)
+        .build();
+    let mut held = 0;
+    let mut other = 0;
+    loop {
+        let heap = peak_alloc::current();
+        let claim = make.at(T0);
+        other += peak_alloc::current() - heap;
+        let Ok(o) = store.reserve(&claim).now_or_never().unwrap() else {
+            break;
+        };
+        store
+            .commit(o.into_reservation().unwrap())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        held += 1;
+    }
+    // The claim maker's heap (growing strings) is not the store's.
+    let grown = (peak_alloc::current() - before).saturating_sub(other);
+    (grown as f64 / held as f64, held)
+}
+
+/// The worst single reserve + commit (and the worst baseline operation) while `n` records
+/// expire: the store holds `n` records signed at `T0` (expiring at `T0` + 1 h + 60 s) and takes
+/// `OPS` new deliveries while its clock moves 1 ms per event from 30 s before their expiry,
+/// so the run spans the expiry and more than a minute after it (each shard's periodic sweep).
+/// A preempted thread makes any operation slow: each operation's figure is its fastest of
+/// three identical runs, and the baseline's show what noise is left.
+fn worst_across_expiry(n: usize) -> Worst {
+    const OPS: usize = 200_000;
+    const REPS: usize = 3;
+    let expiry = T0 + HOUR.as_secs() + 60;
+    let start_ms = (expiry - 30) * 1000;
+    // Each run replays the same deliveries on the same clock, so a stall of the store's own
+    // falls on the same operation every time, while preemption does not: the figures are each
+    // operation's fastest of `REPS` runs.
+    let mut store_t = vec![u64::MAX; OPS];
+    let mut base_t = vec![u64::MAX; OPS];
+    for _ in 0..REPS {
+        let clock = SetClock::at_secs(T0);
+        let mut make = ClaimMaker::new(&format!("w{n}-"), HOUR);
+        let store = MemoryReplayStore::builder()
+            .clock(clock.clone())
+            .capacity(n + OPS + n / 50)
+            .loss_policy(LossPolicy::Accept)
+            .build();
+        let map: BaseMap = Mutex::new(HashMap::new());
+        for _ in 0..n {
+            let c = make.at(T0);
+            reserve_commit(&store, &c);
+            base_op(&map, &c);
+        }
+        let ops: Vec<ReplayClaim> = (0..OPS as u64)
+            .map(|i| make.at((start_ms + i) / 1000))
+            .collect();
+        for (i, k) in ops.iter().enumerate() {
+            clock.set_ms(start_ms + i as u64);
+            let t = Instant::now();
+            reserve_commit(&store, k);
+            let st = t.elapsed().as_nanos() as u64;
+            let t = Instant::now();
+            base_op(&map, k);
+            let bt = t.elapsed().as_nanos() as u64;
+            store_t[i] = store_t[i].min(st);
+            base_t[i] = base_t[i].min(bt);
+        }
+        assert!(clock.ms() > expiry * 1000 + 60_000);
+    }
+    let summary = |t: &mut Vec<u64>| {
+        let worst = *t.iter().max().unwrap();
+        let slow = t.iter().filter(|&&x| x > 100_000).count();
+        t.sort_unstable();
+        (worst, t[t.len() / 2], slow)
+    };
+    let (store_worst, store_median, store_slow) = summary(&mut store_t);
+    let (base_worst, base_median, base_slow) = summary(&mut base_t);
+    Worst {
+        store_worst,
+        store_median,
+        store_slow,
+        base_worst,
+        base_median,
+        base_slow,
+    }
+}
+
+/// What [`worst_across_expiry`] measured, in nanoseconds.
+struct Worst {
+    store_worst: u64,
+    store_median: u64,
+    /// Operations over 100 us.
+    store_slow: usize,
+    base_worst: u64,
+    base_median: u64,
+    base_slow: usize,
+}
+
+/// Prints the issue-14 figures: ns per reserve + commit at 100k, 1M and 4M live records, bytes
+/// per record, and the worst single operation across an expiry boundary at 4M records.
+fn memory_scale() {
+    println!(
+        "replay_memory at scale (one thread, manual clock; baseline: Mutex<HashMap<[u8; 32], \
+         u64>> lookup + insert of the same keys; targets: <= 150 ns at 1M, <= 64 bytes per \
+         record, no operation over 100 us at 4M):"
+    );
+    println!(
+        "{:>10} {:>14} {:>14} {:>8} {:>14} {:>14}",
+        "records", "store ns", "baseline ns", "ratio", "store B/rec", "baseline B/rec"
+    );
+    for n in [100_000, 1_000_000, 4_000_000] {
+        let (s, b, sb, bb) = at_scale(n);
+        println!(
+            "{n:>10} {s:>14.1} {b:>14.1} {:>8.2} {sb:>14.1} {bb:>14.1}",
+            s / b
+        );
+    }
+    let (bytes, held) = full_store_bytes(MemoryReplayStore::DEFAULT_CAPACITY);
+    println!(
+        "a full default store (capacity {}, first refusal at {held} records): {bytes:.1} heap \
+         bytes per record",
+        MemoryReplayStore::DEFAULT_CAPACITY
+    );
+    let n = 4_000_000;
+    let w = worst_across_expiry(n);
+    println!(
+        "across an expiry boundary ({n} records expiring during 200,000 new deliveries, 200 s \
+         of manual clock, 1 ms per delivery; each operation's fastest of 3 identical runs): store worst {:.1} us, median {} ns, {} operations \
+         over 100 us; baseline worst {:.1} us, median {} ns, {} over 100 us",
+        w.store_worst as f64 / 1000.0,
+        w.store_median,
+        w.store_slow,
+        w.base_worst as f64 / 1000.0,
+        w.base_median,
+        w.base_slow,
+    );
+}
+// ----- end issue 14 -----
+
 fn main() {
+    memory_scale();
+    if std::env::var_os("MGW_BENCH_SCALE_ONLY").is_some() {
+        return;
+    }
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))

@@ -333,7 +333,7 @@ pub use inbound::{
 pub use key::{KeyId, KeyRing, SigningKey};
 pub use limits::Limits;
 pub use message::{Mailbox, MessageView};
-pub use parse::{ContentType, MediaType, RawPayload, parse, scan, scan_stream};
+pub use parse::{ContentType, MediaType, RawPayload, parse, scan, scan_bytes, scan_stream};
 pub use payload::Payload;
 pub use queue::VerifiedEnvelope;
 pub use verify::{

@@ -16,27 +16,13 @@ use crate::limits::Limits;
 use crate::payload::Payload;
 use crate::receiver::Receiver;
 use crate::replay::{PayloadDigest, ReplayStore};
-use crate::verify::{ReplayKey, Signature, Verified, Verifier};
-
-impl Verifier {
-    /// [`parse_and_verify`](Self::parse_and_verify) for a body you own (a `Bytes`, a
-    /// `Vec<u8>`): the result keeps it, so that [`Verified::raw_body`] and
-    /// [`Verified::to_envelope`] work. The body is moved in, not copied (and a multipart body
-    /// is parsed without the copy `parse_and_verify` makes of a borrowed one).
-    pub fn parse_and_verify_bytes(
-        &self,
-        content_type: &str,
-        body: impl Into<Bytes>,
-    ) -> Result<Verified<Payload>> {
-        self.parse_and_verify_shared(content_type, body.into())
-    }
-}
+use crate::verify::{ReplayKey, Signature, Verified};
 
 impl<S: ReplayStore> Receiver<S> {
     /// [`verify_request`](Self::verify_request) for a body you own: the verified value keeps
     /// it (see [`Verified::raw_body`]). The framework adapters use it, so the body is reachable
     /// inside `Webhook::process`. The body is moved in, not copied (and, as with
-    /// [`Verifier::parse_and_verify_bytes`], a multipart body is parsed without a copy of it).
+    /// [`Verifier::parse_and_verify_bytes`](crate::Verifier::parse_and_verify_bytes), a multipart body is parsed without a copy of it).
     pub fn verify_request_bytes(
         &self,
         content_type: &str,
@@ -45,9 +31,10 @@ impl<S: ReplayStore> Receiver<S> {
         let body = body.into();
         let verified = self
             .verifier()
-            .parse_and_verify_shared(content_type, body.clone())?;
-        // After the signature verified, as `verify_request` does.
-        let digest = PayloadDigest::compute(content_type, &body, self.verifier().limits())?;
+            .parse_and_verify_bytes(content_type, body.clone())?;
+        // After the signature verified, as `verify_request` does; from the shared body, so
+        // that a multipart body is not copied for its digest either.
+        let digest = PayloadDigest::compute_bytes(content_type, body, self.verifier().limits())?;
         Ok((verified, digest))
     }
 }
@@ -55,7 +42,7 @@ impl<S: ReplayStore> Receiver<S> {
 impl<P> Verified<P> {
     /// The delivery as a [`VerifiedEnvelope`], to queue or store and parse later, when the
     /// body was kept ([`raw_body`](Self::raw_body) is `Some`: in every adapter's handler, and
-    /// after [`Verifier::parse_and_verify_bytes`]). `None` otherwise; then use
+    /// after [`Verifier::parse_and_verify_bytes`](crate::Verifier::parse_and_verify_bytes)). `None` otherwise; then use
     /// [`to_envelope_with`](Self::to_envelope_with) with the body you hold.
     ///
     /// The body is shared, not copied. **Make the envelope after the delivery is reserved**

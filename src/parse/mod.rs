@@ -24,6 +24,6 @@ mod route;
 mod scan;
 
 pub use content_type::{ContentType, MediaType};
-pub use envelope::{RawPayload, parse, parse_stream, scan, scan_stream};
+pub use envelope::{RawPayload, parse, parse_stream, scan, scan_bytes, scan_stream};
 
 pub(crate) use crate::payload::Payload;

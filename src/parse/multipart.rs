@@ -24,9 +24,10 @@
 //! one). A part without `Content-Disposition` or without a name is malformed. When a part
 //! repeats `Content-Disposition`, the last one counts (multer keeps only that one).
 //!
-//! Copies: an in-memory body is copied once into the buffer multer parses, and a file's bytes
-//! are a slice of that buffer (no further copy). A streamed file that arrives in several
-//! chunks is joined once.
+//! Copies: an in-memory `&[u8]` body is copied once into the buffer multer parses, and a
+//! file's bytes are a slice of that buffer (no further copy). An in-memory body held as `Bytes`
+//! is copied only into multer's buffer, freed when the parse ends: values are slices of the
+//! body itself. A streamed file that arrives in several chunks is joined once.
 //!
 //! [multer]: https://docs.rs/multer
 
@@ -49,30 +50,37 @@ use crate::verify::Signature;
 /// caller): every part read, text fields decoded as text (no JSON inside them), files kept as
 /// slices of the one buffer multer parses (a copy of `body`).
 pub(crate) fn scan(boundary: &str, body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
-    scan_chunk(boundary, body, Bytes::copy_from_slice(body), limits)
+    scan_with(boundary, body, None, limits)
 }
 
-/// [`scan`] over a body the caller owns, handed to multer as it is (multer still copies it
-/// into its own buffer, of which the files are slices): one copy of the body fewer.
-pub(crate) fn scan_shared(
+/// [`scan`] for a body held as [`Bytes`]: values are slices of `body` itself, so that when
+/// the parse ends nothing proportional to the body is left but the attachments' slices of
+/// it. While it runs, multer holds its own copy of the body (it copies every chunk it reads);
+/// a value's bytes, once multer read them and they matched `body` at the position the framing
+/// scanner found, are taken from `body` rather than from that copy, which is freed on return.
+pub(crate) fn scan_owned(
     boundary: &str,
-    body: &Bytes,
+    body: Bytes,
     limits: &Limits,
 ) -> Result<(Signature, Fields)> {
-    scan_chunk(boundary, body, body.clone(), limits)
+    scan_with(boundary, &body.clone(), Some(body), limits)
 }
 
-/// `chunk` holds the bytes of `body`; it is moved into multer, which frees it once copied.
-fn scan_chunk(
+fn scan_with(
     boundary: &str,
     body: &[u8],
-    chunk: Bytes,
+    owner: Option<Bytes>,
     limits: &Limits,
 ) -> Result<(Signature, Fields)> {
+    let chunk = match &owner {
+        Some(b) => b.clone(),
+        None => Bytes::copy_from_slice(body),
+    };
     let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(chunk)]);
     let parts = multer::Multipart::with_constraints(stream, boundary, constraints(limits));
     let mut lockstep = Lockstep {
         body,
+        owner,
         pos: 0,
         scanner: Scanner::new(boundary, limits.max_part_headers()),
     };
@@ -231,6 +239,8 @@ impl std::error::Error for Abort {}
 /// The framing scanner driven over an in-memory body, one part behind multer.
 struct Lockstep<'a> {
     body: &'a [u8],
+    /// The body as `Bytes`, when files may be slices of it.
+    owner: Option<Bytes>,
     pos: usize,
     scanner: Scanner,
 }
@@ -264,21 +274,51 @@ async fn read_parts<'l>(
         let part = Part::from_headers(field.headers(), field.name())?;
         set.admit(&part.name, part.is_file)?;
         let (what, max) = set.value_limit(&part.name, part.is_file);
-        let mut data = Collector::default();
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|e| from_multer(e, limits, Some((what, max))))?
-        {
-            data.push(chunk, what, max)?;
-        }
-        // Streamed, a file is copied out of multer's buffers (once, at its exact size), so
-        // that a kept file does not keep a whole buffer of other parts alive. In memory, files
-        // stay slices of the one buffer. A text value is copied into its `String` anyway.
-        let data = if lockstep.is_none() && part.is_file {
-            data.finish_owned()
+        // In memory, a value is a slice of the body: multer's chunks are only checked against
+        // it (and dropped), never kept.
+        let origin = lockstep
+            .as_deref()
+            .and_then(|l| l.owner.as_ref().map(|o| (o.clone(), l.pos)));
+        let data = if let Some((owner, start)) = origin {
+            let mut len: usize = 0;
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| from_multer(e, limits, Some((what, max))))?
+            {
+                let end = len.saturating_add(chunk.len());
+                if u64::try_from(end).map_or(true, |n| n > max) {
+                    return Err(limit(what, max));
+                }
+                let expected = start
+                    .checked_add(len)
+                    .zip(start.checked_add(end))
+                    .and_then(|(a, b)| owner.get(a..b));
+                if expected != Some(&chunk[..]) {
+                    return Err(malformed(
+                        "the multipart parser and the framing scanner disagree",
+                    ));
+                }
+                len = end;
+            }
+            owner.slice(start..start.saturating_add(len))
         } else {
-            data.finish()
+            let mut data = Collector::default();
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| from_multer(e, limits, Some((what, max))))?
+            {
+                data.push(chunk, what, max)?;
+            }
+            // Streamed, a file is copied out of multer's buffers (once, at its exact size), so
+            // that a kept file does not keep a whole buffer of other parts alive. A text value
+            // is copied into its `String` anyway.
+            if lockstep.is_none() && part.is_file {
+                data.finish_owned()
+            } else {
+                data.finish()
+            }
         };
         data_len = data.len();
         part.add_to(&mut set, data);

@@ -68,6 +68,27 @@ impl PayloadDigest {
     /// 400 or 413) on a body the parser refuses too, which cannot happen for a body that
     /// parsed under the same limits.
     pub fn compute(content_type: &str, body: &[u8], limits: &Limits) -> Result<Self> {
+        Self::compute_with(content_type, body, None, limits)
+    }
+
+    /// [`compute`](Self::compute) for a body already held as [`Bytes`]: a multipart body is
+    /// handed to its parser as it is, not copied first (the parser's own buffer is the one
+    /// copy, freed on return). The digest is the same as [`compute`](Self::compute)'s.
+    pub fn compute_bytes(
+        content_type: &str,
+        body: impl Into<Bytes>,
+        limits: &Limits,
+    ) -> Result<Self> {
+        let body: Bytes = body.into();
+        Self::compute_with(content_type, &body, Some(&body), limits)
+    }
+
+    fn compute_with(
+        content_type: &str,
+        body: &[u8],
+        owner: Option<&Bytes>,
+        limits: &Limits,
+    ) -> Result<Self> {
         let ct = ContentType::parse(content_type)?;
         if u64::try_from(body.len()).map_or(true, |n| n > limits.max_body()) {
             return Err(ErrorKind::LimitExceeded {
@@ -81,7 +102,13 @@ impl PayloadDigest {
         match ct.media_type() {
             MediaType::Json => json(&mut h, body)?,
             MediaType::Form => form(&mut h, body),
-            MediaType::Multipart => multipart(&mut h, ct.boundary()?, body, limits)?,
+            MediaType::Multipart => {
+                let body = match owner {
+                    Some(b) => b.clone(),
+                    None => Bytes::copy_from_slice(body),
+                };
+                multipart(&mut h, ct.boundary()?, body, limits)?
+            }
         }
         Ok(PayloadDigest(h.finalize().into()))
     }
@@ -358,10 +385,21 @@ struct Part {
     name: String,
     filename: Option<String>,
     content_type: Option<String>,
-    data: Bytes,
+    /// The value as multer's chunks: slices of its buffer, never joined (hashed in sequence).
+    data: Vec<Bytes>,
 }
 
-fn multipart(h: &mut Sha256, boundary: &str, body: &[u8], limits: &Limits) -> Result<()> {
+/// [`put_bytes`] of the concatenation of `chunks`, without concatenating them.
+fn put_chunks(h: &mut Sha256, tag: u8, chunks: &[Bytes]) {
+    let len: usize = chunks.iter().map(Bytes::len).sum();
+    h.update([tag]);
+    h.update(u64::try_from(len).unwrap_or(u64::MAX).to_be_bytes());
+    for c in chunks {
+        h.update(c);
+    }
+}
+
+fn multipart(h: &mut Sha256, boundary: &str, body: Bytes, limits: &Limits) -> Result<()> {
     let per_field = limits
         .max_file()
         .max(limits.max_text_field())
@@ -371,9 +409,9 @@ fn multipart(h: &mut Sha256, boundary: &str, body: &[u8], limits: &Limits) -> Re
             .whole_stream(limits.max_body())
             .per_field(per_field),
     );
-    // One copy of the body; every part's data is a slice of it.
-    let chunk = Bytes::copy_from_slice(body);
-    let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(chunk)]);
+    // multer copies the body into its buffer (the one copy); every part's data is a slice of
+    // that buffer.
+    let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(body)]);
     let mut reader = multer::Multipart::with_constraints(stream, boundary, constraints);
     let malformed = || ErrorKind::Malformed {
         what: "the multipart body does not parse".into(),
@@ -381,7 +419,7 @@ fn multipart(h: &mut Sha256, boundary: &str, body: &[u8], limits: &Limits) -> Re
     let max_parts = usize::try_from(limits.max_parts()).unwrap_or(usize::MAX);
     let read = async {
         let mut parts = Vec::new();
-        while let Some(field) = reader.next_field().await.map_err(|_| malformed())? {
+        while let Some(mut field) = reader.next_field().await.map_err(|_| malformed())? {
             if parts.len() >= max_parts {
                 return Err(ErrorKind::LimitExceeded {
                     what: Limit::Parts,
@@ -391,7 +429,10 @@ fn multipart(h: &mut Sha256, boundary: &str, body: &[u8], limits: &Limits) -> Re
             let name = field.name().ok_or_else(malformed)?.to_owned();
             let filename = field.file_name().map(str::to_owned);
             let content_type = field.content_type().map(ToString::to_string);
-            let data = field.bytes().await.map_err(|_| malformed())?;
+            let mut data = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|_| malformed())? {
+                data.push(chunk);
+            }
             parts.push(Part {
                 name,
                 filename,
@@ -419,14 +460,14 @@ fn multipart(h: &mut Sha256, boundary: &str, body: &[u8], limits: &Limits) -> Re
             None => {
                 h.update(b"t");
                 put_bytes(h, b'n', part.name.as_bytes());
-                put_bytes(h, b'v', &part.data);
+                put_chunks(h, b'v', &part.data);
             }
             Some(filename) => {
                 h.update(b"f");
                 put_bytes(h, b'n', part.name.as_bytes());
                 put_bytes(h, b'v', filename.as_bytes());
                 put_opt(h, part.content_type.as_deref().map(str::as_bytes));
-                put_bytes(h, b'd', &part.data);
+                put_chunks(h, b'd', &part.data);
             }
         }
     }

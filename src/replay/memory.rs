@@ -1,6 +1,7 @@
 //! A bounded, sharded, in-process replay store.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -13,17 +14,33 @@ use super::{
 use crate::error::{ErrorKind, Result};
 use crate::verify::{Clock, ReplayKey, SystemClock};
 
-/// The state of a committed record. Pending reservations get tokens from `FIRST_TOKEN` up.
+/// The state of a committed record. Pending reservations have states from `1 << COUNTER_BITS`
+/// up (see [`Table::pending_state`]).
 const DONE: u64 = 0;
 /// The state of a released record (bound to its digest, free for the same payload).
 const RELEASED: u64 = 1;
-/// The first pending token.
-const FIRST_TOKEN: u64 = 2;
+/// The low bits of a pending state: a per-shard counter, so that two reservations of one key
+/// never share a token. The high bits hold the end of the pending lifetime.
+const COUNTER_BITS: u32 = 20;
+/// The latest end of a pending lifetime a state can hold (unix milliseconds, about the year
+/// 280,000): later ones are clamped to it.
+const MAX_PENDING_MS: u64 = (1 << (64 - COUNTER_BITS)) - 2;
 /// The most namespaces one store keeps an epoch for (receivers are configured, not sent, so
 /// this is never reached in practice; beyond it a new namespace is refused with `StoreFull`).
 const MAX_NAMESPACES: usize = 4096;
-/// A shard drops its expired records at most this often (in milliseconds) when not full.
+/// Each sub-table of a shard is swept of its expired records about this often (in
+/// milliseconds), one sub-table at a time.
 const SWEEP_INTERVAL_MS: u64 = 60_000;
+/// The records a sub-table is sized for: 80 % of a 4,096-bucket table (hashbrown tables are at
+/// most 7/8 full, so uniform keys stay below the next doubling with a margin of over six
+/// standard deviations). A sweep or a growth of one sub-table is bounded by its size.
+const SUB_RECORDS: usize = 3_276;
+/// The most sub-tables per shard (beyond 13 million records per shard, sub-tables grow larger
+/// instead; nothing is allocated up front but the sub-tables' 40-byte headers).
+const MAX_SUBS: usize = 4096;
+/// When a full shard makes room, it sweeps at most this many sub-tables (those holding expired
+/// records) before refusing, so that no operation holds the lock long.
+const FULL_SWEEPS: usize = 4;
 
 /// A bounded replay store in this process's memory.
 ///
@@ -74,12 +91,14 @@ const SWEEP_INTERVAL_MS: u64 = 60_000;
 /// is full, a new delivery is refused with [`ErrorKind::StoreFull`] (503), which Mailgun retries,
 /// while duplicates of recorded deliveries are still recognised.
 ///
-/// Expired records are removed as the store goes: a new reservation of the same key reuses its
-/// slot; a shard that takes a new record sweeps out its expired ones at most once a minute; and
-/// a full shard sweeps before refusing a record. A sweep scans one shard and runs only when at
-/// least one of its records has expired. So the store's size follows the deliveries of the
-/// freshness window, not everything it has ever seen. [`purge_expired`](Self::purge_expired)
-/// sweeps every shard on demand.
+/// Expired records are removed as the store goes, in small steps: each shard is split into
+/// sub-tables of a few thousand records, and a shard that takes new records sweeps one
+/// sub-table at a time, each about once a minute; a full shard sweeps up to four sub-tables
+/// that hold expired records before refusing a new one (a small store has one sub-table, which
+/// such a sweep covers whole). No operation scans more than one sub-table's worth of records per
+/// sweep (tens of microseconds), whatever the store's size. So the store's size follows the
+/// deliveries of the freshness window, not everything it has ever seen.
+/// [`purge_expired`](Self::purge_expired) sweeps every sub-table on demand.
 ///
 /// The default capacity, 1,000,000, holds every delivery of the freshness window at up to about
 /// **32 deliveries per second** sustained (a committed record lives `max_age` + 60 s =
@@ -89,24 +108,33 @@ const SWEEP_INTERVAL_MS: u64 = 60_000;
 /// # Concurrency
 ///
 /// Records are spread over shards (by default the next power of two of four times the
-/// available parallelism), each a `Mutex<HashMap>` on its own cache line. A key's shard comes
-/// from its first bytes and its hash from other bytes: keys are SHA-256 digests, uniformly
-/// random and not chosen by senders, so no further hashing is needed. An operation locks one
-/// shard for a hash-table lookup and insert; there is no global lock. The capacity is split
-/// evenly among the shards, and uniform keys fill them evenly: the first shard fills when the
-/// store holds about 99 % of its capacity (at the default size).
+/// available parallelism), each a `Mutex` over its sub-tables, on its own cache line. A key's
+/// shard and sub-table come from its first 8 bytes and its hash from the next 8: keys are
+/// SHA-256 digests, uniformly random and not chosen by senders, so no further hashing is
+/// needed. An operation locks one shard for a hash-table lookup and insert; there is no global
+/// lock. The capacity is split evenly among the shards, and uniform keys fill them evenly: the
+/// first shard fills when the store holds about 99 % of its capacity (at the default size).
 ///
 /// # Memory
 ///
-/// A record is 88 bytes (a 32-byte key, the 32-byte payload digest, an 8-byte expiry, an 8-byte
-/// end of the pending lifetime and an 8-byte state) plus one control byte in the hash table.
-/// Tables grow in powers of two and are at most 7/8 full, so a record costs between about 100
-/// and 200 bytes. A full default store on 2 CPUs has 8 tables of 2^18 slots: **187 MB, about
-/// 187 bytes per record** (`tests/replay_memory.rs` measures the resident-memory growth of
-/// filling one such table).
+/// A record is 40 bytes plus one control byte in its hash table: the first 16 bytes of the
+/// replay key, the first 12 bytes of the payload digest, the expiry in unix seconds (a `u32`,
+/// saturating in 2106) and an 8-byte state (committed, released, or pending with the end of its
+/// lifetime in milliseconds and a reservation counter). Sub-tables are sized for the store's
+/// capacity, so a **full store costs about 52 bytes per record** (41 bytes at 80 % load);
+/// a partly full one between 47 and 94 bytes per record, as its sub-tables grow in powers of
+/// two (`tests/replay_memory_footprint.rs` counts it).
 ///
-/// Memory is allocated as records arrive, not up front; a table keeps the size it reached (its
-/// freed slots are reused).
+/// Truncating keys and digests is safe to astronomical odds. Two distinct deliveries share a
+/// record only if their 128-bit key prefixes are equal: for a store of `n` live records, a new
+/// delivery does so with probability `n / 2^128` (below `2^-106` at 4 million records; below
+/// `2^-66` over a trillion deliveries), and a sender cannot aim for it (keys are SHA-256 of a
+/// string Mailgun signs). Two payloads count as the same only if their digests agree on 96 bits,
+/// which an attacker holding a signed triple can only reach by a second preimage of 96 bits of
+/// SHA-256 (2^96 work).
+///
+/// Memory is allocated as records arrive, not up front (except the sub-tables' 40-byte
+/// headers); a table keeps the size it reached (its freed slots are reused).
 ///
 /// # Clones share the store
 ///
@@ -128,64 +156,118 @@ struct Inner {
     epochs: RwLock<HashMap<ReplayNamespace, u64>>,
 }
 
-/// One lock and its table, alone on a cache line (128 bytes: x86 prefetches line pairs).
+/// One lock and its sub-tables, alone on a cache line (128 bytes: x86 prefetches line pairs).
 #[repr(align(128))]
 struct Shard {
     table: Mutex<Table>,
 }
 
 struct Table {
-    records: HashMap<Slot, Record, BuildHasherDefault<SlotHasher>>,
+    /// The sub-tables; a key's is chosen by [`Table::sub_of`].
+    subs: Box<[Sub]>,
+    /// Records held in all sub-tables.
+    len: usize,
     /// Most records this shard may hold.
     capacity: usize,
-    /// No record of this shard expires before this time (unix milliseconds). A lower bound:
-    /// removing records does not raise it; a purge recomputes it.
-    earliest_expiry: u64,
-    /// The next time (unix milliseconds) a new record may trigger a sweep of expired records.
+    /// The next time (unix milliseconds) a new record may trigger the sweep of a sub-table.
     next_sweep: u64,
-    /// The next pending token; never `DONE`.
-    next_token: u64,
+    /// The sub-table the next sweep looks at.
+    cursor: usize,
+    /// Milliseconds between two periodic sweeps: `SWEEP_INTERVAL_MS` / the sub-table count.
+    sweep_every_ms: u64,
+    /// The counter of pending states (low `COUNTER_BITS` bits used).
+    counter: u64,
 }
 
+struct Sub {
+    records: HashMap<Key, Record, BuildHasherDefault<KeyHasher>>,
+    /// No record of this sub-table expires before this time (unix milliseconds). A lower
+    /// bound: a commit that extends a record does not raise it; a sweep recomputes it.
+    earliest_expiry: u64,
+}
+
+impl Sub {
+    fn new() -> Self {
+        Sub {
+            records: HashMap::default(),
+            earliest_expiry: u64::MAX,
+        }
+    }
+}
+
+/// A record: 24 bytes (40 with its key).
 #[derive(Clone, Copy)]
 struct Record {
-    /// Unix milliseconds; the record is gone from this instant on.
-    expires_ms: u64,
-    /// Unix milliseconds; a pending record behaves as released from this instant on.
-    pending_until: u64,
-    /// `DONE` for a committed record, `RELEASED` for a released one, otherwise the pending
-    /// reservation's token.
-    token: u64,
-    /// The payload the record is bound to.
-    digest: PayloadDigest,
+    /// `DONE` for a committed record, `RELEASED` for a released one, otherwise a pending
+    /// reservation: the end of its lifetime and a counter (see [`Table::pending_state`]), also
+    /// its token.
+    state: u64,
+    /// The first 12 bytes of the digest of the payload the record is bound to.
+    digest: [u8; 12],
+    /// Unix seconds; the record is gone from this instant on.
+    expires_s: u32,
 }
 
 impl Record {
     #[inline]
+    fn expires_ms(&self) -> u64 {
+        u64::from(self.expires_s) * 1000
+    }
+
+    #[inline]
     fn is_live(&self, now_ms: u64) -> bool {
-        now_ms < self.expires_ms
+        now_ms < self.expires_ms()
+    }
+
+    /// For a pending record, the end of its lifetime (unix milliseconds).
+    #[inline]
+    fn pending_until(&self) -> Option<u64> {
+        (self.state >> COUNTER_BITS).checked_sub(1)
     }
 }
 
-/// A table key: the replay key, hashed by taking 8 of its bytes (it is already a SHA-256
-/// digest). The shard is chosen from bytes 0..8, the hash from bytes 8..16, so the two are
-/// independent.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Slot(ReplayKey);
+/// The first 12 bytes of a payload digest.
+#[inline]
+fn short_digest(digest: &PayloadDigest) -> [u8; 12] {
+    let [a, b, c, d, e, f, g, h, i, j, k, l, ..] = *digest.as_bytes();
+    [a, b, c, d, e, f, g, h, i, j, k, l]
+}
 
-impl Hash for Slot {
+/// Unix seconds in a `u32`, saturating (in 2106).
+#[inline]
+fn secs_u32(secs: u64) -> u32 {
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+/// A table key: the first 16 bytes of the replay key (already a SHA-256 digest), as two
+/// little-endian words. The shard and the sub-table come from the first word, the hash from the
+/// second, so they are independent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key([u64; 2]);
+
+impl Key {
+    #[inline]
+    fn of(key: &ReplayKey) -> Self {
+        let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, ..] = *key.as_bytes();
+        Key([
+            u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            u64::from_le_bytes([i, j, k, l, m, n, o, p]),
+        ])
+    }
+}
+
+impl Hash for Key {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let [_, _, _, _, _, _, _, _, a, b, c, d, e, f, g, h, ..] = *self.0.as_bytes();
-        state.write_u64(u64::from_le_bytes([a, b, c, d, e, f, g, h]));
+        state.write_u64(self.0[1]);
     }
 }
 
-/// Passes through the `u64` that [`Slot`] writes.
+/// Passes through the `u64` that [`Key`] writes.
 #[derive(Default)]
-struct SlotHasher(u64);
+struct KeyHasher(u64);
 
-impl Hasher for SlotHasher {
+impl Hasher for KeyHasher {
     #[inline]
     fn finish(&self) -> u64 {
         self.0
@@ -197,7 +279,7 @@ impl Hasher for SlotHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Not used by `Slot`; a plain FNV-1a in case anything else is ever hashed.
+        // Not used by `Key`; a plain FNV-1a in case anything else is ever hashed.
         for &b in bytes {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -256,11 +338,7 @@ impl MemoryReplayStore {
     /// The number of records held, including expired ones not removed yet. Locks each shard in
     /// turn: meant for metrics, not for every request.
     pub fn len(&self) -> usize {
-        self.inner
-            .shards
-            .iter()
-            .map(|s| s.lock().records.len())
-            .sum()
+        self.inner.shards.iter().map(|s| s.lock().len).sum()
     }
 
     /// True when the store holds no record.
@@ -269,11 +347,18 @@ impl MemoryReplayStore {
     }
 
     /// Removes every expired record now and returns how many were removed. Never needed for
-    /// correctness; it returns memory to the tables' free space sooner. Locks each shard in
-    /// turn.
+    /// correctness; it returns memory to the tables' free space sooner. Locks each shard once
+    /// per sub-table, so that it never holds a lock for more than one sub-table's sweep.
     pub fn purge_expired(&self) -> usize {
         let now = self.now_ms();
-        self.inner.shards.iter().map(|s| s.lock().purge(now)).sum()
+        let mut removed = 0;
+        for shard in self.inner.shards.iter() {
+            let subs = shard.lock().subs.len();
+            for i in 0..subs {
+                removed += shard.lock().sweep_sub(i, now);
+            }
+        }
+        removed
     }
 
     fn now_ms(&self) -> u64 {
@@ -312,56 +397,61 @@ impl MemoryReplayStore {
 
     fn reserve_now(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
         let now = self.now_ms();
-        let key = claim.key();
-        let digest = *claim.digest();
+        let key = Key::of(claim.key());
+        let digest = short_digest(claim.digest());
         let pending_until = now.saturating_add(self.inner.pending_ttl_ms);
-        let expires_ms = claim.expires_at_ms();
-        let mut table = self.shard(key).lock();
-        let slot = Slot(*key);
+        let expires_s = secs_u32(claim.expires_at_secs());
+        let mut table = self.shard(claim.key()).lock();
         if now >= table.next_sweep {
-            table.sweep(now);
+            table.sweep_next(now);
         }
+        let table: &mut Table = &mut table;
+        let sub = table.sub_of(key);
+        let full = table.len >= table.capacity;
+        // Taken before it is known to be needed (a counter value skipped is harmless).
+        let state = table.pending_state(pending_until);
         let mut unproven = false;
-        match table.records.get(&slot).filter(|r| r.is_live(now)).copied() {
-            Some(existing) => {
-                if existing.digest != digest {
-                    return Ok(ReplayOutcome::PayloadMismatch);
-                }
-                if existing.token == DONE {
-                    return Ok(ReplayOutcome::Duplicate);
-                }
-                if existing.token != RELEASED && now < existing.pending_until {
-                    return Ok(ReplayOutcome::InFlight);
-                }
-                // Released, or pending past its lifetime: the same payload may be retried.
-            }
-            None => {
-                let epoch = self.epoch(claim.namespace(), now)?;
-                if !claim.is_provable_since(epoch, self.inner.clock_margin) {
-                    match self.inner.loss_policy {
-                        LossPolicy::FailClosed => {
-                            return Err(ErrorKind::SignedBeforeEpoch.into());
-                        }
-                        LossPolicy::Accept => unproven = true,
+        let record = |state| Record {
+            state,
+            digest,
+            expires_s,
+        };
+        // One probe on the hot path: the entry is filled in place unless the shard is full.
+        match table.subs[sub].records.entry(key) {
+            Entry::Occupied(mut e) => {
+                let existing = *e.get();
+                if existing.is_live(now) {
+                    if existing.digest != digest {
+                        return Ok(ReplayOutcome::PayloadMismatch);
                     }
+                    if existing.state == DONE {
+                        return Ok(ReplayOutcome::Duplicate);
+                    }
+                    if let Some(until) = existing.pending_until()
+                        && now < until
+                    {
+                        return Ok(ReplayOutcome::InFlight);
+                    }
+                    // Released, or pending past its lifetime: the same payload may be retried.
+                } else {
+                    // An expired record of the same key is replaced in place.
+                    unproven = self.unproven(claim, now)?;
                 }
-                if table.records.len() >= table.capacity && !table.records.contains_key(&slot) {
+                e.insert(record(state));
+            }
+            Entry::Vacant(v) => {
+                unproven = self.unproven(claim, now)?;
+                if full {
                     table.make_room(now)?;
+                    table.put(sub, key, record(state));
+                } else {
+                    v.insert(record(state));
+                    table.len += 1;
                 }
             }
         }
-        let token = table.take_token();
-        table.records.insert(
-            slot,
-            Record {
-                expires_ms,
-                pending_until,
-                token,
-                digest,
-            },
-        );
-        table.note_expiry(expires_ms);
-        let reservation = Reservation::new(*claim, u128::from(token));
+        table.subs[sub].note_expiry(expires_s);
+        let reservation = Reservation::new(*claim, u128::from(state));
         Ok(ReplayOutcome::Fresh(if unproven {
             reservation.unproven()
         } else {
@@ -369,63 +459,77 @@ impl MemoryReplayStore {
         }))
     }
 
+    /// Whether a new record for `claim` is unproven (signed before the epoch, under
+    /// `LossPolicy::Accept`), or the error of `LossPolicy::FailClosed`.
+    fn unproven(&self, claim: &ReplayClaim, now: u64) -> Result<bool> {
+        let epoch = self.epoch(claim.namespace(), now)?;
+        if claim.is_provable_since(epoch, self.inner.clock_margin) {
+            return Ok(false);
+        }
+        match self.inner.loss_policy {
+            LossPolicy::FailClosed => Err(ErrorKind::SignedBeforeEpoch.into()),
+            LossPolicy::Accept => Ok(true),
+        }
+    }
+
     fn commit_now(&self, reservation: &Reservation) -> Result<()> {
         let claim = reservation.claim();
-        let expires_ms = claim.expires_at_ms();
-        let digest = *claim.digest();
+        let key = Key::of(claim.key());
+        let digest = short_digest(claim.digest());
+        let expires_s = secs_u32(claim.expires_at_secs());
         let now = self.now_ms();
         let mut table = self.shard(claim.key()).lock();
-        let slot = Slot(*claim.key());
-        match table.records.get_mut(&slot).filter(|r| r.is_live(now)) {
-            Some(existing) => {
+        let sub = table.sub_of(key);
+        let present = match table.subs[sub].records.get_mut(&key) {
+            Some(existing) if existing.is_live(now) => {
                 if existing.digest != digest {
                     // Bound to another payload (only possible after a loss under `Accept`):
                     // never rebind a record.
                     return Ok(());
                 }
-                let keep = if existing.token == DONE {
-                    existing.expires_ms.max(expires_ms)
+                let keep = if existing.state == DONE {
+                    existing.expires_s.max(expires_s)
                 } else {
-                    expires_ms
+                    expires_s
                 };
                 *existing = Record {
-                    expires_ms: keep,
-                    pending_until: 0,
-                    token: DONE,
+                    state: DONE,
                     digest,
+                    expires_s: keep,
                 };
+                table.subs[sub].note_expiry(expires_s);
+                return Ok(());
             }
-            None => {
-                // Our record expired and was removed while the handler ran; the delivery was
-                // processed all the same, so record it.
-                if table.records.len() >= table.capacity && !table.records.contains_key(&slot) {
-                    table.make_room(now)?;
-                }
-                table.records.insert(
-                    slot,
-                    Record {
-                        expires_ms,
-                        pending_until: 0,
-                        token: DONE,
-                        digest,
-                    },
-                );
-            }
+            Some(_) => true,
+            None => false,
+        };
+        // Our record expired (and may have been removed) while the handler ran; the delivery
+        // was processed all the same, so record it.
+        if !present && table.len >= table.capacity {
+            table.make_room(now)?;
         }
-        table.note_expiry(expires_ms);
+        table.put(
+            sub,
+            key,
+            Record {
+                state: DONE,
+                digest,
+                expires_s,
+            },
+        );
         Ok(())
     }
 
     fn release_now(&self, reservation: &Reservation) {
+        let key = Key::of(reservation.key());
         let mut table = self.shard(reservation.key()).lock();
-        let slot = Slot(*reservation.key());
-        if let Some(r) = table.records.get_mut(&slot)
-            && r.token >= FIRST_TOKEN
-            && u128::from(r.token) == reservation.token()
+        let sub = table.sub_of(key);
+        if let Some(r) = table.subs[sub].records.get_mut(&key)
+            && r.pending_until().is_some()
+            && u128::from(r.state) == reservation.token()
         {
             // Keeps the binding: only the same payload may be retried.
-            r.token = RELEASED;
-            r.pending_until = 0;
+            r.state = RELEASED;
         }
     }
 
@@ -487,55 +591,109 @@ impl Shard {
 }
 
 impl Table {
-    #[inline]
-    fn take_token(&mut self) -> u64 {
-        let token = self.next_token;
-        self.next_token = match token.checked_add(1) {
-            Some(next) => next,
-            None => FIRST_TOKEN,
-        };
-        token
+    fn new(capacity: usize) -> Self {
+        let subs = capacity.div_ceil(SUB_RECORDS).clamp(1, MAX_SUBS);
+        Table {
+            subs: (0..subs).map(|_| Sub::new()).collect(),
+            len: 0,
+            capacity,
+            next_sweep: 0,
+            cursor: 0,
+            sweep_every_ms: (SWEEP_INTERVAL_MS / u64::try_from(subs).unwrap_or(1)).max(1),
+            counter: 0,
+        }
     }
 
+    /// The sub-table of `key`: bits 32..64 of its first word scaled to the sub-table count
+    /// (the shard takes the low bits).
     #[inline]
-    fn note_expiry(&mut self, expires_ms: u64) {
-        self.earliest_expiry = self.earliest_expiry.min(expires_ms);
+    fn sub_of(&self, key: Key) -> usize {
+        let n = u64::try_from(self.subs.len()).unwrap_or(1);
+        // `n` is at most `MAX_SUBS`, so the product fits and the result is below `n`.
+        usize::try_from(((key.0[0] >> 32) * n) >> 32).unwrap_or(0)
     }
 
-    /// The periodic sweep: drops expired records if any may exist, and schedules the next one.
+    /// A new pending state: `pending_until + 1` in the high bits (so it is never `DONE` or
+    /// `RELEASED`), the shard's counter in the low bits (so that two reservations of one key
+    /// never share a token, even in the same millisecond).
+    #[inline]
+    fn pending_state(&mut self, pending_until: u64) -> u64 {
+        let counter = self.counter & ((1 << COUNTER_BITS) - 1);
+        self.counter = self.counter.wrapping_add(1);
+        ((pending_until.min(MAX_PENDING_MS) + 1) << COUNTER_BITS) | counter
+    }
+
+    /// Inserts or replaces the record of `key` in sub-table `sub`.
+    #[inline]
+    fn put(&mut self, sub: usize, key: Key, record: Record) {
+        let s = &mut self.subs[sub];
+        if s.records.insert(key, record).is_none() {
+            self.len += 1;
+        }
+        s.note_expiry(record.expires_s);
+    }
+
+    /// The periodic sweep: sweeps the next sub-table if it may hold expired records, and
+    /// schedules the next one.
     #[cold]
-    fn sweep(&mut self, now: u64) {
-        if now >= self.earliest_expiry {
-            self.purge(now);
+    fn sweep_next(&mut self, now: u64) {
+        let i = self.cursor;
+        self.cursor = (i + 1) % self.subs.len();
+        if now >= self.subs[i].earliest_expiry {
+            self.sweep_sub(i, now);
         }
-        self.next_sweep = now.saturating_add(SWEEP_INTERVAL_MS);
+        self.next_sweep = now.saturating_add(self.sweep_every_ms);
     }
 
-    /// Called when the table is full: drops expired records if any may exist, then fails with
-    /// `StoreFull` if none could be dropped.
+    /// Called when the shard is full: sweeps up to `FULL_SWEEPS` sub-tables that may hold
+    /// expired records, stopping once one record is gone, then fails with `StoreFull` if none
+    /// could be dropped.
+    #[cold]
     fn make_room(&mut self, now: u64) -> Result<()> {
-        if now >= self.earliest_expiry {
-            self.purge(now);
+        let n = self.subs.len();
+        let mut swept = 0;
+        for _ in 0..n {
+            let i = self.cursor;
+            self.cursor = (i + 1) % n;
+            if now >= self.subs[i].earliest_expiry {
+                self.sweep_sub(i, now);
+                swept += 1;
+                if self.len < self.capacity || swept >= FULL_SWEEPS {
+                    break;
+                }
+            }
         }
-        if self.records.len() >= self.capacity {
+        if self.len >= self.capacity {
             return Err(ErrorKind::StoreFull.into());
         }
         Ok(())
     }
 
-    /// Drops every expired record and returns how many.
-    fn purge(&mut self, now: u64) -> usize {
-        let before = self.records.len();
+    /// Drops every expired record of sub-table `i` and returns how many.
+    fn sweep_sub(&mut self, i: usize, now: u64) -> usize {
+        let Some(sub) = self.subs.get_mut(i) else {
+            return 0;
+        };
+        let before = sub.records.len();
         let mut earliest = u64::MAX;
-        self.records.retain(|_, r| {
+        sub.records.retain(|_, r| {
             let live = r.is_live(now);
             if live {
-                earliest = earliest.min(r.expires_ms);
+                earliest = earliest.min(r.expires_ms());
             }
             live
         });
-        self.earliest_expiry = earliest;
-        before.saturating_sub(self.records.len())
+        sub.earliest_expiry = earliest;
+        let removed = before.saturating_sub(sub.records.len());
+        self.len = self.len.saturating_sub(removed);
+        removed
+    }
+}
+
+impl Sub {
+    #[inline]
+    fn note_expiry(&mut self, expires_s: u32) {
+        self.earliest_expiry = self.earliest_expiry.min(u64::from(expires_s) * 1000);
     }
 }
 
@@ -601,7 +759,8 @@ impl MemoryReplayStoreBuilder {
         self
     }
 
-    /// Builds the store. Allocates only the shards; records are allocated as they arrive.
+    /// Builds the store. Allocates only the shards and their sub-tables' headers; records are
+    /// allocated as they arrive.
     pub fn build(self) -> MemoryReplayStore {
         let requested = self.shards.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -619,13 +778,7 @@ impl MemoryReplayStoreBuilder {
         let extra = self.capacity % shards;
         let tables: Box<[Shard]> = (0..shards)
             .map(|i| Shard {
-                table: Mutex::new(Table {
-                    records: HashMap::default(),
-                    capacity: base + usize::from(i < extra),
-                    earliest_expiry: u64::MAX,
-                    next_sweep: 0,
-                    next_token: FIRST_TOKEN,
-                }),
+                table: Mutex::new(Table::new(base + usize::from(i < extra))),
             })
             .collect();
         MemoryReplayStore {
@@ -654,8 +807,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_layout_is_88_bytes() {
-        assert_eq!(std::mem::size_of::<(Slot, Record)>(), 88);
+    fn record_layout_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<(Key, Record)>(), 40);
+    }
+
+    #[test]
+    fn sub_tables_follow_the_capacity() {
+        let t = |cap: usize| Table::new(cap).subs.len();
+        assert_eq!(t(0), 1);
+        assert_eq!(t(100), 1);
+        assert_eq!(t(SUB_RECORDS), 1);
+        assert_eq!(t(SUB_RECORDS + 1), 2);
+        assert_eq!(t(125_000), 39);
+        assert_eq!(t(usize::MAX), MAX_SUBS);
+        // Every sub-table gets keys: the index covers 0..n.
+        let table = Table::new(125_000);
+        let mut seen = vec![false; table.subs.len()];
+        for i in 0..100_000u64 {
+            let k = Key([i.wrapping_mul(0x9e37_79b9_7f4a_7c15), 0]);
+            seen[table.sub_of(k)] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn pending_states_are_never_done_or_released_and_carry_their_end() {
+        let mut t = Table::new(1);
+        for until in [0, 1, 60_000, 1_770_000_000_000, MAX_PENDING_MS, u64::MAX] {
+            let a = t.pending_state(until);
+            let b = t.pending_state(until);
+            assert_ne!(
+                a, b,
+                "two reservations in one millisecond have distinct tokens"
+            );
+            for state in [a, b] {
+                assert!(state > RELEASED);
+                let r = Record {
+                    state,
+                    digest: [0; 12],
+                    expires_s: 0,
+                };
+                assert_eq!(r.pending_until(), Some(until.min(MAX_PENDING_MS)));
+            }
+        }
+        for state in [DONE, RELEASED] {
+            let r = Record {
+                state,
+                digest: [0; 12],
+                expires_s: 0,
+            };
+            assert_eq!(r.pending_until(), None);
+        }
     }
 
     #[test]
@@ -686,9 +888,11 @@ mod tests {
     #[test]
     fn a_shard_sweeps_expired_records_once_a_minute() {
         let clock = Arc::new(At(std::sync::Mutex::new(1_000_000)));
+        // One shard of one sub-table (a small store): its sweep covers every record.
         let store = MemoryReplayStore::builder()
             .clock(clock.clone())
             .shards(1)
+            .capacity(1000)
             .pending_ttl(Duration::from_secs(1))
             .build();
         // A delivery signed at `ts` (its record expires at `ts` + 60 s).
@@ -738,15 +942,105 @@ mod tests {
     }
 
     #[test]
-    fn token_wraps_past_done() {
-        let mut t = Table {
-            records: HashMap::default(),
-            capacity: 1,
-            earliest_expiry: u64::MAX,
-            next_sweep: 0,
-            next_token: u64::MAX,
+    fn a_large_shard_sweeps_one_sub_table_at_a_time() {
+        let clock = Arc::new(At(std::sync::Mutex::new(1_000_000)));
+        let store = MemoryReplayStore::builder()
+            .clock(clock.clone())
+            .shards(1)
+            .capacity(10 * SUB_RECORDS)
+            .build();
+        let subs = store.inner.shards[0].lock().subs.len();
+        assert_eq!(subs, 10);
+        let v = crate::Verifier::builder(crate::SigningKey::new("k"))
+            .max_age(Duration::ZERO)
+            .build();
+        let claim = |i: usize, ts: u64| {
+            let token = format!("t{i}");
+            let sig = crate::Signature::new(
+                ts.to_string(),
+                token.clone(),
+                crate::SigningKey::new("k").sign(&ts.to_string(), &token),
+            );
+            let verified = v
+                .verify_at(
+                    crate::Unverified::new(sig, crate::Format::Json, ()),
+                    UNIX_EPOCH + Duration::from_secs(ts),
+                )
+                .unwrap();
+            ReplayClaim::new(
+                &verified,
+                v.replay_namespace(),
+                PayloadDigest::from_bytes([0; 32]),
+                Duration::ZERO,
+            )
         };
-        assert_eq!(t.take_token(), u64::MAX);
-        assert_eq!(t.take_token(), FIRST_TOKEN);
+        let set = |ms: u64| *clock.0.lock().unwrap() = ms;
+        // 2,000 records expiring at 1,001,000 ms, spread over the ten sub-tables.
+        for i in 0..2000 {
+            let _ = store.reserve_now(&claim(i, 941)).unwrap();
+        }
+        assert_eq!(store.len(), 2000);
+        // Each periodic sweep (every 6 s with ten sub-tables) takes one sub-table: after one,
+        // a tenth or so is gone, never all.
+        set(1_001_000 + 6_000);
+        let _ = store.reserve_now(&claim(5000, 1_100)).unwrap();
+        let left = store.len();
+        assert!(
+            (1_600..2_000).contains(&left),
+            "{left} left after one sweep"
+        );
+        // Within a minute, every sub-table was swept once.
+        for step in 1..=10 {
+            set(1_001_000 + 6_000 * (step + 1));
+            let _ = store
+                .reserve_now(&claim(5000 + step as usize, 1_100))
+                .unwrap();
+        }
+        assert_eq!(store.len(), 11);
+    }
+
+    #[test]
+    fn a_full_large_shard_makes_room_within_a_few_sub_tables() {
+        let clock = Arc::new(At(std::sync::Mutex::new(1_000_000)));
+        let store = MemoryReplayStore::builder()
+            .clock(clock.clone())
+            .shards(1)
+            .capacity(2 * SUB_RECORDS)
+            .build();
+        let v = crate::Verifier::builder(crate::SigningKey::new("k"))
+            .max_age(Duration::ZERO)
+            .build();
+        let claim = |i: usize, ts: u64| {
+            let token = format!("f{i}");
+            let sig = crate::Signature::new(
+                ts.to_string(),
+                token.clone(),
+                crate::SigningKey::new("k").sign(&ts.to_string(), &token),
+            );
+            let verified = v
+                .verify_at(
+                    crate::Unverified::new(sig, crate::Format::Json, ()),
+                    UNIX_EPOCH + Duration::from_secs(ts),
+                )
+                .unwrap();
+            ReplayClaim::new(
+                &verified,
+                v.replay_namespace(),
+                PayloadDigest::from_bytes([0; 32]),
+                Duration::ZERO,
+            )
+        };
+        for i in 0..2 * SUB_RECORDS {
+            let _ = store.reserve_now(&claim(i, 941)).unwrap();
+        }
+        let full = store.reserve_now(&claim(1_000_000, 941)).unwrap_err();
+        assert_eq!(full.kind(), &ErrorKind::StoreFull);
+        *clock.0.lock().unwrap() = 1_001_000;
+        let _ = store.reserve_now(&claim(1_000_001, 1_000)).unwrap();
+        let held = store.len();
+        assert!(
+            held < 2 * SUB_RECORDS && held > 1,
+            "one sub-table swept: {held}"
+        );
     }
 }
