@@ -318,7 +318,10 @@ pub use http;
     feature = "hyper",
     feature = "api",
     feature = "sqlite",
-    feature = "postgres"
+    feature = "postgres",
+    feature = "tower",
+    feature = "serde",
+    feature = "test-util"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

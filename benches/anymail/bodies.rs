@@ -1,6 +1,6 @@
 //! The signed bodies that `benches/http_compare.rs` and `benches/anymail_compare.rs` send (PERF.md's
 //! payloads), built with the test kit (`mailgun_webhooks::testing`).
-//! Included with `#[path = "anymail/bodies.rs"] mod bodies;`.
+//! Included with `#[path = "anymail/bodies.rs"] mod bodies;` (also by `benches/form_multipart.rs`).
 #![allow(dead_code)]
 
 use mailgun_webhooks::SigningKey;
@@ -33,7 +33,7 @@ pub fn json_kind(name: &str, timestamp: u64, token: &str) -> SignedBody {
 }
 
 /// `message-headers` of a legacy post: 13 pairs, one with `[value, {params}]`, one with the
-/// custom variables (as in `benches/form_multipart.rs`).
+/// custom variables.
 fn message_headers() -> String {
     serde_json::json!([
         ["X-Mailgun-Sending-Ip", "198.61.254.43"],

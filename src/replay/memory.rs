@@ -806,6 +806,31 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 mod tests {
     use super::*;
 
+    /// A claim for `token` signed at `ts` with key `k`, verified at `ts` with `max_age` zero
+    /// (so that it expires as soon as the clock moves), with an all-zero payload digest.
+    fn zero_age_claim(token: &str, ts: u64) -> ReplayClaim {
+        let v = crate::Verifier::builder(crate::SigningKey::new("k"))
+            .max_age(Duration::ZERO)
+            .build();
+        let sig = crate::Signature::new(
+            ts.to_string(),
+            token.to_owned(),
+            crate::SigningKey::new("k").sign(&ts.to_string(), token),
+        );
+        let verified = v
+            .verify_at(
+                crate::Unverified::new(sig, crate::Format::Json, ()),
+                UNIX_EPOCH + Duration::from_secs(ts),
+            )
+            .unwrap();
+        ReplayClaim::new(
+            &verified,
+            v.replay_namespace(),
+            PayloadDigest::from_bytes([0; 32]),
+            Duration::ZERO,
+        )
+    }
+
     #[test]
     fn record_layout_is_40_bytes() {
         assert_eq!(std::mem::size_of::<(Key, Record)>(), 40);
@@ -951,29 +976,7 @@ mod tests {
             .build();
         let subs = store.inner.shards[0].lock().subs.len();
         assert_eq!(subs, 10);
-        let v = crate::Verifier::builder(crate::SigningKey::new("k"))
-            .max_age(Duration::ZERO)
-            .build();
-        let claim = |i: usize, ts: u64| {
-            let token = format!("t{i}");
-            let sig = crate::Signature::new(
-                ts.to_string(),
-                token.clone(),
-                crate::SigningKey::new("k").sign(&ts.to_string(), &token),
-            );
-            let verified = v
-                .verify_at(
-                    crate::Unverified::new(sig, crate::Format::Json, ()),
-                    UNIX_EPOCH + Duration::from_secs(ts),
-                )
-                .unwrap();
-            ReplayClaim::new(
-                &verified,
-                v.replay_namespace(),
-                PayloadDigest::from_bytes([0; 32]),
-                Duration::ZERO,
-            )
-        };
+        let claim = |i: usize, ts: u64| zero_age_claim(&format!("t{i}"), ts);
         let set = |ms: u64| *clock.0.lock().unwrap() = ms;
         // 2,000 records expiring at 1,001,000 ms, spread over the ten sub-tables.
         for i in 0..2000 {
@@ -1007,29 +1010,7 @@ mod tests {
             .shards(1)
             .capacity(2 * SUB_RECORDS)
             .build();
-        let v = crate::Verifier::builder(crate::SigningKey::new("k"))
-            .max_age(Duration::ZERO)
-            .build();
-        let claim = |i: usize, ts: u64| {
-            let token = format!("f{i}");
-            let sig = crate::Signature::new(
-                ts.to_string(),
-                token.clone(),
-                crate::SigningKey::new("k").sign(&ts.to_string(), &token),
-            );
-            let verified = v
-                .verify_at(
-                    crate::Unverified::new(sig, crate::Format::Json, ()),
-                    UNIX_EPOCH + Duration::from_secs(ts),
-                )
-                .unwrap();
-            ReplayClaim::new(
-                &verified,
-                v.replay_namespace(),
-                PayloadDigest::from_bytes([0; 32]),
-                Duration::ZERO,
-            )
-        };
+        let claim = |i: usize, ts: u64| zero_age_claim(&format!("f{i}"), ts);
         for i in 0..2 * SUB_RECORDS {
             let _ = store.reserve_now(&claim(i, 941)).unwrap();
         }
