@@ -6,6 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
+mod common;
+use common::split_request;
+
 use bytes::Bytes;
 use futures_util::{FutureExt, Stream, stream};
 use mailgun_webhooks::{
@@ -52,36 +55,6 @@ fn load(path: &Path) -> (String, Vec<u8>) {
     } else {
         split_request(&bytes)
     }
-}
-
-/// A captured HTTP request: head and body split at the first blank line, the content type
-/// from the head, the body cut to `Content-Length`. (multi_mail's files start with a capture
-/// tool's `HTTP/1.1 200 OK` line instead of a request line.)
-fn split_request(bytes: &[u8]) -> (String, Vec<u8>) {
-    let (head_len, sep) = [&b"\r\n\r\n"[..], b"\n\n"]
-        .iter()
-        .filter_map(|sep| {
-            bytes
-                .windows(sep.len())
-                .position(|w| w == *sep)
-                .map(|p| (p, sep.len()))
-        })
-        .min()
-        .unwrap();
-    let head = std::str::from_utf8(&bytes[..head_len]).unwrap();
-    let mut body = bytes[head_len + sep..].to_vec();
-    let header = |name: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    };
-    if let Some(len) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
-        body.truncate(len);
-    }
-    (header("content-type").unwrap(), body)
 }
 
 fn at(secs: u64) -> std::time::SystemTime {

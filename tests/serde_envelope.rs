@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::SystemTime;
 
-use common::{ANYMAIL_KEY, MULTI_MAIL_KEY, SYMFONY_KEY, at, fixtures};
+use common::{ANYMAIL_KEY, MULTI_MAIL_KEY, SYMFONY_KEY, at, fixtures, split_request};
 use mailgun_webhooks::testing::{FormBody, token};
 use mailgun_webhooks::{
     Clock, ErrorKind, Event, KeyId, Limits, Payload, PayloadDigest, SigningKey, Verified,
@@ -61,34 +61,6 @@ fn load(path: &Path) -> Option<(String, Vec<u8>)> {
     } else {
         None
     }
-}
-
-/// A captured HTTP request: the content type from the head, the body cut to `Content-Length`.
-fn split_request(bytes: &[u8]) -> (String, Vec<u8>) {
-    let (head_len, sep) = [&b"\r\n\r\n"[..], b"\n\n"]
-        .iter()
-        .filter_map(|sep| {
-            bytes
-                .windows(sep.len())
-                .position(|w| w == *sep)
-                .map(|p| (p, sep.len()))
-        })
-        .min()
-        .unwrap();
-    let head = std::str::from_utf8(&bytes[..head_len]).unwrap();
-    let mut body = bytes[head_len + sep..].to_vec();
-    let header = |name: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    };
-    if let Some(len) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
-        body.truncate(len);
-    }
-    (header("content-type").unwrap(), body)
 }
 
 /// Every captured request under the fixtures: (file, content type, body).

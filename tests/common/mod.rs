@@ -38,3 +38,33 @@ pub fn at(secs: u64) -> SystemTime {
 pub const ANYMAIL_KEY: &str = "TEST_WEBHOOK_SIGNING_KEY";
 pub const SYMFONY_KEY: &str = "key-0p6mqbf74lb20gzq9f4dhpn9rg3zyk26";
 pub const MULTI_MAIL_KEY: &str = "foo";
+
+/// A captured HTTP request: head and body split at the first blank line, the content type
+/// from the head, the body cut to `Content-Length`. (multi_mail's files start with a capture
+/// tool's `HTTP/1.1 200 OK` line instead of a request line.)
+pub fn split_request(bytes: &[u8]) -> (String, Vec<u8>) {
+    let (head_len, sep) = [&b"\r\n\r\n"[..], b"\n\n"]
+        .iter()
+        .filter_map(|sep| {
+            bytes
+                .windows(sep.len())
+                .position(|w| w == *sep)
+                .map(|p| (p, sep.len()))
+        })
+        .min()
+        .unwrap();
+    let head = std::str::from_utf8(&bytes[..head_len]).unwrap();
+    let mut body = bytes[head_len + sep..].to_vec();
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    if let Some(len) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
+        body.truncate(len);
+    }
+    (header("content-type").unwrap(), body)
+}
