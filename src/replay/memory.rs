@@ -921,28 +921,7 @@ mod tests {
             .pending_ttl(Duration::from_secs(1))
             .build();
         // A delivery signed at `ts` (its record expires at `ts` + 60 s).
-        let key = |i: u8, ts: u64| {
-            let v = crate::Verifier::builder(crate::SigningKey::new("k"))
-                .max_age(Duration::ZERO)
-                .build();
-            let sig = crate::Signature::new(
-                ts.to_string(),
-                format!("t{i}"),
-                crate::SigningKey::new("k").sign(&ts.to_string(), &format!("t{i}")),
-            );
-            let verified = v
-                .verify_at(
-                    crate::Unverified::new(sig, crate::Format::Json, ()),
-                    UNIX_EPOCH + Duration::from_secs(ts),
-                )
-                .unwrap();
-            ReplayClaim::new(
-                &verified,
-                v.replay_namespace(),
-                PayloadDigest::from_bytes([0; 32]),
-                Duration::ZERO,
-            )
-        };
+        let key = |i: u8, ts: u64| zero_age_claim(&format!("t{i}"), ts);
         let set = |ms: u64| *clock.0.lock().unwrap() = ms;
         let reserve = |i: u8, ts: u64| {
             store
