@@ -377,6 +377,14 @@ impl<P> Verified<P> {
     /// each other's records. [`Receiver`](crate::Receiver) uses it with the namespace of its key
     /// ring (or the one it was given).
     pub fn replay_key_in(&self, namespace: &crate::ReplayNamespace) -> ReplayKey {
+        // Why `timestamp ‖ token` is hashed a second time here, after the HMAC hashed it
+        // (issue 14, "one hash per delivery"; two SHA-256 blocks, about 7% of a JSON delivery's
+        // instructions): the HMAC's inner hash is keyed by whichever key verified the delivery,
+        // while this key must be the same for the primary, a previous and the parent key (a
+        // replay that keeps `parent-signature` and garbles `signature` must find the original's
+        // record), and must be computable without any key (`VerifiedEnvelope::replay_key` in a
+        // worker). Deriving it from the primary key's tag would need a second HMAC on every
+        // delivery verified by another key, and a key in every worker.
         let mut h = Sha256::new();
         h.update(b"mailgun-webhooks replay v2\0");
         h.update(namespace.as_bytes());
