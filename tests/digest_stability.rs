@@ -234,6 +234,25 @@ fn tricky() -> Vec<(String, Vec<u8>)> {
         ("leading zero", "[01]".into()),
         ("bad escape", r#"{"a":"\x"}"#.into()),
         ("non-string key", "{1:2}".into()),
+        ("long string 255", format!("[\"{}\"]", "x".repeat(255))),
+        ("long string 256", format!("[\"{}\"]", "y".repeat(256))),
+        (
+            "long strings",
+            format!(
+                "{{\"a\":\"{}\",\"b\":\"{}\",\"c\":[\"{}\",1]}}",
+                "a".repeat(300),
+                "b".repeat(1000),
+                "c".repeat(200)
+            ),
+        ),
+        (
+            "long key",
+            format!("{{\"{}\":1,\"k\":\"v\"}}", "k".repeat(600)),
+        ),
+        (
+            "long escaped string",
+            format!("[\"{}\"]", "\\u00e9\\n".repeat(200)),
+        ),
     ];
     let mut out: Vec<(String, Vec<u8>)> = v
         .drain(..)
@@ -1089,4 +1108,24 @@ const GOLDEN: &[(&str, &str)] = &[
     ("tricky: invalid utf-8 in string", "error 400"),
     ("tricky: invalid utf-8 in key", "error 400"),
     ("tricky: overlong utf-8", "error 400"),
+    (
+        "tricky: long string 255",
+        "0d74198911f194f964d76645c066115256029c8d06e35f7bab85c822d7e7717e",
+    ),
+    (
+        "tricky: long string 256",
+        "da50639ba1f029cce483cb91cfc252fc1b495babd2dae5e744f07e2a6ef510c9",
+    ),
+    (
+        "tricky: long strings",
+        "17ca77c25986aea2231a34b1f475e1cb369adeed13f422a0d8e5925f95c96577",
+    ),
+    (
+        "tricky: long key",
+        "c643acf0faa7da473bb165b17af962fd84ded251a65c5e5bf9b82914f190cf52",
+    ),
+    (
+        "tricky: long escaped string",
+        "b55f4a846f98b2a3927b43c67a9463b58770eaea90847169a5c29a06c49e2818",
+    ),
 ];
