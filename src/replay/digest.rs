@@ -266,7 +266,7 @@ fn json(h: &mut Sha256, body: &[u8]) -> Result<()> {
         what: "the JSON body does not parse".into(),
     })?;
     let mut sink = Sink::new(h);
-    sink.write(b"J");
+    sink.push(*b"J");
     match &value {
         // The signature block is the replay key's business, not the payload's. The members
         // are sorted already; leaving some out keeps the others' order.
@@ -288,15 +288,18 @@ fn json(h: &mut Sha256, body: &[u8]) -> Result<()> {
 /// in the same order.
 struct Sink<'h> {
     h: &'h mut Sha256,
-    buf: [u8; 256],
+    buf: [u8; BUF],
     len: usize,
 }
+
+/// The size of [`Sink`]'s buffer: four SHA-256 blocks.
+const BUF: usize = 256;
 
 impl<'h> Sink<'h> {
     fn new(h: &'h mut Sha256) -> Self {
         Sink {
             h,
-            buf: [0; 256],
+            buf: [0; BUF],
             len: 0,
         }
     }
@@ -308,28 +311,53 @@ impl<'h> Sink<'h> {
         self.len = 0;
     }
 
+    /// Bytes of any length: copied while they fit, else the buffer is flushed and a long
+    /// slice goes to the hasher directly.
     fn write(&mut self, bytes: &[u8]) {
-        let end = match self.len.checked_add(bytes.len()) {
-            Some(end) if end <= self.buf.len() => end,
-            _ => {
-                self.flush();
-                if bytes.len() >= self.buf.len() {
-                    self.h.update(bytes);
-                    return;
-                }
-                bytes.len()
+        match self
+            .buf
+            .get_mut(self.len..)
+            .and_then(|free| free.get_mut(..bytes.len()))
+        {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len = self.len.saturating_add(bytes.len());
             }
-        };
-        if let Some(dst) = self.buf.get_mut(self.len..end) {
-            dst.copy_from_slice(bytes);
-            self.len = end;
+            None => {
+                self.flush();
+                match self.buf.get_mut(..bytes.len()) {
+                    // Shorter than the buffer: start it again.
+                    Some(dst) if bytes.len() < BUF => {
+                        dst.copy_from_slice(bytes);
+                        self.len = bytes.len();
+                    }
+                    _ => self.h.update(bytes),
+                }
+            }
+        }
+    }
+
+    /// A few bytes known at compile time (a tag, or a tag and a word): copied without a call.
+    #[inline]
+    fn push<const N: usize>(&mut self, bytes: [u8; N]) {
+        if self.len.saturating_add(N) > BUF {
+            self.flush();
+        }
+        if let Some(dst) = self
+            .buf
+            .get_mut(self.len..)
+            .and_then(|free| free.get_mut(..N))
+        {
+            dst.copy_from_slice(&bytes);
+            self.len = self.len.saturating_add(N);
         }
     }
 
     /// A one-byte tag and eight big-endian bytes (a length or a number).
+    #[inline]
     fn tagged(&mut self, tag: u8, word: [u8; 8]) {
         let [a, b, c, d, e, f, g, i] = word;
-        self.write(&[tag, a, b, c, d, e, f, g, i]);
+        self.push([tag, a, b, c, d, e, f, g, i]);
     }
 
     /// [`put_bytes`]'s encoding.
@@ -353,9 +381,9 @@ impl<'h> Sink<'h> {
 
     fn put_json(&mut self, value: &Canon<'_>) {
         match value {
-            Canon::Null => self.write(b"n"),
-            Canon::Bool(true) => self.write(b"t"),
-            Canon::Bool(false) => self.write(b"f"),
+            Canon::Null => self.push(*b"n"),
+            Canon::Bool(true) => self.push(*b"t"),
+            Canon::Bool(false) => self.push(*b"f"),
             Canon::U(n) => self.tagged(b'u', n.to_be_bytes()),
             Canon::I(n) => self.tagged(b'i', n.to_be_bytes()),
             Canon::F(x) => self.tagged(b'd', x.to_bits().to_be_bytes()),
