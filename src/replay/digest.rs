@@ -166,8 +166,10 @@ fn json(h: &mut Sha256, body: &[u8]) -> Result<()> {
     let mut c = Canonical {
         body,
         pos: 0,
-        out: Vec::with_capacity(body.len().saturating_add(64)),
-        members: Vec::new(),
+        // Items are longer than their JSON text (a string's nine-byte header for its two
+        // quotes): room for most bodies' encoding without growing.
+        out: Vec::with_capacity(body.len().saturating_add(body.len() / 2).saturating_add(64)),
+        members: Vec::with_capacity(32),
         scratch: Vec::new(),
     };
     c.out.push(b'J');
