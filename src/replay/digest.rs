@@ -53,10 +53,12 @@ const SIGNED: [&[u8]; 4] = [b"timestamp", b"token", b"signature", b"parent-signa
 /// # Cost
 ///
 /// It decodes the body once more, after the signature verified (never before: nothing is
-/// computed for an unsigned request). Memory is bounded by the body: a JSON document is held as
-/// a tree whose strings borrow from the body (only a string or key with an escape is decoded
-/// into its own allocation), a few words a value, at most a few times the JSON size, itself at
-/// most [`Limits::json_body`]; a multipart body is
+/// computed for an unsigned request). Memory is bounded by the body: a JSON document is read in
+/// one pass that writes the encoding itself into one buffer (each object's members reordered by
+/// key in place when it closes), at most about four and a half times the JSON size, plus five
+/// words for each member of the objects still open (the tree this replaced took seven), the
+/// JSON itself at most [`Limits::json_body`]; it refuses exactly the documents serde_json refuses, and reads
+/// each number as serde_json does; a multipart body is
 /// copied once and its parts are slices of that copy; a urlencoded body is decoded one pair at a
 /// time.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -205,7 +207,7 @@ struct Member {
 /// when it closes, and an object's members are then reordered in place by key (a stable sort:
 /// a repeated key keeps its values in document order), so `out` ends as the exact encoding
 /// and is hashed in one call. Memory: `out` is at most about four and a half times the body
-/// (nine bytes for a one-byte value such as `0,`), `members` four words for each member of
+/// (nine bytes for a one-byte value such as `0,`), `members` five words for each member of
 /// the objects still open, `scratch` one copy of the largest object's encoding.
 struct Canonical<'b> {
     body: &'b [u8],
