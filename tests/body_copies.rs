@@ -369,3 +369,65 @@ fn the_hyper_adapter_reads_a_body_with_at_most_one_copy() {
     let ratio = report("hyper::admit, verified (400 frames)", grew, body.len());
     assert!(ratio <= 2.1, "{ratio}x");
 }
+
+#[test]
+fn the_sized_stream_parses_as_the_in_memory_entry_points_do() {
+    use futures_util::FutureExt;
+    use mailgun_webhooks::parse;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let form = || {
+        FormBody::new()
+            .field("recipient", "in@example.com")
+            .field("subject", "two files")
+            .file("attachment-1", "a.txt", "text/plain", b"first".to_vec())
+            .file(
+                "attachment-2",
+                "b.bin",
+                "application/octet-stream",
+                vec![7; 200_000],
+            )
+            .sign(&key(), now, TOKEN)
+    };
+    let multipart = form().multipart();
+    let urlencoded = form().urlencoded();
+    let ts = now.to_string();
+    let json = format!(
+        r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","signature":"{}"}},"event-data":{{"event":"delivered","id":"x","recipient":"a@example.com"}}}}"#,
+        key().sign(&ts, TOKEN)
+    );
+    let mut truncated = multipart.body.clone();
+    truncated.truncate(truncated.len() - 10);
+    let bodies = [
+        (multipart.content_type.clone(), multipart.body.clone()),
+        (urlencoded.content_type.clone(), urlencoded.body.clone()),
+        ("application/json".to_owned(), json.into_bytes()),
+        (multipart.content_type.clone(), truncated),
+    ];
+    let limits = Limits::default();
+    for (ct, body) in &bodies {
+        let whole = parse(ct, body, &limits).map(|u| format!("{:?}", u.into_payload_unverified()));
+        let len = body.len() as u64;
+        for size in [1, 7, 1000, body.len()] {
+            // Declared exactly, longer and shorter than what is sent, and not at all.
+            for declared in [Some(len), Some(len + 100), Some(len / 2), None] {
+                let chunks: Vec<Result<Bytes, std::io::Error>> = body
+                    .chunks(size)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect();
+                let streamed = parse_stream_sized(ct, declared, stream::iter(chunks), &limits)
+                    .now_or_never()
+                    .unwrap()
+                    .map(|u| format!("{:?}", u.into_payload_unverified()));
+                match (&whole, &streamed) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{ct} {size} {declared:?}"),
+                    (Err(_), Err(_)) => {}
+                    _ => panic!("{ct} {size} {declared:?}: {whole:?} / {streamed:?}"),
+                }
+            }
+        }
+    }
+}
