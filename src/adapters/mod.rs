@@ -274,7 +274,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// multipart body's files are slices of it afterwards. It is read with at most one copy: a body
 /// that arrives in one frame is that frame's buffer (not copied); one in several frames is
 /// copied into one buffer, allocated once at the declared `Content-Length` (or the body's
-/// exact size hint) when the second frame arrives, or grown by doubling without either.
+/// exact size hint) when the second frame arrives, or grown by doubling without either. The
+/// declared length is the sender's claim: that buffer is counted against
+/// [`Limits::in_flight`] while the body is read (when the budget cannot hold it, the buffer
+/// grows with what arrives instead), so that requests that declare a large body and send a
+/// few bytes cannot hold more than that budget between them.
 #[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
 pub(crate) async fn read_body<B>(
     body: B,
@@ -322,7 +326,7 @@ where
                     {
                         true
                     } else {
-                        buf.push(data, declared);
+                        buf.push(data, declared, limits);
                         false
                     }
                 }
@@ -360,6 +364,8 @@ where
 struct Collected {
     first: Bytes,
     rest: Option<BytesMut>,
+    /// The share of [`Limits::in_flight`] of a buffer sized from the declared length.
+    _held: Option<crate::limits::InFlight>,
 }
 
 #[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
@@ -368,8 +374,9 @@ impl Collected {
         self.rest.as_ref().map_or(self.first.len(), BytesMut::len)
     }
 
-    /// Appends `data`; `declared`, not over the body limit, sizes the buffer.
-    fn push(&mut self, mut data: impl bytes::Buf, declared: Option<usize>) {
+    /// Appends `data`; `declared`, not over the body limit, sizes the buffer when `limits`'
+    /// in-flight budget can hold it.
+    fn push(&mut self, mut data: impl bytes::Buf, declared: Option<usize>, limits: &Limits) {
         use bytes::BufMut;
         if data.remaining() == 0 {
             return;
@@ -381,7 +388,12 @@ impl Collected {
             self.first = data.copy_to_bytes(data.remaining());
         } else {
             let total = self.first.len().saturating_add(data.remaining());
-            let mut rest = BytesMut::with_capacity(declared.unwrap_or(0).max(total));
+            let held = declared
+                .filter(|&n| n > total)
+                .and_then(|n| Some((n, limits.admit(u64::try_from(n).ok()?).ok()?)));
+            let capacity = held.as_ref().map_or(total, |(n, _)| *n);
+            self._held = held.map(|(_, held)| held);
+            let mut rest = BytesMut::with_capacity(capacity);
             rest.extend_from_slice(&self.first);
             rest.put(data);
             self.first = Bytes::new();
