@@ -25,8 +25,9 @@
 //! repeats `Content-Disposition`, the last one counts (multer keeps only that one).
 //!
 //! Copies: an in-memory body held as `Bytes` is not copied: multer is handed it 64 KiB at a
-//! time (its own buffer stays that small) and values are slices of the body itself. From an
-//! in-memory `&[u8]` body, each file is copied once, at its exact size. A streamed body whose length is
+//! time (its own buffer stays that small) and values are slices of the body itself. An
+//! in-memory `&[u8]` body up to 1 MiB is copied once into multer's buffer (files are slices of
+//! it); above 1 MiB each file is copied once out of it, at its exact size. A streamed body whose length is
 //! declared is collected into one buffer of that size and parsed the same way (see
 //! `scan_stream_sized`); without a declared length it is parsed as it arrives, and a file is
 //! copied once out of multer's buffers.
@@ -55,6 +56,12 @@ pub(crate) fn scan(boundary: &str, body: &[u8], limits: &Limits) -> Result<(Sign
     scan_with(boundary, body, None, limits)
 }
 
+/// Up to this size, a borrowed body is copied whole into multer's buffer and its values are
+/// slices of that copy (at most twice this size in all); above it, multer is handed windows and
+/// each file is copied out of the body once (about the body once in all). The first way is
+/// faster: no value is compared with the body or copied again.
+const SMALL: usize = 1 << 20;
+
 /// [`scan`] for a body held as [`Bytes`]: values are slices of `body` itself, so that when
 /// the parse ends nothing proportional to the body is left but the attachments' slices of
 /// it.
@@ -79,11 +86,14 @@ fn scan_with(
     // Every window is a poll: more polls than windows (and a margin for the parts' ends)
     // would mean the parser is waiting for something that cannot come.
     let polls = (body.len() / WINDOW).saturating_add(16);
-    let stream = windows(body, owner.clone());
+    let whole = owner.is_none() && body.len() <= SMALL;
+    let window = if whole { SMALL } else { WINDOW };
+    let stream = windows(body, owner.clone(), window);
     let parts = multer::Multipart::with_constraints(stream, boundary, constraints(limits));
     let mut lockstep = Lockstep {
         body,
         owner,
+        from_body: !whole,
         pos: 0,
         scanner: Scanner::new(boundary, limits.max_part_headers()),
     };
@@ -95,13 +105,14 @@ fn scan_with(
 /// How much of an in-memory body multer is handed at a time.
 const WINDOW: usize = 64 * 1024;
 
-/// `body` as a stream of [`WINDOW`]-sized pieces (slices of `owner` when given, else copies),
+/// `body` as a stream of `window`-sized pieces (slices of `owner` when given, else copies),
 /// each followed by one `Pending` (with a wake-up): multer reads every chunk that is ready
 /// before it parses any, so without the pause it would copy the whole body into its buffer at
 /// once.
 fn windows(
     body: &[u8],
     owner: Option<Bytes>,
+    window: usize,
 ) -> impl Stream<Item = std::result::Result<Bytes, Infallible>> + Send + '_ {
     use std::task::Poll;
     let mut pos = 0;
@@ -115,7 +126,7 @@ fn windows(
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let end = pos.saturating_add(WINDOW).min(body.len());
+        let end = pos.saturating_add(window).min(body.len());
         let window = match &owner {
             Some(owner) => owner.slice(pos..end),
             None => Bytes::copy_from_slice(body.get(pos..end).unwrap_or_default()),
@@ -298,6 +309,8 @@ struct Lockstep<'a> {
     body: &'a [u8],
     /// The body as `Bytes`, when values may be slices of it.
     owner: Option<Bytes>,
+    /// Values are taken from the body (a slice of `owner`, or a copy), not from multer.
+    from_body: bool,
     pos: usize,
     scanner: Scanner,
 }
@@ -335,6 +348,7 @@ async fn read_parts<'l>(
         // it (and dropped), never kept.
         let origin = lockstep
             .as_deref()
+            .filter(|l| l.from_body)
             .map(|l| (l.body, l.owner.clone(), l.pos));
         if let Some((body, owner, start)) = origin {
             let mut len: usize = 0;
@@ -375,9 +389,10 @@ async fn read_parts<'l>(
             data.push(chunk, what, max)?;
         }
         // Streamed, a file is copied out of multer's buffers (once, at its exact size), so
-        // that a kept file does not keep a whole buffer of other parts alive. A text value
-        // is copied into its `String` anyway.
-        let data = if part.is_file {
+        // that a kept file does not keep a whole buffer of other parts alive; a small body in
+        // memory is one buffer, whose files stay slices of it. A text value is copied into its
+        // `String` anyway.
+        let data = if part.is_file && lockstep.is_none() {
             data.finish_owned()
         } else {
             data.finish()
