@@ -337,6 +337,7 @@ pub use key::{KeyId, KeyRing, SigningKey};
 pub use limits::Limits;
 pub use message::{Mailbox, MessageView};
 pub use parse::{ContentType, MediaType, RawPayload, parse, scan, scan_bytes, scan_stream};
+pub use parse::{parse_stream_sized, scan_stream_sized};
 pub use payload::Payload;
 pub use queue::VerifiedEnvelope;
 pub use verify::{

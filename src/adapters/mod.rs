@@ -271,7 +271,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// The body is kept whole because the replay store binds the signature to the payload's
 /// digest, computed from the raw body after verification ([`crate::PayloadDigest`]); a
-/// multipart body's files are slices of it afterwards, so the peak is about twice the body.
+/// multipart body's files are slices of it afterwards. It is read with at most one copy: a body
+/// that arrives in one frame is that frame's buffer (not copied); one in several frames is
+/// copied into one buffer, allocated once at the declared `Content-Length` (or the body's
+/// exact size hint) when the second frame arrives, or grown by doubling without either. The
+/// declared length is the sender's claim: that buffer is counted against
+/// [`Limits::in_flight`] while the body is read (when the budget cannot hold it, the buffer
+/// grows with what arrives instead), so that requests that declare a large body and send a
+/// few bytes cannot hold more than that budget between them.
 #[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
 pub(crate) async fn read_body<B>(
     body: B,
@@ -301,17 +308,25 @@ where
         return Err(body_limit(limits));
     }
     let max = usize::try_from(limits.max_body()).unwrap_or(usize::MAX);
-    let mut buf = BytesMut::new();
+    // Checked above: not over the body limit.
+    let declared = declared_length(content_length)
+        .or(body.size_hint().exact())
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n <= max);
+    let mut buf = Collected::default();
     // Dropped while reading: nothing was written anywhere.
     while let Some(frame) = body.as_mut().frame().await {
         let over = match frame {
             Ok(frame) => match frame.into_data() {
-                Ok(mut data) => {
-                    let n = data.remaining();
-                    if buf.len().checked_add(n).is_none_or(|total| total > max) {
+                Ok(data) => {
+                    if buf
+                        .len()
+                        .checked_add(data.remaining())
+                        .is_none_or(|total| total > max)
+                    {
                         true
                     } else {
-                        buf.extend_from_slice(&data.copy_to_bytes(n));
+                        buf.push(data, declared, limits);
                         false
                     }
                 }
@@ -340,6 +355,55 @@ where
         }
     }
     Ok(buf.freeze())
+}
+
+/// A body's frames joined with at most one copy: the first frame is kept as it is; from the
+/// second on, the frames are copied into one buffer of the declared length.
+#[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
+#[derive(Default)]
+struct Collected {
+    first: Bytes,
+    rest: Option<BytesMut>,
+    /// The share of [`Limits::in_flight`] of a buffer sized from the declared length.
+    _held: Option<crate::limits::InFlight>,
+}
+
+#[cfg(any(feature = "axum", feature = "hyper", feature = "tower"))]
+impl Collected {
+    fn len(&self) -> usize {
+        self.rest.as_ref().map_or(self.first.len(), BytesMut::len)
+    }
+
+    /// Appends `data`; `declared`, not over the body limit, sizes the buffer when `limits`'
+    /// in-flight budget can hold it.
+    fn push(&mut self, mut data: impl bytes::Buf, declared: Option<usize>, limits: &Limits) {
+        use bytes::BufMut;
+        if data.remaining() == 0 {
+            return;
+        }
+        if let Some(rest) = self.rest.as_mut() {
+            rest.put(data);
+        } else if self.first.is_empty() {
+            // `Bytes` (what hyper and axum hand over) gives itself, not a copy.
+            self.first = data.copy_to_bytes(data.remaining());
+        } else {
+            let total = self.first.len().saturating_add(data.remaining());
+            let held = declared
+                .filter(|&n| n > total)
+                .and_then(|n| Some((n, limits.admit(u64::try_from(n).ok()?).ok()?)));
+            let capacity = held.as_ref().map_or(total, |(n, _)| *n);
+            self._held = held.map(|(_, held)| held);
+            let mut rest = BytesMut::with_capacity(capacity);
+            rest.extend_from_slice(&self.first);
+            rest.put(data);
+            self.first = Bytes::new();
+            self.rest = Some(rest);
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        self.rest.map_or(self.first, BytesMut::freeze)
+    }
 }
 
 /// An HTTP response with `status`, a `text/plain` `body`, and `Connection: close` on a 413

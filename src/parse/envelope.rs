@@ -16,10 +16,10 @@
 
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
-use super::fields::Fields;
+use super::fields::{Fields, limit};
 use super::multipart::{Collector, read_error};
 use super::{ContentType, MediaType, Payload, form, json, multipart};
 use crate::error::{ErrorKind, Limit, Result};
@@ -241,12 +241,96 @@ where
     B: Into<Bytes>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    scan_stream_sized(content_type, None, body, limits).await
+}
+
+/// [`scan_stream`] for a body whose length is declared (its `Content-Length`): see
+/// [`parse_stream_sized`].
+pub async fn scan_stream_sized<S, B, E>(
+    content_type: &str,
+    content_length: Option<u64>,
+    body: S,
+    limits: &Limits,
+) -> Result<Unverified<RawPayload>>
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send,
+    B: Into<Bytes>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let mut held = limits.admit(0)?;
-    scan_stream_held(content_type, body, limits, &mut held).await
+    scan_stream_held(content_type, content_length, body, limits, &mut held).await
+}
+
+/// Collects a streamed body whose length the sender declared into one buffer of that length,
+/// under `max` (`what` names the limit), after `inspect` has seen each chunk.
+///
+/// The declared length is the sender's claim, unverified: over `max` it is refused before any
+/// byte is read, and it is counted against [`Limits::in_flight`] (through `held`) only when
+/// the first byte arrives, before anything is allocated. A body that ends up longer than
+/// declared grows the buffer (and `held`) as it arrives, still refused as soon as it is over
+/// `max`; one that ends up shorter keeps the declared capacity until it is dropped. A body that
+/// arrives as one chunk is kept as it is, not copied.
+async fn collect_declared<S, B, E>(
+    body: S,
+    declared: u64,
+    (what, max): (Limit, u64),
+    held: &mut InFlight,
+    mut inspect: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<Bytes>
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send,
+    B: Into<Bytes>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if declared > max {
+        return Err(limit(what, max));
+    }
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut buf: Option<BytesMut> = None;
+    let mut seen: u64 = 0;
+    let mut reserved: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk: Bytes = chunk.map_err(read_error)?.into();
+        if chunk.is_empty() {
+            continue;
+        }
+        seen = seen.saturating_add(len64(chunk.len()));
+        if seen > max {
+            return Err(limit(what, max));
+        }
+        if seen > reserved {
+            let want = if reserved == 0 {
+                declared.max(seen)
+            } else {
+                seen
+            };
+            held.grow(want.saturating_sub(reserved))?;
+            reserved = want;
+        }
+        inspect(&chunk)?;
+        if let Some(buf) = buf.as_mut() {
+            buf.extend_from_slice(&chunk);
+        } else if let Some(one) = first.take() {
+            // The second chunk: one buffer of the declared length, allocated once.
+            let mut joined =
+                BytesMut::with_capacity(usize::try_from(declared.max(seen)).unwrap_or(0));
+            joined.extend_from_slice(&one);
+            joined.extend_from_slice(&chunk);
+            buf = Some(joined);
+        } else {
+            first = Some(chunk);
+        }
+    }
+    Ok(match (buf, first) {
+        (Some(buf), _) => buf.freeze(),
+        (None, one) => one.unwrap_or_default(),
+    })
 }
 
 async fn scan_stream_held<S, B, E>(
     content_type: &str,
+    content_length: Option<u64>,
     body: S,
     limits: &Limits,
     held: &mut InFlight,
@@ -259,7 +343,23 @@ where
     let ct = ContentType::parse(content_type)?;
     let (what, max) = match ct.media_type() {
         MediaType::Multipart => {
-            let (sig, fields) = multipart::scan_stream(ct.boundary()?, body, limits).await?;
+            let boundary = ct.boundary()?;
+            let (sig, fields) = match content_length {
+                // One buffer of the declared length, then the in-memory pass over it, which
+                // copies nothing: files are slices of that buffer.
+                Some(declared) => {
+                    let bytes = collect_declared(
+                        body,
+                        declared,
+                        (Limit::Body, limits.max_body()),
+                        held,
+                        multipart::framing(boundary, limits),
+                    )
+                    .await?;
+                    multipart::scan_owned(boundary, bytes, limits)?
+                }
+                None => multipart::scan_stream(boundary, body, limits).await?,
+            };
             let raw = RawPayload {
                 raw: Raw::Fields(fields),
                 nodes: limits.max_json_nodes(),
@@ -297,14 +397,18 @@ where
         }
         MediaType::Json => limits.json_max(),
     };
-    let mut body = std::pin::pin!(body);
-    let mut collected = Collector::default();
-    while let Some(chunk) = body.next().await {
-        let chunk: Bytes = chunk.map_err(read_error)?.into();
-        held.grow(len64(chunk.len()))?;
-        collected.push(chunk, what, max)?;
-    }
-    let bytes = collected.finish();
+    let bytes = if let Some(declared) = content_length {
+        collect_declared(body, declared, (what, max), held, |_| Ok(())).await?
+    } else {
+        let mut body = std::pin::pin!(body);
+        let mut collected = Collector::default();
+        while let Some(chunk) = body.next().await {
+            let chunk: Bytes = chunk.map_err(read_error)?.into();
+            held.grow(len64(chunk.len()))?;
+            collected.push(chunk, what, max)?;
+        }
+        collected.finish()
+    };
     let (sig, data) = json::scan(&bytes, limits)?;
     let raw = RawPayload {
         // A slice of the collected body, not a copy.
@@ -386,8 +490,37 @@ where
     B: Into<Bytes>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    parse_stream_sized(content_type, None, body, limits).await
+}
+
+/// [`parse_stream`] for a body whose length is declared: `content_length` is the request's
+/// `Content-Length` (`None` when it has none, as with chunked transfer encoding), **before
+/// verification**.
+///
+/// A multipart or JSON body with a declared length is collected into one buffer of that
+/// length (allocated once, when its first byte arrives), then parsed in memory as by
+/// [`scan_bytes`]: a multipart body's files are slices of that buffer, so the heap grows by
+/// about the body once, against about twice without a length (multer's buffers, then each
+/// file joined out of them). The length is the sender's unverified claim: one over
+/// [`Limits::body`] (or [`Limits::json_body`]) is refused (413) before any byte is read, it is
+/// counted against [`Limits::in_flight`] before the buffer is allocated, and a body that turns
+/// out longer is still refused as soon as it goes over the limit. A multipart body's framing
+/// (preamble and part headers, [`Limits::part_headers`]) is checked as it arrives; its other
+/// limits (parts, files, field sizes) once it is whole, which is within [`Limits::body`].
+/// A urlencoded body is decoded pair by pair as it arrives, as by [`parse_stream`].
+pub async fn parse_stream_sized<S, B, E>(
+    content_type: &str,
+    content_length: Option<u64>,
+    body: S,
+    limits: &Limits,
+) -> Result<Unverified<Payload>>
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send,
+    B: Into<Bytes>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let mut held = limits.admit(0)?;
-    scan_stream_held(content_type, body, limits, &mut held)
+    scan_stream_held(content_type, content_length, body, limits, &mut held)
         .await?
         .parse_unverified()
 }
@@ -452,8 +585,31 @@ impl Verifier {
         B: Into<Bytes>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.parse_stream_and_verify_sized(content_type, None, body)
+            .await
+    }
+
+    /// [`parse_stream_and_verify`](Self::parse_stream_and_verify) for a body whose length is
+    /// declared (the request's `Content-Length`, `None` without one): see
+    /// [`parse_stream_sized`]. With a length, a multipart body with a 25 MiB attachment grows
+    /// the heap by about the body once.
+    ///
+    /// Dropping the future releases the body's share of [`Limits::in_flight`] and the buffer
+    /// collected so far, and leaves nothing else behind.
+    pub async fn parse_stream_and_verify_sized<S, B, E>(
+        &self,
+        content_type: &str,
+        content_length: Option<u64>,
+        body: S,
+    ) -> Result<Verified<Payload>>
+    where
+        S: Stream<Item = std::result::Result<B, E>> + Send,
+        B: Into<Bytes>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let mut held = self.limits().admit(0)?;
-        let raw = scan_stream_held(content_type, body, self.limits(), &mut held).await?;
+        let raw =
+            scan_stream_held(content_type, content_length, body, self.limits(), &mut held).await?;
         self.verify(raw)?.parse()
     }
 

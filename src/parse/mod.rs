@@ -24,6 +24,9 @@ mod route;
 mod scan;
 
 pub use content_type::{ContentType, MediaType};
-pub use envelope::{RawPayload, parse, parse_stream, scan, scan_bytes, scan_stream};
+pub use envelope::{
+    RawPayload, parse, parse_stream, parse_stream_sized, scan, scan_bytes, scan_stream,
+    scan_stream_sized,
+};
 
 pub(crate) use crate::payload::Payload;

@@ -24,10 +24,13 @@
 //! one). A part without `Content-Disposition` or without a name is malformed. When a part
 //! repeats `Content-Disposition`, the last one counts (multer keeps only that one).
 //!
-//! Copies: an in-memory `&[u8]` body is copied once into the buffer multer parses, and a
-//! file's bytes are a slice of that buffer (no further copy). An in-memory body held as `Bytes`
-//! is copied only into multer's buffer, freed when the parse ends: values are slices of the
-//! body itself. A streamed file that arrives in several chunks is joined once.
+//! Copies: an in-memory body held as `Bytes` is not copied: multer is handed it 64 KiB at a
+//! time (its own buffer stays that small) and values are slices of the body itself. An
+//! in-memory `&[u8]` body up to 1 MiB is copied once into multer's buffer (files are slices of
+//! it); above 1 MiB each file is copied once out of it, at its exact size. A streamed body whose length is
+//! declared is collected into one buffer of that size and parsed the same way (see
+//! `scan_stream_sized`); without a declared length it is parsed as it arrives, and a file is
+//! copied once out of multer's buffers.
 //!
 //! [multer]: https://docs.rs/multer
 
@@ -35,7 +38,7 @@ use std::convert::Infallible;
 use std::fmt;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderMap};
 
 use super::disposition::Disposition;
@@ -47,17 +50,21 @@ use crate::limits::{InFlight, Limits};
 use crate::verify::Signature;
 
 /// The envelope pass over an in-memory multipart body (the body limit was checked by the
-/// caller): every part read, text fields decoded as text (no JSON inside them), files kept as
-/// slices of the one buffer multer parses (a copy of `body`).
+/// caller): every part read, text fields decoded as text (no JSON inside them), each file
+/// copied once out of `body`, at its exact size.
 pub(crate) fn scan(boundary: &str, body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
     scan_with(boundary, body, None, limits)
 }
 
+/// Up to this size, a borrowed body is copied whole into multer's buffer and its values are
+/// slices of that copy (at most twice this size in all); above it, multer is handed windows and
+/// each file is copied out of the body once (about the body once in all). The first way is
+/// faster: no value is compared with the body or copied again.
+const SMALL: usize = 1 << 20;
+
 /// [`scan`] for a body held as [`Bytes`]: values are slices of `body` itself, so that when
 /// the parse ends nothing proportional to the body is left but the attachments' slices of
-/// it. While it runs, multer holds its own copy of the body (it copies every chunk it reads);
-/// a value's bytes, once multer read them and they matched `body` at the position the framing
-/// scanner found, are taken from `body` rather than from that copy, which is freed on return.
+/// it.
 pub(crate) fn scan_owned(
     boundary: &str,
     body: Bytes,
@@ -66,29 +73,78 @@ pub(crate) fn scan_owned(
     scan_with(boundary, &body.clone(), Some(body), limits)
 }
 
+/// multer copies every chunk it reads into its own buffer, so it is handed the body a
+/// [`WINDOW`] at a time (see [`windows`]) and its buffer stays that small. A value's bytes,
+/// once multer read them and they matched `body` at the position the framing scanner found,
+/// are taken from `body` (a slice of `owner`, or a copy) rather than from multer's buffer.
 fn scan_with(
     boundary: &str,
     body: &[u8],
     owner: Option<Bytes>,
     limits: &Limits,
 ) -> Result<(Signature, Fields)> {
-    let chunk = match &owner {
-        Some(b) => b.clone(),
-        None => Bytes::copy_from_slice(body),
-    };
-    let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(chunk)]);
+    // Every window is a poll: more polls than windows (and a margin for the parts' ends)
+    // would mean the parser is waiting for something that cannot come.
+    let polls = (body.len() / WINDOW).saturating_add(16);
+    let whole = owner.is_none() && body.len() <= SMALL;
+    let window = if whole { SMALL } else { WINDOW };
+    let stream = windows(body, owner.clone(), window);
     let parts = multer::Multipart::with_constraints(stream, boundary, constraints(limits));
     let mut lockstep = Lockstep {
         body,
         owner,
+        from_body: !whole,
         pos: 0,
         scanner: Scanner::new(boundary, limits.max_part_headers()),
     };
-    // Every poll is ready: the only chunk is already there.
-    read_parts(parts, limits, Some(&mut lockstep))
-        .now_or_never()
+    run_ready(read_parts(parts, limits, Some(&mut lockstep)), polls)
         .unwrap_or_else(|| Err(malformed("the multipart parser did not finish")))?
         .into_fields()
+}
+
+/// How much of an in-memory body multer is handed at a time.
+const WINDOW: usize = 64 * 1024;
+
+/// `body` as a stream of `window`-sized pieces (slices of `owner` when given, else copies),
+/// each followed by one `Pending` (with a wake-up): multer reads every chunk that is ready
+/// before it parses any, so without the pause it would copy the whole body into its buffer at
+/// once.
+fn windows(
+    body: &[u8],
+    owner: Option<Bytes>,
+    window: usize,
+) -> impl Stream<Item = std::result::Result<Bytes, Infallible>> + Send + '_ {
+    use std::task::Poll;
+    let mut pos = 0;
+    let mut paused = false;
+    futures_util::stream::poll_fn(move |cx| {
+        if pos >= body.len() {
+            return Poll::Ready(None);
+        }
+        if paused {
+            paused = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let end = pos.saturating_add(window).min(body.len());
+        let window = match &owner {
+            Some(owner) => owner.slice(pos..end),
+            None => Bytes::copy_from_slice(body.get(pos..end).unwrap_or_default()),
+        };
+        pos = end;
+        paused = true;
+        Poll::Ready(Some(Ok(window)))
+    })
+}
+
+/// Polls `fut` (whose only pauses are [`windows`]') until it is ready, at most `polls` times.
+fn run_ready<F: std::future::Future>(fut: F, polls: usize) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut fut = std::pin::pin!(fut);
+    (0..polls).find_map(|_| match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    })
 }
 
 /// The envelope pass over a streamed multipart body: every chunk is counted against the body
@@ -107,6 +163,18 @@ where
     let guarded = coalesce(guard(body, boundary, limits, held));
     let parts = multer::Multipart::with_constraints(guarded, boundary, constraints(limits));
     read_parts(parts, limits, None).await?.into_fields()
+}
+
+/// The framing check of a streamed body's chunks, in order, before they are kept: a preamble
+/// or a part's header block over [`Limits::part_headers`] is refused as soon as it arrives.
+pub(super) fn framing(boundary: &str, limits: &Limits) -> impl FnMut(&[u8]) -> Result<()> {
+    let mut scanner = Scanner::new(boundary, limits.max_part_headers());
+    move |chunk| {
+        if !scanner.is_done() {
+            scanner.feed(chunk, false)?;
+        }
+        Ok(())
+    }
 }
 
 /// multer's limits, from ours. Its per-field limit is the largest a value may have (a file,
@@ -239,8 +307,10 @@ impl std::error::Error for Abort {}
 /// The framing scanner driven over an in-memory body, one part behind multer.
 struct Lockstep<'a> {
     body: &'a [u8],
-    /// The body as `Bytes`, when files may be slices of it.
+    /// The body as `Bytes`, when values may be slices of it.
     owner: Option<Bytes>,
+    /// Values are taken from the body (a slice of `owner`, or a copy), not from multer.
+    from_body: bool,
     pos: usize,
     scanner: Scanner,
 }
@@ -274,12 +344,13 @@ async fn read_parts<'l>(
         let part = Part::from_headers(field.headers(), field.name())?;
         set.admit(&part.name, part.is_file)?;
         let (what, max) = set.value_limit(&part.name, part.is_file);
-        // In memory, a value is a slice of the body: multer's chunks are only checked against
+        // In memory, a value is taken from the body: multer's chunks are only checked against
         // it (and dropped), never kept.
         let origin = lockstep
             .as_deref()
-            .and_then(|l| l.owner.as_ref().map(|o| (o.clone(), l.pos)));
-        let data = if let Some((owner, start)) = origin {
+            .filter(|l| l.from_body)
+            .map(|l| (l.body, l.owner.clone(), l.pos));
+        if let Some((body, owner, start)) = origin {
             let mut len: usize = 0;
             while let Some(chunk) = field
                 .chunk()
@@ -293,7 +364,7 @@ async fn read_parts<'l>(
                 let expected = start
                     .checked_add(len)
                     .zip(start.checked_add(end))
-                    .and_then(|(a, b)| owner.get(a..b));
+                    .and_then(|(a, b)| body.get(a..b));
                 if expected != Some(&chunk[..]) {
                     return Err(malformed(
                         "the multipart parser and the framing scanner disagree",
@@ -301,24 +372,30 @@ async fn read_parts<'l>(
                 }
                 len = end;
             }
-            owner.slice(start..start.saturating_add(len))
+            let range = start..start.saturating_add(len);
+            match owner {
+                Some(owner) => part.add_to(&mut set, owner.slice(range)),
+                None => part.add_slice(&mut set, body.get(range).unwrap_or_default()),
+            }
+            data_len = len;
+            continue;
+        }
+        let mut data = Collector::default();
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| from_multer(e, limits, Some((what, max))))?
+        {
+            data.push(chunk, what, max)?;
+        }
+        // Streamed, a file is copied out of multer's buffers (once, at its exact size), so
+        // that a kept file does not keep a whole buffer of other parts alive; a small body in
+        // memory is one buffer, whose files stay slices of it. A text value is copied into its
+        // `String` anyway.
+        let data = if part.is_file && lockstep.is_none() {
+            data.finish_owned()
         } else {
-            let mut data = Collector::default();
-            while let Some(chunk) = field
-                .chunk()
-                .await
-                .map_err(|e| from_multer(e, limits, Some((what, max))))?
-            {
-                data.push(chunk, what, max)?;
-            }
-            // Streamed, a file is copied out of multer's buffers (once, at its exact size), so
-            // that a kept file does not keep a whole buffer of other parts alive. A text value
-            // is copied into its `String` anyway.
-            if lockstep.is_none() && part.is_file {
-                data.finish_owned()
-            } else {
-                data.finish()
-            }
+            data.finish()
         };
         data_len = data.len();
         part.add_to(&mut set, data);
@@ -374,12 +451,22 @@ impl Part {
             ));
             return;
         }
-        let (value, decoded) = match std::str::from_utf8(&data) {
+        self.add_text(set, &data);
+    }
+
+    /// [`add_to`](Self::add_to) for a value borrowed from the body: a file is copied once.
+    fn add_slice(self, set: &mut FieldSet<'_>, data: &[u8]) {
+        if self.is_file {
+            self.add_to(set, Bytes::copy_from_slice(data));
+        } else {
+            self.add_text(set, data);
+        }
+    }
+
+    fn add_text(self, set: &mut FieldSet<'_>, data: &[u8]) {
+        let (value, decoded) = match std::str::from_utf8(data) {
             Ok(s) => (s.to_owned(), Decoded::Exact),
-            Err(_) => (
-                String::from_utf8_lossy(&data).into_owned(),
-                Decoded::BadUtf8,
-            ),
+            Err(_) => (String::from_utf8_lossy(data).into_owned(), Decoded::BadUtf8),
         };
         set.push_text(self.name, value, decoded);
     }
@@ -587,25 +674,38 @@ mod tests {
     }
 
     #[test]
-    fn in_memory_files_are_slices_of_one_buffer() {
-        let one = "A".repeat(1000);
-        let two = "B".repeat(2000);
+    fn in_memory_files_are_slices_of_the_body_or_exact_copies() {
+        let one = "A".repeat(100_000);
+        let two = "B".repeat(200_000);
         let body = signed(&format!(
             "--b\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"a\"\r\n\r\n{one}\r\n\
              --b\r\nContent-Disposition: form-data; name=\"attachment-2\"; filename=\"b\"\r\n\r\n{two}\r\n"
         ));
+        let owner = Bytes::from(body.clone());
+        let (_, fields) = scan_owned(B, owner.clone(), &Limits::default()).unwrap();
+        let budget = crate::limits::NodeBudget::new(1000);
+        let msg = fields
+            .finish(
+                "1700000000",
+                &budget,
+                crate::message::MimeLimits::new(&Limits::default()),
+            )
+            .unwrap()
+            .into_inbound()
+            .unwrap();
+        let (a, b) = (&msg.attachments[0], &msg.attachments[1]);
+        assert_eq!((a.data(), b.data()), (one.as_bytes(), two.as_bytes()));
+        // Held as `Bytes`, the body is not copied: both files point into it, where they are.
+        let start = owner.as_ptr() as usize;
+        assert_eq!(a.data().as_ptr() as usize - start, body.find(&one).unwrap());
+        assert_eq!(b.data().as_ptr() as usize - start, body.find(&two).unwrap());
+        // Borrowed, each file is its own copy, of exactly its size.
         let msg = parse(B, body.as_bytes(), &Limits::default())
             .unwrap()
             .into_payload_unverified()
             .into_inbound()
             .unwrap();
-        let (a, b) = (&msg.attachments[0], &msg.attachments[1]);
-        assert_eq!((a.data(), b.data()), (one.as_bytes(), two.as_bytes()));
-        // Same distance apart as in the body: both point into the one buffer multer parsed,
-        // so neither file was copied out of it.
-        let in_body = body.find(&two).unwrap() - body.find(&one).unwrap();
-        let in_memory = b.data().as_ptr() as usize - a.data().as_ptr() as usize;
-        assert_eq!(in_memory, in_body);
+        assert_eq!(msg.attachments[1].data(), two.as_bytes());
     }
 
     #[test]
