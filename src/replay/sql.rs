@@ -318,3 +318,210 @@ pub(crate) fn seed() -> u64 {
 pub(crate) fn db_ms(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
+
+/// The items [`SqliteReplayStore`](crate::SqliteReplayStore) and
+/// [`PgReplayStore`](crate::PgReplayStore) share word for word but for the `sqlx` database type:
+/// the exactly-once `process`, reading and judging a record, the epoch marker, and the
+/// [`ReplayStore`](crate::ReplayStore) methods. Invoked in each store's module, whose imports the
+/// items use; what differs (opening the transaction, the capacity guard) stays in the modules.
+macro_rules! shared_store_items {
+    ($store:ident, $db:ident, $placeholder:literal) => {
+        impl $store {
+            /// Runs `handler` in the delivery's transaction, exactly once: [`begin`](Self::begin), the
+            /// handler, then commit on success or roll back on failure, as
+            /// [`Admitted::process`](crate::Admitted::process) does for the two-phase stores:
+            ///
+            /// - `Ok(value)`: committed (effects and record), `Ok(Outcome::Processed(value))`
+            ///   (`ProcessedUnproven` when admitted under [`LossPolicy::Accept`] before the epoch);
+            /// - a duplicate: `Ok(Outcome::Duplicate)`, the handler does not run;
+            /// - [`HandlerError::reject`]: committed (with the handler's writes), then
+            ///   [`ErrorKind::Rejected`] (406);
+            /// - any other error, or a panic (caught): rolled back, [`ErrorKind::Handler`] (500), and
+            ///   Mailgun's retry (the same payload) is processed.
+            ///
+            /// ```no_run
+            #[doc = concat!(" # async fn run(store: mailgun_webhooks::", stringify!($store), ",")]
+            #[doc = concat!(" #              receiver: mailgun_webhooks::Receiver<mailgun_webhooks::", stringify!($store), ">,")]
+            /// #              content_type: &str, body: &[u8]) -> mailgun_webhooks::Result<()> {
+            /// let (verified, digest) = receiver.verify_request(content_type, body)?;
+            /// let claim = receiver.claim(&verified, digest);
+            /// let token = verified.token().to_owned();
+            /// let outcome = store
+            ///     .process(&claim, |tx| {
+            ///         Box::pin(async move {
+            #[doc = concat!("             sqlx::query(\"INSERT INTO events (token) VALUES (", $placeholder, ")\")")]
+            ///                 .bind(token)
+            ///                 .execute(&mut **tx)
+            ///                 .await?;
+            ///             Ok::<_, mailgun_webhooks::HandlerError>(())
+            ///         })
+            ///     })
+            ///     .await?;
+            /// # let _ = outcome;
+            /// # Ok(()) }
+            /// ```
+            pub async fn process<F, T, E>(&self, claim: &ReplayClaim, handler: F) -> Result<Outcome<T>>
+            where
+                F: for<'t> FnOnce(&'t mut Transaction<'static, $db>) -> TransactionFuture<'t, T, E>,
+                E: Into<HandlerError>,
+            {
+                let admission = self.begin(claim).await?;
+                sql::process(admission, handler).await
+            }
+
+            fn now_ms(&self) -> u64 {
+                unix_ms(self.inner.clock.now())
+            }
+
+            fn next_token(&self) -> i64 {
+                let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+                // 63 bits: positive in a BIGINT; 0 is never a pending token.
+                let t = (self.inner.seed ^ n.rotate_left(32)) & (i64::MAX as u64);
+                i64::try_from(t.max(1)).unwrap_or(1)
+            }
+
+            fn judge(
+                &self,
+                record: Option<&Record>,
+                epoch: Option<i64>,
+                claim: &ReplayClaim,
+                now: i64,
+            ) -> Result<Judgement> {
+                let inner = &self.inner;
+                sql::judge(
+                    record,
+                    epoch,
+                    claim,
+                    now,
+                    inner.loss_policy,
+                    inner.clock_margin,
+                )
+            }
+
+            /// Reads the claim's record and the table's epoch in one statement.
+            async fn read<'c, X>(
+                &self,
+                conn: X,
+                claim: &ReplayClaim,
+            ) -> Result<(Option<Record>, Option<i64>)>
+            where
+                X: sqlx::Executor<'c, Database = $db>,
+            {
+                let rows = timed(
+                    self.inner.command_timeout,
+                    sqlx::query(&self.inner.sql.read)
+                        .bind(&claim.key().as_bytes()[..])
+                        .bind(&sql::marker()[..])
+                        .fetch_all(conn),
+                )
+                .await?;
+                let (mut record, mut epoch) = (None, None);
+                for row in rows {
+                    let is_marker: bool = row.try_get(0).map_err(sql::unavailable)?;
+                    let r = Record {
+                        state: row.try_get(1).map_err(sql::unavailable)?,
+                        digest: row.try_get(2).map_err(sql::unavailable)?,
+                        pending_until: row.try_get(3).map_err(sql::unavailable)?,
+                        expires_at: row.try_get(4).map_err(sql::unavailable)?,
+                    };
+                    if is_marker {
+                        epoch = Some(r.pending_until);
+                    } else {
+                        record = Some(r);
+                    }
+                }
+                Ok((record, epoch))
+            }
+
+            /// Starts an epoch now if the table has none.
+            async fn mark(&self) -> Result<()> {
+                let inner = &self.inner;
+                let started = timed(
+                    inner.command_timeout,
+                    sqlx::query(&inner.sql.mark)
+                        .bind(&sql::marker()[..])
+                        .bind(db_ms(self.now_ms()))
+                        .execute(&inner.pool),
+                )
+                .await?
+                .rows_affected();
+                if started > 0 {
+                    inner.epochs_started.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+
+            async fn reserve_claim(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+                Ok(match self.write(Write::Reserve, claim).await? {
+                    Written::Yes { token, unproven } => {
+                        let r = Reservation::new(*claim, u128::from(token.unsigned_abs()));
+                        ReplayOutcome::Fresh(if unproven { r.unproven() } else { r })
+                    }
+                    Written::Found(Judgement::Duplicate) => ReplayOutcome::Duplicate,
+                    Written::Found(Judgement::InFlight) => ReplayOutcome::InFlight,
+                    Written::Found(Judgement::Mismatch) => ReplayOutcome::PayloadMismatch,
+                    Written::Found(Judgement::SignedBeforeEpoch) => {
+                        return Err(ErrorKind::SignedBeforeEpoch.into());
+                    }
+                    Written::Found(_) => return Err(store_error(StoreError::Unsettled)),
+                })
+            }
+
+            async fn commit_reservation(&self, reservation: Reservation) -> Result<()> {
+                let inner = &self.inner;
+                let claim = reservation.claim();
+                timed(
+                    inner.command_timeout,
+                    sqlx::query(&inner.sql.commit)
+                        .bind(&claim.key().as_bytes()[..])
+                        .bind(&claim.digest().as_bytes()[..])
+                        .bind(db_ms(claim.expires_at_ms()))
+                        .bind(db_ms(self.now_ms()))
+                        .execute(&inner.pool),
+                )
+                .await
+                .map(drop)
+            }
+
+            async fn release_reservation(&self, reservation: Reservation) -> Result<()> {
+                let inner = &self.inner;
+                let token = i64::try_from(reservation.token()).unwrap_or(-1);
+                timed(
+                    inner.command_timeout,
+                    sqlx::query(&inner.sql.release)
+                        .bind(&reservation.key().as_bytes()[..])
+                        .bind(token)
+                        .execute(&inner.pool),
+                )
+                .await
+                .map(drop)
+            }
+        }
+
+        /// The error (or duplicate) a judgement of an unwritable claim answers on the exactly-once path.
+        fn refused(j: Judgement) -> Result<SqlAdmission<$db>> {
+            match j {
+                Judgement::Duplicate => Ok(SqlAdmission::Duplicate),
+                Judgement::InFlight => Err(ErrorKind::InFlight.into()),
+                Judgement::Mismatch => Err(ErrorKind::PayloadMismatch.into()),
+                Judgement::SignedBeforeEpoch => Err(ErrorKind::SignedBeforeEpoch.into()),
+                _ => Err(store_error(StoreError::Unsettled)),
+            }
+        }
+
+        impl ReplayStore for $store {
+            async fn reserve(&self, claim: &ReplayClaim) -> Result<ReplayOutcome> {
+                self.reserve_claim(claim).await
+            }
+
+            async fn commit(&self, reservation: Reservation) -> Result<()> {
+                self.commit_reservation(reservation).await
+            }
+
+            async fn release(&self, reservation: Reservation) -> Result<()> {
+                self.release_reservation(reservation).await
+            }
+        }
+    };
+}
+pub(crate) use shared_store_items;
