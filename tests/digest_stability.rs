@@ -13,28 +13,10 @@ use std::path::{Path, PathBuf};
 
 use mailgun_webhooks::{Limits, PayloadDigest};
 
-const JSON: &str = "application/json";
+mod common;
+use common::{fixtures, split_request};
 
-/// `../shared/fixtures/captured`; `None` (with a notice) when it is missing outside CI.
-fn fixtures() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/captured"
-    ));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI=true but the captured fixtures are missing at {}",
-        dir.display()
-    );
-    eprintln!(
-        "notice: {} is missing; skipping its fixtures",
-        dir.display()
-    );
-    None
-}
+const JSON: &str = "application/json";
 
 /// Every file under `dir`, sorted, recursively.
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -73,34 +55,6 @@ fn load(path: &Path) -> Option<(String, Vec<u8>)> {
     } else {
         None
     }
-}
-
-/// A captured HTTP request: head and body split at the first blank line, the content type
-/// from the head, the body cut to `Content-Length`; `None` for a text file that is not one.
-fn split_request(bytes: &[u8]) -> Option<(String, Vec<u8>)> {
-    let (head_len, sep) = [&b"\r\n\r\n"[..], b"\n\n"]
-        .iter()
-        .filter_map(|sep| {
-            bytes
-                .windows(sep.len())
-                .position(|w| w == *sep)
-                .map(|p| (p, sep.len()))
-        })
-        .min()?;
-    let head = std::str::from_utf8(&bytes[..head_len]).ok()?;
-    let mut body = bytes[head_len + sep..].to_vec();
-    let header = |name: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    };
-    if let Some(len) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
-        body.truncate(len);
-    }
-    Some((header("content-type")?, body))
 }
 
 fn nest(depth: usize, open: &str, close: &str, inner: &str) -> String {

@@ -1,13 +1,13 @@
 //! Form and multipart bodies: every captured legacy and inbound fixture, and every multipart
 //! (M*), form (F*), filename (N*) and transport (P*) case of RELIABILITY.md §4.2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 mod common;
-use common::split_request;
+use common::{fixtures, split_request};
 
 use bytes::Bytes;
 use futures_util::{FutureExt, Stream, stream};
@@ -17,27 +17,6 @@ use mailgun_webhooks::{
 };
 
 // ----- helpers -----
-
-/// `../shared/fixtures/captured`; `None` (with a notice) when it is missing outside CI.
-fn fixtures() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/captured"
-    ));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI=true but the captured fixtures are missing at {}",
-        dir.display()
-    );
-    eprintln!(
-        "notice: {} is missing; skipping fixture tests",
-        dir.display()
-    );
-    None
-}
 
 /// The content type and body of a fixture file.
 fn load(path: &Path) -> (String, Vec<u8>) {
@@ -53,7 +32,7 @@ fn load(path: &Path) -> (String, Vec<u8>) {
             .trim_start_matches("--");
         (format!("multipart/form-data; boundary={boundary}"), bytes)
     } else {
-        split_request(&bytes)
+        split_request(&bytes).unwrap()
     }
 }
 

@@ -57,7 +57,7 @@ fn load(path: &Path) -> Option<(String, Vec<u8>)> {
             .to_owned();
         Some((format!("multipart/form-data; boundary={boundary}"), bytes))
     } else if name.ends_with(".http.txt") {
-        Some(split_request(&bytes))
+        split_request(&bytes)
     } else {
         None
     }

@@ -41,8 +41,8 @@ pub const MULTI_MAIL_KEY: &str = "foo";
 
 /// A captured HTTP request: head and body split at the first blank line, the content type
 /// from the head, the body cut to `Content-Length`. (multi_mail's files start with a capture
-/// tool's `HTTP/1.1 200 OK` line instead of a request line.)
-pub fn split_request(bytes: &[u8]) -> (String, Vec<u8>) {
+/// tool's `HTTP/1.1 200 OK` line instead of a request line.) `None` when `bytes` is not one.
+pub fn split_request(bytes: &[u8]) -> Option<(String, Vec<u8>)> {
     let (head_len, sep) = [&b"\r\n\r\n"[..], b"\n\n"]
         .iter()
         .filter_map(|sep| {
@@ -51,9 +51,8 @@ pub fn split_request(bytes: &[u8]) -> (String, Vec<u8>) {
                 .position(|w| w == *sep)
                 .map(|p| (p, sep.len()))
         })
-        .min()
-        .unwrap();
-    let head = std::str::from_utf8(&bytes[..head_len]).unwrap();
+        .min()?;
+    let head = std::str::from_utf8(&bytes[..head_len]).ok()?;
     let mut body = bytes[head_len + sep..].to_vec();
     let header = |name: &str| {
         head.lines().skip(1).find_map(|l| {
@@ -66,5 +65,5 @@ pub fn split_request(bytes: &[u8]) -> (String, Vec<u8>) {
     if let Some(len) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
         body.truncate(len);
     }
-    (header("content-type").unwrap(), body)
+    Some((header("content-type")?, body))
 }
