@@ -104,7 +104,7 @@
 //! | `axum` | `axum` | `FromRequest` extractor, configuration from state through `FromRef` |
 //! | `actix-web` | `actix` | `FromRequest` extractor, configuration from `app_data` |
 //! | `hyper` | `hyper` | functions over any `http_body::Body`: hyper 1.x and tower services |
-//! | `tower` | `tower` | a tower `Layer` that verifies and reserves, puts the payload in the request's extensions, commits on 2xx |
+//! | `tower` | `tower` | a tower `Layer` that verifies and reserves, puts the payload in the request's extensions, commits on 2xx or 406 |
 //! | `redis` | | `RedisReplayStore`, a replay store shared by several processes |
 //! | `test-util` | `testing` | sign payloads and build signed bodies in all three encodings |
 //! | `api` | `api` | async Mailgun API client: webhooks, stored messages, events, sending variables |

@@ -36,6 +36,7 @@ use tower::{Layer, ServiceExt};
 fn answer(result: Result<(), HandlerError>) -> (StatusCode, &'static str) {
     match result {
         Ok(()) => (StatusCode::OK, "ok"),
+        Err(e) if e.is_rejection() => (StatusCode::NOT_ACCEPTABLE, "rejected"),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "handler"),
     }
 }
@@ -207,6 +208,24 @@ async fn inner_500_releases_and_the_retry_is_processed() {
 
 /// Another body under a seen triple answers 401 `payload_mismatch` and does not run the inner
 /// service: after a 500 (released) and after a commit.
+/// A 406 is final for Mailgun (like `HandlerError::reject` under the extractor): the layer
+/// commits it, so the same delivery again is a duplicate and the inner service runs once.
+#[tokio::test]
+async fn inner_406_commits_and_the_same_delivery_is_a_duplicate() {
+    for (stack, h) in stacks().await {
+        let (signed, token) = adapters_common::event("reject@example.com");
+        assert!(
+            h.post(TRACKING, &signed).await.is(406, "rejected"),
+            "{stack}"
+        );
+        assert!(
+            h.post(TRACKING, &signed).await.is(200, "duplicate"),
+            "{stack}"
+        );
+        assert_eq!(h.recorder.calls(&token).len(), 1, "{stack}");
+    }
+}
+
 #[tokio::test]
 async fn another_body_under_a_seen_triple_is_refused() {
     for (_, h) in stacks().await {

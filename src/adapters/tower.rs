@@ -14,8 +14,9 @@
 //!    `Arc<`[`Verified<T>`](crate::Verified)`>` (axum: extract it with
 //!    `Extension<Arc<Verified<Event>>>`; elsewhere `req.extensions().get::<Arc<Verified<Event>>>()`),
 //!    replaces the body (already read) with `B::default()`, and calls the inner service;
-//! 3. **commits** the delivery when the inner service answers 2xx (so Mailgun's retries are
-//!    duplicates from then on), and **releases** it when it answers anything else or fails (so
+//! 3. **commits** the delivery when the inner service answers 2xx, or 406 (the answer that
+//!    stops Mailgun's retries, as [`HandlerError::reject`](crate::HandlerError::reject) does under
+//!    the extractor), so Mailgun's retries are duplicates from then on, and **releases** it when it answers anything else or fails (so
 //!    Mailgun's retry, of the same payload only, is processed). If the commit fails, the inner
 //!    service's 2xx is replaced by 503 `store_unavailable` (or the store's error), so that
 //!    Mailgun retries rather than getting a 200 for an unrecorded delivery.
@@ -70,10 +71,10 @@
 //! Prefer the **layer** to verify a whole route tree in one place (every route under it is
 //! verified, none can forget to), in a stack that is not axum (hyper, tonic-style tower stacks,
 //! other `http` 1 frameworks), or when the handler answers with its own status and body:
-//! a 2xx commits, anything else releases. Prefer the **extractor**
+//! a 2xx or a 406 commits, anything else releases. Prefer the **extractor**
 //! ([`axum::Webhook`](crate::axum), [`actix::Webhook`](crate::actix)) for a typed event per
 //! handler whose compile-time type says what the endpoint accepts, for
-//! [`HandlerError::reject`](crate::HandlerError::reject) (406, committed), and because
+//! a [`HandlerError`](crate::HandlerError) instead of a status, and because
 //! [`Webhook::process`](crate::Webhook::process) runs the handler **detached**, to completion,
 //! even when the client hangs up.
 //!
@@ -115,7 +116,7 @@ use crate::{Error, ErrorKind, Event, MemoryReplayStore, Receiver, ReplayStore};
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A tower [`Layer`] that verifies and reserves each request's delivery before the inner
-/// service runs, and commits it when that service answers 2xx. See the
+/// service runs, and commits it when that service answers 2xx or 406. See the
 /// [module docs](self).
 ///
 /// `T` is what the wrapped routes accept ([`Event`] by default; see
@@ -273,8 +274,12 @@ where
             let settled = delivery
                 .instrument(async move {
                     match inner.call(request).await {
-                        Ok(response) if response.status().is_success() => {
+                        // Mailgun retries neither a 2xx nor a 406: both are final, so both
+                        // commit (a 406 is the service's `HandlerError::reject`).
+                        Ok(response) if is_final(response.status()) => {
+                            let rejected = response.status() == http::StatusCode::NOT_ACCEPTABLE;
                             match guard.commit().await {
+                                Ok(()) if rejected => Settled::Rejected(response),
                                 Ok(()) => Settled::Committed(response),
                                 Err(e) => Settled::CommitFailed(e),
                             }
@@ -301,6 +306,10 @@ where
                     }));
                     Ok(response)
                 }
+                Settled::Rejected(response) => {
+                    delivery.finish(Err(&Error::new(ErrorKind::Rejected)));
+                    Ok(response)
+                }
                 Settled::CommitFailed(e) => {
                     delivery.finish(Err(&e));
                     Ok(respond(WebhookResponse::failed(e)))
@@ -318,9 +327,16 @@ where
     }
 }
 
+/// Whether Mailgun takes `status` as final (no retry): 2xx and 406.
+fn is_final(status: http::StatusCode) -> bool {
+    status.is_success() || status == http::StatusCode::NOT_ACCEPTABLE
+}
+
 /// How the inner service's answer settled the reservation.
 enum Settled<R, E> {
     Committed(R),
+    /// Answered 406 and committed.
+    Rejected(R),
     CommitFailed(Error),
     Released(R),
     Failed(E),

@@ -97,7 +97,8 @@ struct RecorderInner {
 impl Recorder {
     /// The tracking handler. A recipient starting with `slow` sleeps 300 ms; one starting with
     /// `fail-once` fails on its first call for a token and succeeds on the next; one starting
-    /// with `panic-once` panics on its first call.
+    /// with `panic-once` panics on its first call; one starting with `reject` rejects it
+    /// ([`HandlerError::reject`]).
     pub async fn event(&self, verified: Verified<Event>) -> Result<(), HandlerError> {
         let token = verified.token().to_owned();
         let event = verified.into_payload();
@@ -119,6 +120,9 @@ impl Recorder {
         }
         if r.starts_with("panic-once") && self.first_failure(&token) {
             panic!("the handler panicked (on purpose, once)");
+        }
+        if r.starts_with("reject") {
+            return Err(HandlerError::reject("not a recipient of ours"));
         }
         if r.starts_with("fail-once") {
             let mut inner = self.inner.lock().unwrap();
