@@ -14,9 +14,12 @@
 //! - `typed` ("(c)"): a hand-written borrowed struct (`&'a str` signature fields and
 //!   `event-data`'s event, id, recipient; its timestamp as `f64`) + the same verify; no
 //!   timestamp or replay check;
-//! - `crate-noreplay`: the crate's `Webhook<Event, NoReplayCheck>` extractor, whose handler
+//! - `crate-noreplay`: the crate's `Webhook<LazyEvent, NoReplayCheck>` extractor, whose handler
 //!   reads the event's kind, id and recipient;
-//! - `crate-memory`: the crate's `Webhook<Event>` with `MemoryReplayStore`, the same handler.
+//! - `crate-memory`: the crate's `Webhook<LazyEvent>` with `MemoryReplayStore`, the same
+//!   handler;
+//! - `crate-memory-eager`: `Webhook<Event>` (every field decoded before the handler runs) with
+//!   the same store, the same handler.
 //!
 //! The body is PERF.md's delivered JSON (`examples/payloads/delivered.json`'s event, signed
 //! with the test kit, pretty-printed). Every request carries a fresh token: the load generator
@@ -45,7 +48,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use mailgun_webhooks::axum::{Webhook, WebhookResponse};
-use mailgun_webhooks::{Event, MemoryReplayStore, NoReplayCheck, Receiver, SigningKey, Verifier};
+use mailgun_webhooks::{
+    Event, LazyEvent, MemoryReplayStore, NoReplayCheck, Receiver, SigningKey, Verifier,
+};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -59,19 +64,24 @@ mod bodies;
 use support::Baseline;
 
 /// Path and label of each route, in the order they are reported.
-const ROUTES: [(&str, &str); 5] = [
+const ROUTES: [(&str, &str); 6] = [
     ("/read", "read body only"),
     ("/value", "(b) bare baseline: Value + pre-keyed verify"),
     ("/typed", "(c) borrowed struct + verify, no replay check"),
-    ("/crate-noreplay", "crate Webhook<Event, NoReplayCheck>"),
+    ("/crate-noreplay", "crate Webhook<LazyEvent, NoReplayCheck>"),
     (
         "/crate-memory",
+        "crate Webhook<LazyEvent>, MemoryReplayStore, fresh",
+    ),
+    (
+        "/crate-memory-eager",
         "crate Webhook<Event>, MemoryReplayStore, fresh",
     ),
 ];
 const BARE: usize = 1;
 const TYPED: usize = 2;
 const MEMORY: usize = 4;
+const EAGER: usize = 5;
 
 /// The value of `--name`, if given.
 fn arg(name: &str) -> Option<String> {
@@ -284,7 +294,7 @@ async fn typed(State(baseline): State<Arc<Baseline>>, body: Bytes) -> (StatusCod
 }
 
 /// The crate, without a replay check.
-async fn crate_noreplay(webhook: Webhook<Event, NoReplayCheck>) -> WebhookResponse {
+async fn crate_noreplay(webhook: Webhook<LazyEvent, NoReplayCheck>) -> WebhookResponse {
     webhook
         .process(|event| async move {
             let e = event.payload();
@@ -295,7 +305,18 @@ async fn crate_noreplay(webhook: Webhook<Event, NoReplayCheck>) -> WebhookRespon
 }
 
 /// The crate, with its memory replay store.
-async fn crate_memory(webhook: Webhook<Event>) -> WebhookResponse {
+async fn crate_memory(webhook: Webhook<LazyEvent>) -> WebhookResponse {
+    webhook
+        .process(|event| async move {
+            let e = event.payload();
+            std::hint::black_box((e.kind(), e.id(), e.recipient()));
+            Ok(())
+        })
+        .await
+}
+
+/// The crate, with its memory replay store, decoding every field before the handler runs.
+async fn crate_memory_eager(webhook: Webhook<Event>) -> WebhookResponse {
     webhook
         .process(|event| async move {
             let e = event.payload();
@@ -328,14 +349,14 @@ fn serve() {
                     .route("/crate-noreplay", post(crate_noreplay))
                     .with_state(Receiver::new(verifier.clone(), NoReplayCheck)),
             )
-            .merge(
+            .merge({
+                // One store for both memory routes: the pool's tokens are fresh for either.
+                let store = MemoryReplayStore::builder().capacity(4_000_000).build();
                 Router::new()
                     .route("/crate-memory", post(crate_memory))
-                    .with_state(Receiver::new(
-                        verifier,
-                        MemoryReplayStore::builder().capacity(4_000_000).build(),
-                    )),
-            );
+                    .route("/crate-memory-eager", post(crate_memory_eager))
+                    .with_state(Receiver::new(verifier, store))
+            });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("listening {}", listener.local_addr().unwrap());
         std::io::stdout().flush().unwrap();
@@ -668,7 +689,7 @@ fn client(addr: &str) {
             let mut line = format!("rep {}:", rep + 1);
             for k in 0..ROUTES.len() {
                 let r = (rep + k) % ROUTES.len();
-                let mut w = window(&load, &templates[r], &pool, r == MEMORY).await;
+                let mut w = window(&load, &templates[r], &pool, r == MEMORY || r == EAGER).await;
                 w.latencies.sort_unstable();
                 let n = w.latencies.len();
                 let q = |p: f64| {
@@ -767,6 +788,11 @@ fn client(addr: &str) {
             verdict(m.2 <= b.2 && m.2 <= c.2)
         );
         println!("  crate, NoReplayCheck ≥ 1.10× (b) (PERF.md): {:.2} ({})", n.3, verdict(n.3 >= 1.10));
+        let e = &summary[EAGER];
+        println!(
+            "  (eager Webhook<Event> + MemoryReplayStore: {:.2}× (c), {:.2}× (b))",
+            e.4, e.3
+        );
         let (mc, nc) = (cpu_summary[MEMORY], cpu_summary[3]);
         println!(
             "  by server CPU per request: crate + MemoryReplayStore {:.2}× (c) ({}), {:.2}× (b) ({}); NoReplayCheck {:.2}× (b) ({})",

@@ -327,7 +327,7 @@ pub use http;
 pub struct ReadmeDoctests;
 pub use event::{
     AttachmentInfo, Campaign, ClientInfo, DeliveryCode, DeliveryStatus, Envelope, Event, EventData,
-    EventKind, EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message,
+    EventKind, EventTime, Flags, Geolocation, IdObject, LazyEvent, MailingList, Member, Message,
     MessageHeaders, NameObject, Reject, Severity, Storage, UnknownData, UserVariables,
 };
 pub use inbound::{

@@ -10,8 +10,9 @@ use std::time::Instant;
 
 #[cfg(feature = "tracing")]
 use crate::error::ErrorKind;
+use crate::error::PayloadKind;
 use crate::error::{Error, Result};
-use crate::parse::Payload;
+use crate::event::EventKind;
 use crate::verify::Verified;
 
 /// The target of every span and event this crate emits.
@@ -27,6 +28,10 @@ pub(crate) struct Delivery {
     /// What was verified, and which key matched (set once verified).
     #[cfg(feature = "metrics")]
     shape: std::sync::OnceLock<(Shape, &'static str)>,
+    /// What the payload turned out to be, when it was decoded after [`verified`](Self::verified)
+    /// was recorded (the adapters' path).
+    #[cfg(feature = "metrics")]
+    kinds: std::sync::OnceLock<(&'static str, Option<&'static str>)>,
 }
 
 /// What the payload of a verified delivery is, without any of its content.
@@ -40,15 +45,15 @@ pub(crate) struct Shape {
 
 impl Shape {
     #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
-    pub(crate) fn of(verified: &Verified<Payload>) -> Shape {
-        let payload = verified.payload();
+    pub(crate) fn of<P>(verified: &Verified<P>) -> Shape {
+        let (payload_kind, event_kind) = match verified.kinds() {
+            Some((payload, event)) => (payload.as_str(), event.map(EventKind::as_str)),
+            None => ("unknown", None),
+        };
         Shape {
             format: verified.format().as_str(),
-            payload_kind: payload.kind().as_str(),
-            event_kind: match payload {
-                Payload::Event(e) => Some(e.kind().as_str()),
-                _ => None,
-            },
+            payload_kind,
+            event_kind,
         }
     }
 }
@@ -73,6 +78,8 @@ impl Delivery {
             ),
             #[cfg(feature = "metrics")]
             shape: std::sync::OnceLock::new(),
+            #[cfg(feature = "metrics")]
+            kinds: std::sync::OnceLock::new(),
         }
     }
 
@@ -81,7 +88,7 @@ impl Delivery {
         not(any(feature = "tracing", feature = "metrics")),
         allow(unused_variables)
     )]
-    pub(crate) fn verified(&self, verified: &Verified<Payload>) {
+    pub(crate) fn verified<P>(&self, verified: &Verified<P>) {
         #[cfg(feature = "metrics")]
         {
             let key = match verified.matched_key() {
@@ -99,12 +106,35 @@ impl Delivery {
         {
             let shape = Shape::of(verified);
             self.span.record("format", shape.format);
-            self.span.record("payload_kind", shape.payload_kind);
+            if verified.kinds().is_some() {
+                self.span.record("payload_kind", shape.payload_kind);
+            }
             if let Some(kind) = shape.event_kind {
                 self.span.record("event_kind", kind);
             }
             self.span
                 .record("key_id", tracing::field::display(verified.matched_key()));
+        }
+    }
+
+    /// Records what the payload is, once decoded after [`verified`](Self::verified).
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics")),
+        allow(unused_variables)
+    )]
+    pub(crate) fn payload(&self, payload: PayloadKind, event: Option<EventKind>) {
+        #[cfg(feature = "metrics")]
+        {
+            let _ = self
+                .kinds
+                .set((payload.as_str(), event.map(EventKind::as_str)));
+        }
+        #[cfg(feature = "tracing")]
+        {
+            self.span.record("payload_kind", payload.as_str());
+            if let Some(kind) = event {
+                self.span.record("event_kind", kind.as_str());
+            }
         }
     }
 
@@ -135,12 +165,19 @@ impl Delivery {
                 Err(e) => ("error", e.name()),
             };
             let shape = self.shape.get();
+            let (payload_kind, event_kind) = match self.kinds.get() {
+                Some(kinds) => *kinds,
+                None => (
+                    shape.map_or("unknown", |(s, _)| s.payload_kind),
+                    shape.and_then(|(s, _)| s.event_kind),
+                ),
+            };
             metrics::counter!(
                 "mailgun_webhooks_deliveries_total",
                 "outcome" => outcome,
                 "error_kind" => error_kind,
-                "payload_kind" => shape.map_or("unknown", |(s, _)| s.payload_kind),
-                "event_kind" => shape.and_then(|(s, _)| s.event_kind).unwrap_or("none"),
+                "payload_kind" => payload_kind,
+                "event_kind" => event_kind.unwrap_or("none"),
                 "format" => shape.map_or("unknown", |(s, _)| s.format),
                 "key" => shape.map_or("none", |(_, k)| *k),
             )

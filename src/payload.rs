@@ -28,6 +28,14 @@ impl Payload {
         }
     }
 
+    /// What it is, for logs and metrics.
+    pub(crate) fn kinds(&self) -> (PayloadKind, Option<crate::event::EventKind>) {
+        match self {
+            Payload::Event(e) => (PayloadKind::Event, Some(e.kind())),
+            other => (other.kind(), None),
+        }
+    }
+
     /// The tracking event, or a [`WrongEndpoint`](ErrorKind::WrongEndpoint) error (400) for a
     /// route's payload: a tracking endpoint calls this.
     pub fn into_event(self) -> Result<Event> {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use crate::error::{ErrorKind, Result};
 use crate::key::KeyId;
 use crate::limits::Limits;
+use crate::parse::RawPayload;
 use crate::payload::Payload;
 use crate::receiver::Receiver;
 use crate::replay::{PayloadDigest, ReplayStore};
@@ -36,6 +37,23 @@ impl<S: ReplayStore> Receiver<S> {
         // that a multipart body is not copied for its digest either.
         let digest = PayloadDigest::compute_bytes(content_type, body, self.verifier().limits())?;
         Ok((verified, digest))
+    }
+
+    /// [`verify_request_bytes`](Self::verify_request_bytes) without the typed parse: the
+    /// envelope pass, verification and the payload digest; the result keeps the body. The
+    /// adapters decode the payload after this, as the endpoint's type asks
+    /// ([`FromPayload::from_raw_payload`](crate::FromPayload::from_raw_payload)).
+    pub(crate) fn verify_envelope_request_bytes(
+        &self,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(Verified<RawPayload>, PayloadDigest)> {
+        let raw = self
+            .verifier()
+            .verify_envelope_bytes(content_type, body.clone())?;
+        let digest =
+            PayloadDigest::compute_bytes(content_type, body.clone(), self.verifier().limits())?;
+        Ok((raw.with_body(content_type, body), digest))
     }
 }
 

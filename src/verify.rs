@@ -225,6 +225,9 @@ pub struct Verified<P = crate::payload::Payload> {
     verified_at: SystemTime,
     /// The request's content type and body, when the crate was given the body as owned bytes.
     body: Option<RawBody>,
+    /// What the payload is, for logs and metrics, once it was decoded (set on the adapters'
+    /// path, which converts the payload before it records the delivery's shape).
+    kinds: Option<(crate::error::PayloadKind, Option<crate::event::EventKind>)>,
 }
 
 /// A request's content type and body, kept with its [`Verified`] value (a shared handle on
@@ -292,6 +295,7 @@ impl<P> Verified<P> {
             expires_at: self.expires_at,
             verified_at: self.verified_at,
             body: self.body,
+            kinds: self.kinds,
         }
     }
 
@@ -311,6 +315,7 @@ impl<P> Verified<P> {
             expires_at: self.expires_at,
             verified_at: self.verified_at,
             body: self.body,
+            kinds: self.kinds,
         })
     }
 
@@ -357,6 +362,22 @@ impl<P> Verified<P> {
 
     /// Keeps the request's content type and body with this value (the crate's own entry points
     /// call it with the body they verified).
+    /// Records what the payload is, for logs and metrics.
+    pub(crate) fn with_kinds(
+        mut self,
+        kinds: (crate::error::PayloadKind, Option<crate::event::EventKind>),
+    ) -> Self {
+        self.kinds = Some(kinds);
+        self
+    }
+
+    /// What the payload is, when recorded ([`with_kinds`](Self::with_kinds)).
+    pub(crate) fn kinds(
+        &self,
+    ) -> Option<(crate::error::PayloadKind, Option<crate::event::EventKind>)> {
+        self.kinds
+    }
+
     pub(crate) fn with_body(mut self, content_type: &str, bytes: bytes::Bytes) -> Self {
         self.body = Some(RawBody {
             content_type: content_type.to_owned(),
@@ -544,6 +565,7 @@ impl Verifier {
             expires_at,
             verified_at: now,
             body: None,
+            kinds: None,
         })
     }
 

@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::routing::post;
 use mailgun_webhooks::axum::{Webhook, WebhookRejection, WebhookResponse};
 use mailgun_webhooks::testing::FormBody;
-use mailgun_webhooks::{Event, InboundMessage, Payload, Receiver};
+use mailgun_webhooks::{Event, InboundMessage, LazyEvent, Payload, Receiver};
 
 /// The state: the receiver (taken by the extractor through `FromRef`) and the recorder.
 #[derive(Clone, FromRef)]
@@ -23,6 +23,26 @@ struct AppState {
 async fn tracking(State(rec): State<Recorder>, webhook: Webhook<Event>) -> WebhookResponse {
     webhook
         .process(|event| async move { rec.event(event).await })
+        .await
+}
+
+/// The tracking route with the lazy event: the accessors agree with the full decode, which
+/// the recorder then sees.
+async fn tracking_lazy(
+    State(rec): State<Recorder>,
+    webhook: Webhook<LazyEvent>,
+) -> WebhookResponse {
+    webhook
+        .process(|event| async move {
+            let lazy = event.payload().clone();
+            let event = event.map(LazyEvent::into_event);
+            let full = event.payload();
+            assert_eq!(
+                (lazy.kind(), lazy.id(), lazy.recipient(), lazy.timestamp()),
+                (full.kind(), full.id(), full.recipient(), full.timestamp())
+            );
+            rec.event(event).await
+        })
         .await
 }
 
@@ -45,6 +65,22 @@ async fn small(webhook: Result<Webhook<Payload>, WebhookRejection>) -> axum::res
 }
 
 async fn start() -> Harness {
+    start_with(false).await
+}
+
+/// The same server with `Webhook<LazyEvent>` on the tracking routes.
+async fn start_lazy() -> Harness {
+    start_with(true).await
+}
+
+async fn start_with(lazy: bool) -> Harness {
+    let tracking_route = || {
+        if lazy {
+            post(tracking_lazy)
+        } else {
+            post(tracking)
+        }
+    };
     let recorder = Recorder::default();
     let (receiver, receiver_b) = adapters_common::receivers();
     let state = AppState {
@@ -53,13 +89,13 @@ async fn start() -> Harness {
     };
     // Account B, on the same store, under a state of its own.
     let account_b = Router::new()
-        .route(TRACKING_B, post(tracking))
+        .route(TRACKING_B, tracking_route())
         .with_state(AppState {
             receiver: receiver_b,
             recorder: recorder.clone(),
         });
     let app = Router::new()
-        .route(TRACKING, post(tracking))
+        .route(TRACKING, tracking_route())
         .route(INBOUND, post(inbound))
         .route("/small", post(small).layer(DefaultBodyLimit::max(4096)))
         .with_state(state)
@@ -184,4 +220,26 @@ async fn parent_signature_variant_after_a_hang_up_is_refused() {
 #[test]
 fn readme_shows_the_compiled_doc_test() {
     adapters_common::readme_matches_module_docs("### axum", "src/adapters/axum.rs");
+}
+
+#[tokio::test]
+async fn lazy_event_valid_duplicate_and_refusals() {
+    let h = start_lazy().await;
+    adapters_common::valid_event(&h).await;
+    adapters_common::duplicate(&h).await;
+    adapters_common::wrong_key_and_stale(&h).await;
+    adapters_common::wrong_endpoint(&h).await;
+    // It counts every call of the handler: a fresh server.
+    adapters_common::bad_requests(&start_lazy().await).await;
+}
+
+#[tokio::test]
+async fn lazy_event_keeps_one_body_per_delivery() {
+    let h = start_lazy().await;
+    adapters_common::concurrent(&h).await;
+    adapters_common::failure_then_retry(&h).await;
+    adapters_common::hang_up_then_other_bodies(&h).await;
+    adapters_common::failure_then_other_body(&h).await;
+    adapters_common::failure_then_same_delivery_reencoded(&h).await;
+    adapters_common::two_accounts_on_one_store(&h).await;
 }

@@ -27,8 +27,9 @@ use http::StatusCode;
 
 use crate::observe::Delivery;
 use crate::{
-    Admission, Admitted, Error, ErrorKind, Event, HandlerError, InboundMessage, Limit, Limits,
-    MemoryReplayStore, Payload, Receiver, ReplayStore, Result, StoredMessage, Verified,
+    Admission, Admitted, Error, ErrorKind, Event, HandlerError, InboundMessage, LazyEvent, Limit,
+    Limits, MemoryReplayStore, Payload, RawPayload, Receiver, ReplayStore, Result, StoredMessage,
+    Verified,
 };
 
 /// What an endpoint accepts: the payload type of an adapter's `Webhook<T>` extractor.
@@ -61,6 +62,15 @@ pub trait FromPayload: Sized {
     /// Takes this endpoint's value out of a verified payload, or fails with the error to answer
     /// (usually [`WrongEndpoint`](ErrorKind::WrongEndpoint), 400).
     fn from_payload(payload: Payload) -> Result<Self>;
+
+    /// Takes this endpoint's value out of a verified body whose payload is not decoded yet:
+    /// what the adapters call. The default runs the typed parse ([`Verified::parse`]) and then
+    /// [`from_payload`](Self::from_payload); [`LazyEvent`] overrides it to decode only what
+    /// its accessors read. Errors are those of the typed parse (400, 413) and of
+    /// `from_payload`.
+    fn from_raw_payload(raw: Verified<RawPayload>) -> Result<Verified<Self>> {
+        convert(raw.parse()?)
+    }
 }
 
 impl FromPayload for Payload {
@@ -72,6 +82,18 @@ impl FromPayload for Payload {
 impl FromPayload for Event {
     fn from_payload(payload: Payload) -> Result<Self> {
         payload.into_event()
+    }
+}
+
+impl FromPayload for LazyEvent {
+    fn from_payload(payload: Payload) -> Result<Self> {
+        payload.into_event().map(LazyEvent::from)
+    }
+
+    /// A JSON event keeps the body and reads its kind, id, recipient and timestamp; a legacy
+    /// form event is decoded as for [`Event`].
+    fn from_raw_payload(raw: Verified<RawPayload>) -> Result<Verified<Self>> {
+        raw.parse_lazy()
     }
 }
 
@@ -472,9 +494,16 @@ pub(crate) async fn reserve<T: FromPayload, S: ReplayStore + Clone>(
     let admitted = delivery
         .instrument(async {
             // The verified value keeps the body (shared, not copied) for `Verified::raw_body`.
-            let (verified, digest) = receiver.verify_request_bytes(content_type, body)?;
-            delivery.verified(&verified);
-            let verified = convert::<T>(verified)?;
+            let (raw, digest) = receiver.verify_envelope_request_bytes(content_type, body)?;
+            delivery.verified(&raw);
+            let verified = T::from_raw_payload(raw).inspect_err(|e| {
+                if let ErrorKind::WrongEndpoint { found, .. } = e.kind() {
+                    delivery.payload(*found, None);
+                }
+            })?;
+            if let Some((payload, event)) = verified.kinds() {
+                delivery.payload(payload, event);
+            }
             // Dropped while reserving: nothing reserved, or a pending record bound to this payload.
             receiver.admit_verified(verified, digest).await
         })

@@ -38,18 +38,7 @@ pub(crate) fn event_from_json(
     budget: &NodeBudget,
     not_object: &'static str,
 ) -> Result<Event> {
-    let start = json.iter().position(|c| !c.is_ascii_whitespace());
-    if start.and_then(|i| json.get(i)) != Some(&b'{') {
-        // A syntax error is reported as such (serde_json says where); a valid non-object is
-        // malformed.
-        if let Err(e) = serde_json::from_slice::<de::IgnoredAny>(json) {
-            return Err(describe(&e));
-        }
-        return Err(ErrorKind::Malformed {
-            what: not_object.into(),
-        }
-        .into());
-    }
+    not_an_object(json, not_object)?;
     // One counting pass at most: when the quick bound shows the text fits, the exact count
     // is owed only if a second charge follows (an unknown event's raw copy, below). The
     // budget is this event's own (every caller makes a fresh one), so nothing else observes
@@ -74,6 +63,22 @@ pub(crate) fn event_from_json(
     budget.charge(json)?;
     let raw = serde_json::from_slice(json).unwrap_or(serde_json::Value::Null);
     Ok(unknown(lowercased, raw))
+}
+
+/// Refuses a text that is not a JSON object: a syntax error as such (serde_json says where), a
+/// valid non-object as malformed (`not_object` says what).
+pub(crate) fn not_an_object(json: &[u8], not_object: &'static str) -> Result<()> {
+    let start = json.iter().position(|c| !c.is_ascii_whitespace());
+    if start.and_then(|i| json.get(i)) == Some(&b'{') {
+        return Ok(());
+    }
+    if let Err(e) = serde_json::from_slice::<de::IgnoredAny>(json) {
+        return Err(describe(&e));
+    }
+    Err(ErrorKind::Malformed {
+        what: not_object.into(),
+    }
+    .into())
 }
 
 /// The typed fields of an `event-data` object.

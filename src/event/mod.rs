@@ -2,6 +2,7 @@
 
 mod data;
 pub(crate) mod json;
+mod lazy;
 mod user_variables;
 
 use std::fmt;
@@ -12,6 +13,7 @@ pub use data::{
     EventTime, Flags, Geolocation, IdObject, MailingList, Member, Message, MessageHeaders,
     NameObject, Reject, Severity, Storage,
 };
+pub use lazy::LazyEvent;
 pub use user_variables::UserVariables;
 
 use crate::inbound::InboundMessage;

@@ -23,6 +23,7 @@ use super::fields::{Fields, limit};
 use super::multipart::{Collector, read_error};
 use super::{ContentType, MediaType, Payload, form, json, multipart};
 use crate::error::{ErrorKind, Limit, Result};
+use crate::event::LazyEvent;
 use crate::limits::{InFlight, Limits, NodeBudget};
 use crate::message::MimeLimits;
 use crate::verify::{Format, Signature, Unverified, Verified, Verifier};
@@ -108,7 +109,51 @@ impl Verified<RawPayload> {
     /// error (413). Malformed JSON inside the payload, or an `event-data` that is not an
     /// object, is [`Malformed`](ErrorKind::Malformed) (400).
     pub fn parse(self) -> Result<Verified<Payload>> {
-        self.try_map_with(|sig, raw| raw.typed(sig))
+        self.try_map_with(|sig, raw| raw.typed(sig)).map(kinded)
+    }
+
+    /// The tracking event of a verified body, read on access ([`LazyEvent`]): for a JSON
+    /// body, its kind, id, recipient and timestamp are read now and every other field when
+    /// first asked for; a legacy form event is decoded now. A route's payload is a
+    /// [`WrongEndpoint`](ErrorKind::WrongEndpoint) error (400).
+    ///
+    /// Refuses what [`parse`](Self::parse) refuses before a handler could run: an `event-data`
+    /// that is not an object (400), over the node budget (413). See [`LazyEvent`] for how it
+    /// differs.
+    ///
+    /// ```
+    /// use mailgun_webhooks::{EventKind, SigningKey, Verifier};
+    ///
+    /// let key = SigningKey::new("key");
+    /// let body = format!(
+    ///     r#"{{"signature":{{"timestamp":"1700000000","token":"abc","signature":"{}"}},
+    ///         "event-data":{{"event":"delivered","recipient":"a@example.com"}}}}"#,
+    ///     key.sign("1700000000", "abc"),
+    /// );
+    /// let verifier = Verifier::new(key);
+    /// let raw = mailgun_webhooks::scan_bytes("application/json", body, verifier.limits())?;
+    /// # let raw = verifier.verify_at(raw, std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))?;
+    /// # /*
+    /// let raw = verifier.verify(raw)?;
+    /// # */
+    /// let event = raw.parse_lazy()?;
+    /// assert_eq!(event.payload().kind(), EventKind::Delivered);
+    /// assert_eq!(event.payload().recipient(), Some("a@example.com"));
+    /// # Ok::<(), mailgun_webhooks::Error>(())
+    /// ```
+    pub fn parse_lazy(self) -> Result<Verified<LazyEvent>> {
+        let json = match &self.payload().raw {
+            Raw::Json(text) => Some((text.clone(), self.payload().nodes)),
+            Raw::Fields(_) => None,
+        };
+        let Some((text, nodes)) = json else {
+            return self
+                .parse()?
+                .try_map_with(|_, payload| payload.into_event().map(LazyEvent::from));
+        };
+        let event = LazyEvent::from_json(text, nodes)?;
+        let kinds = event.kinds();
+        Ok(self.map(|_| event).with_kinds(kinds))
     }
 }
 
@@ -157,6 +202,12 @@ impl Scanned<'_> {
             mime: MimeLimits::new(limits),
         }
     }
+}
+
+/// Records what a decoded payload is, for logs and metrics.
+fn kinded(verified: Verified<Payload>) -> Verified<Payload> {
+    let kinds = verified.payload().kinds();
+    verified.with_kinds(kinds)
 }
 
 fn check_body(body: &[u8], limits: &Limits) -> Result<()> {
@@ -544,6 +595,7 @@ impl Verifier {
         let (sig, format, scanned) = scan_borrowed(content_type, body, None, limits)?;
         self.verify(Unverified::new(sig, format, scanned))?
             .try_map_with(|sig, scanned| scanned.typed(sig, limits))
+            .map(kinded)
     }
 
     /// [`parse_and_verify`](Self::parse_and_verify) for a body already held as [`Bytes`]
@@ -564,7 +616,8 @@ impl Verifier {
             let _held = limits.admit(len64(body.len()))?;
             let (sig, format, scanned) = scan_borrowed(content_type, &body, Some(&body), limits)?;
             self.verify(Unverified::new(sig, format, scanned))?
-                .try_map_with(|sig, scanned| scanned.typed(sig, limits))?
+                .try_map_with(|sig, scanned| scanned.typed(sig, limits))
+                .map(kinded)?
         };
         // The result keeps the body (shared, not copied): `Verified::raw_body`, `to_envelope`.
         Ok(verified.with_body(content_type, body))

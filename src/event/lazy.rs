@@ -1,0 +1,449 @@
+//! [`LazyEvent`]: a tracking event that keeps its body and decodes on access.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::data::lenient_time;
+use super::json::{describe, event_from_json, not_an_object};
+use super::{Event, EventKind, EventTime, UnknownData};
+use crate::error::{PayloadKind, Result};
+use crate::limits::NodeBudget;
+
+/// A tracking event that reads its fields from the body it came in, on access.
+///
+/// [`Event`] decodes every field of `event-data` up front: each string is allocated, each
+/// nested object built, whether the handler reads it or not. A `LazyEvent` keeps the request
+/// body (a shared [`Bytes`], not a copy) and, after the signature verified, reads only the
+/// members a handler usually needs: the event's kind, id, recipient and timestamp, borrowed
+/// from the body when they have no escapes. Everything else is decoded the first time it is
+/// asked for ([`event`](Self::event)), once, into the same [`Event`] the eager path gives.
+///
+/// Use it as the payload type of an adapter's extractor when the handler reads a few fields,
+/// or hands the body on (to a queue, say) rather than reading it:
+///
+/// ```
+/// use mailgun_webhooks::{EventKind, LazyEvent, Verified};
+///
+/// fn handle(event: Verified<LazyEvent>) {
+///     let event = event.payload();
+///     if event.kind() == EventKind::Failed {
+///         // The full decode, once, only for failures.
+///         let reason = event.event().reason();
+///         println!("{:?} failed: {reason:?}", event.recipient());
+///     }
+/// }
+/// ```
+///
+/// A legacy form event (urlencoded or multipart) has no JSON to keep: it is decoded up front,
+/// and the accessors read the decoded [`Event`].
+///
+/// # Differences from the eager path
+///
+/// - The node budget ([`Limits::json_nodes`](crate::Limits::json_nodes)) is charged when the
+///   event is made, as for [`Event`], so an oversized `event-data` is refused (413) before the
+///   handler runs; an `event-data` that is not an object is refused (400) too.
+/// - A member that appears twice is not an error: the last one wins. The eager typed parse
+///   refuses such a body as malformed (400); here it would only be found after the delivery
+///   was accepted, so the lenient reading is the only one that cannot lose a delivery.
+/// - An event of a kind this crate does not know is decoded up front (it keeps its raw
+///   object, which is charged to the budget as well, as for [`Event::Unknown`]).
+#[derive(Clone)]
+pub struct LazyEvent {
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    /// A JSON `event-data` object of a known kind, kept as its exact text.
+    Json(Box<JsonEvent>),
+    /// Decoded up front (legacy form events, unknown kinds).
+    Decoded(Event),
+}
+
+#[derive(Clone)]
+struct JsonEvent {
+    /// The exact text of `event-data` (a slice of the request body when it was held as
+    /// `Bytes`).
+    text: Bytes,
+    kind: EventKind,
+    id: Option<Text>,
+    recipient: Option<Text>,
+    timestamp: Option<EventTime>,
+    /// The node budget the text was charged to, for the full decode.
+    nodes: u64,
+    /// The full decode, made on first access.
+    full: OnceLock<Event>,
+}
+
+/// A string member: a range of the text when it had no escapes, else decoded.
+#[derive(Clone)]
+enum Text {
+    Span(usize, usize),
+    Decoded(Box<str>),
+}
+
+/// The kind and the length only: an event holds personal data.
+impl fmt::Debug for LazyEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("LazyEvent");
+        d.field("kind", &self.kind());
+        match &self.repr {
+            Repr::Json(json) => d.field("event_data_len", &json.text.len()),
+            Repr::Decoded(_) => d.field("decoded", &true),
+        };
+        d.finish()
+    }
+}
+
+impl LazyEvent {
+    /// Reads the members a handler usually needs from the exact text of an `event-data`
+    /// object, after the signature verified. `text` is charged to a node budget of `nodes`,
+    /// as the eager typed parse charges it.
+    pub(crate) fn from_json(text: Bytes, nodes: u64) -> Result<LazyEvent> {
+        let budget = NodeBudget::new(nodes);
+        not_an_object(&text, "`event-data` is not an object")?;
+        budget.charge_or_defer(&text)?;
+        let members = Members::read(&text)?;
+        let kind = members
+            .event
+            .as_ref()
+            .and_then(|name| EventKind::from_name(members.str(&text, name)));
+        let Some(kind) = kind else {
+            // Unknown kinds keep their raw object: decode them as the eager path does, under
+            // a budget of their own.
+            let event = event_from_json(
+                &text,
+                &NodeBudget::new(nodes),
+                "`event-data` is not an object",
+            )?;
+            return Ok(LazyEvent::from(event));
+        };
+        Ok(LazyEvent {
+            repr: Repr::Json(Box::new(JsonEvent {
+                kind,
+                id: members.id,
+                recipient: members.recipient,
+                timestamp: members.timestamp,
+                nodes,
+                full: OnceLock::new(),
+                text,
+            })),
+        })
+    }
+
+    /// The event's kind.
+    pub fn kind(&self) -> EventKind {
+        match &self.repr {
+            Repr::Json(json) => json.kind,
+            Repr::Decoded(event) => event.kind(),
+        }
+    }
+
+    /// The event's name: the kind's name, or an unknown event's name as sent.
+    pub fn name(&self) -> &str {
+        match &self.repr {
+            Repr::Json(json) => json.kind.as_str(),
+            Repr::Decoded(event) => event.name(),
+        }
+    }
+
+    /// The event's id (see [`EventData::id`](crate::EventData::id)).
+    pub fn id(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Json(json) => json.id.as_ref().map(|t| json.str(t)),
+            Repr::Decoded(event) => event.id(),
+        }
+    }
+
+    /// The recipient's address.
+    pub fn recipient(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Json(json) => json.recipient.as_ref().map(|t| json.str(t)),
+            Repr::Decoded(event) => event.recipient(),
+        }
+    }
+
+    /// When the event happened.
+    pub fn timestamp(&self) -> Option<EventTime> {
+        match &self.repr {
+            Repr::Json(json) => json.timestamp,
+            Repr::Decoded(event) => event.timestamp(),
+        }
+    }
+
+    /// The whole event, decoded on first access (then kept): every field, as
+    /// [`Event`] has them.
+    pub fn event(&self) -> &Event {
+        match &self.repr {
+            Repr::Json(json) => json.full.get_or_init(|| json.decode()),
+            Repr::Decoded(event) => event,
+        }
+    }
+
+    /// The whole event, owned (`'static`, to keep or queue), decoded if it was not yet.
+    pub fn into_event(self) -> Event {
+        match self.repr {
+            Repr::Json(json) => {
+                let json = *json;
+                match json.full.into_inner() {
+                    Some(event) => event,
+                    None => JsonEvent::decode_text(&json.text, json.kind, json.nodes),
+                }
+            }
+            Repr::Decoded(event) => event,
+        }
+    }
+
+    /// The exact text of the `event-data` object, for a JSON event; `None` for a legacy form
+    /// event or an unknown kind.
+    pub fn json(&self) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Json(json) => Some(&json.text),
+            Repr::Decoded(_) => None,
+        }
+    }
+
+    /// What it is, for logs and metrics.
+    pub(crate) fn kinds(&self) -> (PayloadKind, Option<EventKind>) {
+        (PayloadKind::Event, Some(self.kind()))
+    }
+}
+
+impl From<Event> for LazyEvent {
+    /// An event already decoded: the accessors read it.
+    fn from(event: Event) -> Self {
+        LazyEvent {
+            repr: Repr::Decoded(event),
+        }
+    }
+}
+
+impl From<LazyEvent> for Event {
+    fn from(event: LazyEvent) -> Self {
+        event.into_event()
+    }
+}
+
+impl JsonEvent {
+    fn str<'a>(&'a self, text: &'a Text) -> &'a str {
+        text_str(&self.text, text)
+    }
+
+    fn decode(&self) -> Event {
+        Self::decode_text(&self.text, self.kind, self.nodes)
+    }
+
+    /// The full decode of a text [`LazyEvent::from_json`] accepted. The typed parse refuses
+    /// a repeated member; the value tree keeps the last one, and reading the typed fields
+    /// from it cannot fail. The budget cannot refuse it either: it is the same text charged
+    /// to a fresh budget of the same size, which fitted before.
+    fn decode_text(text: &[u8], kind: EventKind, nodes: u64) -> Event {
+        if let Ok(event) = event_from_json(
+            text,
+            &NodeBudget::new(nodes),
+            "`event-data` is not an object",
+        ) {
+            return event;
+        }
+        let data = serde_json::from_slice::<serde_json::Value>(text)
+            .ok()
+            .and_then(|raw| {
+                crate::lenient::object::<_, super::EventData>(&raw)
+                    .ok()
+                    .flatten()
+            })
+            .unwrap_or_default();
+        match kind {
+            EventKind::Unknown => Event::Unknown {
+                name: data.event.clone().unwrap_or_default(),
+                raw: serde_json::Value::Null,
+                data: UnknownData::ready(Box::new(data)),
+            },
+            kind => Event::from_kind(kind, data),
+        }
+    }
+}
+
+fn text_str<'t>(body: &'t [u8], text: &'t Text) -> &'t str {
+    match text {
+        Text::Span(start, end) => body
+            .get(*start..*end)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or_default(),
+        Text::Decoded(s) => s,
+    }
+}
+
+/// The members read up front: one pass over the top level of `event-data`, skipping every
+/// other member's value without decoding it.
+#[derive(Default)]
+struct Members {
+    event: Option<Text>,
+    id: Option<Text>,
+    recipient: Option<Text>,
+    timestamp: Option<EventTime>,
+}
+
+impl Members {
+    fn read(text: &[u8]) -> Result<Members> {
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let base = Base {
+            start: text.as_ptr() as usize,
+            len: text.len(),
+        };
+        let members = de
+            .deserialize_map(MembersV { base })
+            .and_then(|m| de.end().map(|()| m))
+            .map_err(|e| describe(&e))?;
+        Ok(members)
+    }
+
+    fn str<'t>(&'t self, body: &'t [u8], text: &'t Text) -> &'t str {
+        text_str(body, text)
+    }
+}
+
+/// Where the text starts in memory, to turn a borrowed string into a range of it.
+#[derive(Clone, Copy)]
+struct Base {
+    start: usize,
+    len: usize,
+}
+
+impl Base {
+    /// The range of `s` in the text, when `s` is a slice of it (serde_json borrows strings
+    /// without escapes from its input).
+    fn span(self, s: &str) -> Option<Text> {
+        let start = (s.as_ptr() as usize).checked_sub(self.start)?;
+        let end = start.checked_add(s.len())?;
+        (end <= self.len).then_some(Text::Span(start, end))
+    }
+}
+
+struct MembersV {
+    base: Base,
+}
+
+impl<'de> Visitor<'de> for MembersV {
+    type Value = Members;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Members, A::Error> {
+        let mut m = Members::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let base = self.base;
+            match key {
+                Key::Event => m.event = map.next_value_seed(StrSeed { base })?,
+                Key::Id => m.id = map.next_value_seed(StrSeed { base })?,
+                Key::Recipient => m.recipient = map.next_value_seed(StrSeed { base })?,
+                Key::Timestamp => m.timestamp = map.next_value_seed(TimeSeed)?,
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// The members read up front, by name (escapes in a name resolved, as the typed parse does).
+enum Key {
+    Event,
+    Id,
+    Recipient,
+    Timestamp,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Key, D::Error> {
+        struct KeyV;
+        impl Visitor<'_> for KeyV {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Key, E> {
+                Ok(match v {
+                    "event" => Key::Event,
+                    "id" => Key::Id,
+                    "recipient" => Key::Recipient,
+                    "timestamp" => Key::Timestamp,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyV)
+    }
+}
+
+/// A lenient string (as [`crate::lenient::string`]: numbers and booleans become their text,
+/// anything else is absent), borrowed from the text when it can be.
+struct StrSeed {
+    base: Base,
+}
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Option<Text>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrSeed {
+    type Value = Option<Text>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(Some(
+            self.base.span(v).unwrap_or_else(|| Text::Decoded(v.into())),
+        ))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Text::Decoded(v.into())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Text::Decoded(v.to_string().into())))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Text::Decoded(v.to_string().into())))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Text::Decoded(v.to_string().into())))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Text::Decoded(v.to_string().into())))
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// The event's timestamp, read as the typed parse reads it.
+struct TimeSeed;
+
+impl<'de> DeserializeSeed<'de> for TimeSeed {
+    type Value = Option<EventTime>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        lenient_time(d)
+    }
+}
