@@ -123,6 +123,8 @@ fn run_ns(pid: &str) -> Option<u64> {
 fn main() {
     if flag("--serve") {
         serve();
+    } else if let Some(route) = arg("--calls") {
+        calls(&route);
     } else if let Some(addr) = arg("--client") {
         client(&addr);
     } else {
@@ -326,6 +328,33 @@ async fn crate_memory_eager(webhook: Webhook<Event>) -> WebhookResponse {
         .await
 }
 
+/// Every route, on one router.
+fn app() -> Router {
+    let baseline = Arc::new(Baseline::new(bodies::KEY));
+    let verifier = Verifier::new(SigningKey::new(bodies::KEY));
+    Router::new()
+        .route("/read", post(read))
+        .merge(
+            Router::new()
+                .route("/value", post(value))
+                .route("/typed", post(typed))
+                .with_state(baseline),
+        )
+        .merge(
+            Router::new()
+                .route("/crate-noreplay", post(crate_noreplay))
+                .with_state(Receiver::new(verifier.clone(), NoReplayCheck)),
+        )
+        .merge({
+            // One store for both memory routes: the pool's tokens are fresh for either.
+            let store = MemoryReplayStore::builder().capacity(4_000_000).build();
+            Router::new()
+                .route("/crate-memory", post(crate_memory))
+                .route("/crate-memory-eager", post(crate_memory_eager))
+                .with_state(Receiver::new(verifier, store))
+        })
+}
+
 /// Serves every route on one thread until its standard input closes (the orchestrator ended)
 /// or ten minutes pass.
 fn serve() {
@@ -334,29 +363,7 @@ fn serve() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let baseline = Arc::new(Baseline::new(bodies::KEY));
-        let verifier = Verifier::new(SigningKey::new(bodies::KEY));
-        let app = Router::new()
-            .route("/read", post(read))
-            .merge(
-                Router::new()
-                    .route("/value", post(value))
-                    .route("/typed", post(typed))
-                    .with_state(baseline),
-            )
-            .merge(
-                Router::new()
-                    .route("/crate-noreplay", post(crate_noreplay))
-                    .with_state(Receiver::new(verifier.clone(), NoReplayCheck)),
-            )
-            .merge({
-                // One store for both memory routes: the pool's tokens are fresh for either.
-                let store = MemoryReplayStore::builder().capacity(4_000_000).build();
-                Router::new()
-                    .route("/crate-memory", post(crate_memory))
-                    .route("/crate-memory-eager", post(crate_memory_eager))
-                    .with_state(Receiver::new(verifier, store))
-            });
+        let app = app();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("listening {}", listener.local_addr().unwrap());
         std::io::stdout().flush().unwrap();
@@ -367,6 +374,56 @@ fn serve() {
         });
         let serve = axum::serve(listener, app);
         let _ = tokio::time::timeout(Duration::from_secs(600), serve).await;
+    });
+}
+
+// ----- in process, for instruction counts -----
+
+/// `--calls ROUTE [--n N]`: sends N fresh deliveries (1,000 by default) to ROUTE through the
+/// router in process (`tower::ServiceExt::oneshot`, no sockets), checking each answers
+/// `200 ok`. Run it under callgrind twice, with `--n N` and `--n 0`: the difference over N is
+/// the route's instructions per request, steady on a shared machine.
+///
+/// ```text
+/// valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/deps/http_compare-* --calls /crate-memory --n 1000
+/// ```
+fn calls(route: &str) {
+    use tower::ServiceExt;
+    let n: usize = arg("--n").map_or(1_000, |v| v.parse().expect("--n N"));
+    let path = ROUTES
+        .iter()
+        .find(|(p, _)| *p == route)
+        .unwrap_or_else(|| panic!("no route {route}"))
+        .0;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let app = app();
+        let timestamp = mailgun_webhooks::testing::now();
+        let template = Template::new(path, timestamp);
+        // The same pool whatever N, so that signing it cancels out of the difference.
+        let pool = Pool::sign(
+            arg("--pool").map_or(1_000, |v| v.parse().expect("--pool N")),
+            timestamp,
+        );
+        let head = find(&template.bytes, b"\r\n\r\n").unwrap() + 4;
+        let (token_at, signature_at) = (template.token_at - head, template.signature_at - head);
+        let body = template.bytes[head..].to_vec();
+        for i in 0..n {
+            let mut body = body.clone();
+            body[token_at..token_at + 50].copy_from_slice(&pool.tokens[i]);
+            body[signature_at..signature_at + 64].copy_from_slice(&pool.signatures[i]);
+            let request = axum::http::Request::post(path)
+                .header("content-type", "application/json")
+                .header("content-length", body.len())
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+        }
+        println!("{n} requests to {path}: 200");
     });
 }
 

@@ -122,6 +122,15 @@ impl Delivery {
         not(any(feature = "tracing", feature = "metrics")),
         allow(unused_variables)
     )]
+    #[cfg_attr(
+        not(any(
+            feature = "axum",
+            feature = "actix-web",
+            feature = "hyper",
+            feature = "tower"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn payload(&self, payload: PayloadKind, event: Option<EventKind>) {
         #[cfg(feature = "metrics")]
         {

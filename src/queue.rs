@@ -43,6 +43,15 @@ impl<S: ReplayStore> Receiver<S> {
     /// envelope pass, verification and the payload digest; the result keeps the body. The
     /// adapters decode the payload after this, as the endpoint's type asks
     /// ([`FromPayload::from_raw_payload`](crate::FromPayload::from_raw_payload)).
+    #[cfg_attr(
+        not(any(
+            feature = "axum",
+            feature = "actix-web",
+            feature = "hyper",
+            feature = "tower"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn verify_envelope_request_bytes(
         &self,
         content_type: &str,

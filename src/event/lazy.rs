@@ -288,7 +288,69 @@ struct Members {
 }
 
 impl Members {
+    /// The members, read by [`skim`](Self::skim) when it can, else by serde_json.
     fn read(text: &[u8]) -> Result<Members> {
+        match Members::skim(text) {
+            Some(members) => Ok(members),
+            None => Members::parse(text),
+        }
+    }
+
+    /// One quick pass over the top level of `text`, a JSON object serde_json already accepted
+    /// in the envelope pass (so its syntax is not checked again): member names are compared
+    /// as written, other members' values are skipped by matching brackets outside strings,
+    /// and only the values read up front are decoded, each by serde_json on its own slice
+    /// (with the same lenient readings as the typed parse). `None` when a member name has an
+    /// escape, or anything does not look as expected: [`parse`](Self::parse) then reads it.
+    fn skim(text: &[u8]) -> Option<Members> {
+        let base = Base {
+            start: text.as_ptr() as usize,
+            len: text.len(),
+        };
+        let mut m = Members::default();
+        let mut i = skip_ws(text, 0);
+        if text.get(i) != Some(&b'{') {
+            return None;
+        }
+        i = skip_ws(text, i + 1);
+        if text.get(i) == Some(&b'}') {
+            return Some(m);
+        }
+        loop {
+            if text.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (end, escaped) = string_end(text, i + 1)?;
+            if escaped {
+                return None;
+            }
+            let name = text.get(i + 1..end)?;
+            i = skip_ws(text, end + 1);
+            if text.get(i) != Some(&b':') {
+                return None;
+            }
+            let start = skip_ws(text, i + 1);
+            i = value_end(text, start)?;
+            let value = text.get(start..i)?;
+            match name {
+                b"event" => m.event = decode(value, StrSeed { base })?,
+                b"id" => m.id = decode(value, StrSeed { base })?,
+                b"recipient" => m.recipient = decode(value, StrSeed { base })?,
+                b"timestamp" => m.timestamp = decode(value, TimeSeed)?,
+                _ => {}
+            }
+            i = skip_ws(text, i);
+            match text.get(i) {
+                Some(b',') => i = skip_ws(text, i + 1),
+                Some(b'}') => return Some(m),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The members, read by serde_json: one pass over the top level, skipping every other
+    /// member's value without decoding it.
+    fn parse(text: &[u8]) -> Result<Members> {
         let mut de = serde_json::Deserializer::from_slice(text);
         let base = Base {
             start: text.as_ptr() as usize,
@@ -303,6 +365,78 @@ impl Members {
 
     fn str<'t>(&'t self, body: &'t [u8], text: &'t Text) -> &'t str {
         text_str(body, text)
+    }
+}
+
+/// Decodes one member's value (its exact text) with `seed`; `None` if serde_json refuses it,
+/// which cannot happen for a value of a document it accepted.
+fn decode<'de, S: DeserializeSeed<'de>>(value: &'de [u8], seed: S) -> Option<S::Value> {
+    let mut de = serde_json::Deserializer::from_slice(value);
+    let v = seed.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(v)
+}
+
+/// The index of the first byte at or after `i` that is not JSON whitespace.
+fn skip_ws(text: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = text.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the quote that closes the string whose contents start at `i`, and whether
+/// the string has an escape.
+fn string_end(text: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        let rest = text.get(i..)?;
+        let at = memchr::memchr2(b'"', b'\\', rest)?;
+        let j = i.checked_add(at)?;
+        if text.get(j) == Some(&b'"') {
+            return Some((j, escaped));
+        }
+        // A backslash: it and the byte it escapes.
+        escaped = true;
+        i = j.checked_add(2)?;
+    }
+}
+
+/// The index just past the value that starts at `i`.
+fn value_end(text: &[u8], i: usize) -> Option<usize> {
+    match text.get(i)? {
+        b'"' => string_end(text, i + 1).map(|(end, _)| end + 1),
+        b'{' | b'[' => {
+            let mut depth: usize = 0;
+            let mut j = i;
+            loop {
+                match text.get(j)? {
+                    b'"' => {
+                        j = string_end(text, j + 1)?.0;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            // A number or a literal: up to the next delimiter.
+            let mut j = i;
+            while let Some(c) = text.get(j) {
+                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    break;
+                }
+                j += 1;
+            }
+            Some(j)
+        }
     }
 }
 
@@ -445,5 +579,105 @@ impl<'de> DeserializeSeed<'de> for TimeSeed {
     type Value = Option<EventTime>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
         lenient_time(d)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What a reading of the members gives, resolved against the text.
+    fn seen(text: &[u8], m: &Members) -> [Option<String>; 4] {
+        let s = |t: &Option<Text>| t.as_ref().map(|t| text_str(text, t).to_owned());
+        [
+            s(&m.event),
+            s(&m.id),
+            s(&m.recipient),
+            m.timestamp.map(|t| format!("{t:?}")),
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            (0.0f64..2e9).prop_map(serde_json::Value::from),
+            "[a-z\"\\\\{}\\[\\],: é\u{1F600}\n]{0,12}".prop_map(serde_json::Value::from),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        leaf().prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::from),
+                prop::collection::vec((key(), inner), 0..5).prop_map(|members| {
+                    serde_json::Value::Object(members.into_iter().collect())
+                }),
+            ]
+        })
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("event".to_owned()),
+            Just("id".to_owned()),
+            Just("recipient".to_owned()),
+            Just("timestamp".to_owned()),
+            "[a-z\"\\\\ ]{0,8}",
+        ]
+    }
+
+    proptest! {
+        /// The quick pass reads what serde_json reads, or gives way to it.
+        #[test]
+        fn skim_agrees_with_serde(
+            members in prop::collection::vec((key(), value()), 0..8),
+            pretty in any::<bool>(),
+        ) {
+            let object = serde_json::Value::Object(members.into_iter().collect());
+            let text = if pretty {
+                serde_json::to_vec_pretty(&object).unwrap()
+            } else {
+                serde_json::to_vec(&object).unwrap()
+            };
+            let parsed = Members::parse(&text).unwrap();
+            if let Some(skimmed) = Members::skim(&text) {
+                prop_assert_eq!(seen(&text, &skimmed), seen(&text, &parsed));
+            }
+        }
+    }
+
+    #[test]
+    fn skim_reads_repeated_members_escapes_and_odd_spacing() {
+        for (text, event, id) in [
+            (
+                &br#"{"event":"a","event":"delivered","id":"x\"y"}"#[..],
+                "delivered",
+                "x\"y",
+            ),
+            (
+                b" {\r\n\t\"id\" :\t7 , \"event\" : \"opened\" } ",
+                "opened",
+                "7",
+            ),
+            (
+                br#"{"x":{"event":"no","id":["]","}"]},"event":"clicked","id":"i"}"#,
+                "clicked",
+                "i",
+            ),
+        ] {
+            let m = Members::skim(text).unwrap();
+            assert_eq!(seen(text, &m), seen(text, &Members::parse(text).unwrap()));
+            assert_eq!(seen(text, &m)[0].as_deref(), Some(event));
+            assert_eq!(seen(text, &m)[1].as_deref(), Some(id));
+        }
+        // An escaped member name gives way to serde_json, which reads it.
+        let text = br#"{"\u0065vent":"opened"}"#;
+        assert!(Members::skim(text).is_none());
+        assert_eq!(Members::read(text).unwrap().event.is_some(), true);
     }
 }
