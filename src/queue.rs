@@ -60,8 +60,9 @@ impl<S: ReplayStore> Receiver<S> {
         let raw = self
             .verifier()
             .verify_envelope_bytes(content_type, body.clone())?;
-        let digest =
-            PayloadDigest::compute_bytes(content_type, body.clone(), self.verifier().limits())?;
+        let digest = self.digest_with(|| {
+            PayloadDigest::compute_bytes(content_type, body.clone(), self.verifier().limits())
+        })?;
         Ok((raw.with_body(content_type, body), digest))
     }
 }

@@ -243,3 +243,69 @@ async fn lazy_event_keeps_one_body_per_delivery() {
     adapters_common::failure_then_same_delivery_reencoded(&h).await;
     adapters_common::two_accounts_on_one_store(&h).await;
 }
+
+/// A store that records the digest of every claim, and says whether it binds payloads.
+#[derive(Clone)]
+struct Recording {
+    binds: bool,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<mailgun_webhooks::PayloadDigest>>>,
+}
+
+impl mailgun_webhooks::ReplayStore for Recording {
+    async fn reserve(
+        &self,
+        claim: &mailgun_webhooks::ReplayClaim,
+    ) -> mailgun_webhooks::Result<mailgun_webhooks::ReplayOutcome> {
+        self.seen.lock().unwrap().push(*claim.digest());
+        mailgun_webhooks::NoReplayCheck.reserve(claim).await
+    }
+    async fn commit(&self, _: mailgun_webhooks::Reservation) -> mailgun_webhooks::Result<()> {
+        Ok(())
+    }
+    async fn release(&self, _: mailgun_webhooks::Reservation) -> mailgun_webhooks::Result<()> {
+        Ok(())
+    }
+    fn binds_payloads(&self) -> bool {
+        self.binds
+    }
+}
+
+#[tokio::test]
+async fn the_digest_is_computed_only_for_a_store_that_binds_payloads() {
+    use mailgun_webhooks::{PayloadDigest, ReplayStore};
+    async fn lazy(webhook: Webhook<LazyEvent, Recording>) -> WebhookResponse {
+        webhook.process(|_| async { Ok(()) }).await
+    }
+    assert!(!mailgun_webhooks::NoReplayCheck.binds_payloads());
+    assert!(mailgun_webhooks::MemoryReplayStore::new().binds_payloads());
+    for binds in [true, false] {
+        let store = Recording {
+            binds,
+            seen: Default::default(),
+        };
+        let receiver = Receiver::new(
+            adapters_common::receiver().verifier().clone(),
+            store.clone(),
+        );
+        let app = Router::new()
+            .route(TRACKING, post(lazy))
+            .with_state(receiver);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let h = Harness::new(addr, Recorder::default());
+        let (signed, _) = adapters_common::event("digest@example.com");
+        assert!(h.post(TRACKING, &signed).await.is(200, "ok"));
+        let expected = if binds {
+            PayloadDigest::compute(
+                &signed.content_type,
+                &signed.body,
+                &mailgun_webhooks::Limits::default(),
+            )
+            .unwrap()
+        } else {
+            PayloadDigest::from_bytes([0; 32])
+        };
+        assert_eq!(*store.seen.lock().unwrap(), [expected], "binds: {binds}");
+    }
+}

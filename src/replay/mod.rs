@@ -388,6 +388,15 @@ pub trait ReplayStore: Send + Sync {
     fn abandon(&self, reservation: Reservation) {
         let _ = reservation;
     }
+
+    /// Whether this store binds each claim to its payload, that is whether it reads
+    /// [`ReplayClaim::digest`]. `true` by default, as the [contract](Self#the-contract) asks;
+    /// only a store that checks nothing, such as [`NoReplayCheck`], answers `false`, and
+    /// then the [`Receiver`](crate::Receiver) skips computing the digest (a pass over the
+    /// body and SHA-256 over its encoding) and gives the claim an all-zero one.
+    fn binds_payloads(&self) -> bool {
+        true
+    }
 }
 
 /// What [`ReplayStore::reserve`] found.
@@ -554,6 +563,11 @@ impl ReplayStore for NoReplayCheck {
     async fn release(&self, _reservation: Reservation) -> Result<()> {
         Ok(())
     }
+
+    /// It records nothing: no digest is computed for it.
+    fn binds_payloads(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! forward_replay_store {
@@ -576,6 +590,10 @@ macro_rules! forward_replay_store {
 
             fn abandon(&self, reservation: Reservation) {
                 (**self).abandon(reservation)
+            }
+
+            fn binds_payloads(&self) -> bool {
+                (**self).binds_payloads()
             }
         }
     )*};
@@ -628,6 +646,11 @@ pub trait DynReplayStore: Send + Sync {
 
     /// [`ReplayStore::abandon`].
     fn abandon_dyn(&self, reservation: Reservation);
+
+    /// [`ReplayStore::binds_payloads`].
+    fn binds_payloads_dyn(&self) -> bool {
+        true
+    }
 }
 
 impl<S: ReplayStore> DynReplayStore for S {
@@ -646,6 +669,10 @@ impl<S: ReplayStore> DynReplayStore for S {
     fn abandon_dyn(&self, reservation: Reservation) {
         self.abandon(reservation)
     }
+
+    fn binds_payloads_dyn(&self) -> bool {
+        self.binds_payloads()
+    }
 }
 
 impl<'a> ReplayStore for dyn DynReplayStore + 'a {
@@ -659,6 +686,10 @@ impl<'a> ReplayStore for dyn DynReplayStore + 'a {
 
     fn release(&self, reservation: Reservation) -> impl Future<Output = Result<()>> + Send {
         self.release_dyn(reservation)
+    }
+
+    fn binds_payloads(&self) -> bool {
+        self.binds_payloads_dyn()
     }
 
     fn abandon(&self, reservation: Reservation) {
