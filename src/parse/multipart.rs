@@ -160,11 +160,7 @@ fn windows(
 
 /// Polls `fut` (whose only pauses are [`windows`]') until it is ready, at most `polls` times,
 /// giving `turn` (one window) to each poll.
-fn run_ready<F: std::future::Future>(
-    fut: F,
-    polls: usize,
-    turn: &AtomicBool,
-) -> Option<F::Output> {
+fn run_ready<F: std::future::Future>(fut: F, polls: usize, turn: &AtomicBool) -> Option<F::Output> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let mut fut = std::pin::pin!(fut);
     (0..polls).find_map(|_| {

@@ -107,7 +107,9 @@ impl PayloadDigest {
         match ct.media_type() {
             MediaType::Json => json(&mut h, body)?,
             MediaType::Form => form(&mut h, body),
-            MediaType::Multipart => multipart(&mut h, ct.boundary()?, body, owner.cloned(), limits)?,
+            MediaType::Multipart => {
+                multipart(&mut h, ct.boundary()?, body, owner.cloned(), limits)?
+            }
         }
         Ok(PayloadDigest(h.finalize().into()))
     }
@@ -987,5 +989,89 @@ mod tests {
             text_only,
             d(FORM, "recipient=a%40b.c&timestamp=1&token=t&signature=zz")
         );
+    }
+
+    /// The digest of a multipart body read with `window`-byte windows, and whether the
+    /// lockstep reading was enough.
+    fn windowed(boundary: &str, body: &[u8], window: usize, limits: &Limits) -> ([u8; 32], bool) {
+        let mut h = Sha256::new();
+        h.update(DOMAIN);
+        let owner = Bytes::copy_from_slice(body);
+        let in_lockstep =
+            multipart_windowed(&mut h, boundary, body, Some(owner), limits, window).unwrap();
+        (h.finalize().into(), in_lockstep)
+    }
+
+    #[test]
+    fn multipart_in_lockstep_agrees_with_multer_alone_at_every_window_size() {
+        let tricky = [
+            ("timestamp", &b"1"[..]),
+            ("token", b"\r\n-\r\n--\r\n--z"),
+            ("empty", b""),
+            ("token", b"t"),
+            ("bin", b"\xff\xfe\r\n\r\n--"),
+        ];
+        let mut body = b"pre\r\n--z\r\n".to_vec();
+        body.extend_from_slice(b"--zz  \r\nContent-Type: text/plain\r\ncontent-disposition: form-data; name=\"x\"; filename=\"f\"\r\n\r\n\r\n-\r\n--z\r\n");
+        for (n, v) in tricky {
+            body.extend_from_slice(
+                format!("--zz\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(v);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--zz--\r\nepilogue\r\n--zz\r\n");
+        let limits = Limits::default();
+        // multer alone (the fallback), with the whole body as one window.
+        let parts = read_multipart("zz", &body, None, &limits, body.len(), false).unwrap();
+        assert_eq!(parts.len(), 6);
+        assert!(parts.iter().all(|p| matches!(p.value, Value::Chunks(_))));
+        let (whole, in_lockstep) = windowed("zz", &body, body.len(), &limits);
+        assert!(in_lockstep);
+        assert_eq!(
+            whole,
+            *PayloadDigest::compute("multipart/form-data; boundary=zz", &body, &limits)
+                .unwrap()
+                .as_bytes()
+        );
+        for window in 1..=body.len() {
+            assert_eq!(
+                windowed("zz", &body, window, &limits),
+                (whole, true),
+                "window {window}"
+            );
+            // multer alone, in windows, reads the same values.
+            let alone = read_multipart("zz", &body, None, &limits, window, false).unwrap();
+            let values = |parts: &[Part]| -> Vec<Vec<u8>> {
+                parts
+                    .iter()
+                    .map(|p| match &p.value {
+                        Value::InBody(r) => body[r.clone()].to_vec(),
+                        Value::Chunks(c) => c.concat(),
+                    })
+                    .collect()
+            };
+            assert_eq!(values(&alone), values(&parts), "window {window}");
+        }
+    }
+
+    #[test]
+    fn multipart_over_the_framing_limits_is_read_by_multer_alone() {
+        let long = "h".repeat(9000);
+        for body in [
+            format!(
+                "{}--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--zz--",
+                "p".repeat(9000)
+            ),
+            format!(
+                "--zz\r\nContent-Disposition: form-data; name=\"a\"\r\nX: {long}\r\n\r\n1\r\n--zz--"
+            ),
+        ] {
+            let limits = Limits::default();
+            let (digest, in_lockstep) = windowed("zz", body.as_bytes(), WINDOW, &limits);
+            assert!(!in_lockstep);
+            // The same digest as a body without the long preamble or header.
+            assert_eq!(digest, *d(FORM, "a=1").as_bytes(),);
+        }
     }
 }
