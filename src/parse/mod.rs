@@ -19,7 +19,7 @@ mod form;
 mod form_json;
 mod json;
 mod legacy;
-mod multipart;
+pub(crate) mod multipart;
 mod route;
 mod scan;
 

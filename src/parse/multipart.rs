@@ -25,7 +25,9 @@
 //! repeats `Content-Disposition`, the last one counts (multer keeps only that one).
 //!
 //! Copies: an in-memory body held as `Bytes` is not copied: multer is handed it 64 KiB at a
-//! time (its own buffer stays that small) and values are slices of the body itself. An
+//! time (its own buffer stays that small: one window for each time the parse waits) and
+//! values are slices of the body itself. The payload digest reads an in-memory body the same
+//! way ([`in_memory`], [`Lockstep`]). An
 //! in-memory `&[u8]` body up to 1 MiB is copied once into multer's buffer (files are slices of
 //! it); above 1 MiB each file is copied once out of it, at its exact size. A streamed body whose length is
 //! declared is collected into one buffer of that size and parsed the same way (see
@@ -36,6 +38,8 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -52,7 +56,7 @@ use crate::verify::Signature;
 /// The envelope pass over an in-memory multipart body (the body limit was checked by the
 /// caller): every part read, text fields decoded as text (no JSON inside them), each file
 /// copied once out of `body`, at its exact size.
-pub(crate) fn scan(boundary: &str, body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
+pub(super) fn scan(boundary: &str, body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
     scan_with(boundary, body, None, limits)
 }
 
@@ -65,7 +69,7 @@ const SMALL: usize = 1 << 20;
 /// [`scan`] for a body held as [`Bytes`]: values are slices of `body` itself, so that when
 /// the parse ends nothing proportional to the body is left but the attachments' slices of
 /// it.
-pub(crate) fn scan_owned(
+pub(super) fn scan_owned(
     boundary: &str,
     body: Bytes,
     limits: &Limits,
@@ -83,46 +87,64 @@ fn scan_with(
     owner: Option<Bytes>,
     limits: &Limits,
 ) -> Result<(Signature, Fields)> {
-    // Every window is a poll: more polls than windows (and a margin for the parts' ends)
-    // would mean the parser is waiting for something that cannot come.
-    let polls = (body.len() / WINDOW).saturating_add(16);
     let whole = owner.is_none() && body.len() <= SMALL;
     let window = if whole { SMALL } else { WINDOW };
-    let stream = windows(body, owner.clone(), window);
+    let mut lockstep = Lockstep::new(boundary, body, owner.clone(), limits);
+    lockstep.from_body = !whole;
+    in_memory(boundary, body, owner, window, limits, |parts| {
+        read_parts(parts, limits, Some(&mut lockstep))
+    })?
+    .into_fields()
+}
+
+/// Runs `read` over multer reading the in-memory `body`, handed a `window` at a time (see
+/// [`windows`]; slices of `owner` when given, else copies), under [`constraints`]`(limits)`.
+/// Every window is a poll: more polls than windows (counted at most [`WINDOW`] long, and a
+/// margin for the parts' ends) would mean the parser is waiting for something that cannot
+/// come, which is a malformed body.
+pub(crate) fn in_memory<'b, T, F, Fut>(
+    boundary: &str,
+    body: &'b [u8],
+    owner: Option<Bytes>,
+    window: usize,
+    limits: &Limits,
+    read: F,
+) -> Result<T>
+where
+    F: FnOnce(multer::Multipart<'b>) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let polls = (body.len() / window.clamp(1, WINDOW)).saturating_add(16);
+    let turn = Arc::new(AtomicBool::new(false));
+    let stream = windows(body, owner, window, Arc::clone(&turn));
     let parts = multer::Multipart::with_constraints(stream, boundary, constraints(limits));
-    let mut lockstep = Lockstep {
-        body,
-        owner,
-        from_body: !whole,
-        pos: 0,
-        scanner: Scanner::new(boundary, limits.max_part_headers()),
-    };
-    run_ready(read_parts(parts, limits, Some(&mut lockstep)), polls)
-        .unwrap_or_else(|| Err(malformed("the multipart parser did not finish")))?
-        .into_fields()
+    run_ready(read(parts), polls, &turn)
+        .unwrap_or_else(|| Err(malformed("the multipart parser did not finish")))
 }
 
 /// How much of an in-memory body multer is handed at a time.
-const WINDOW: usize = 64 * 1024;
+pub(crate) const WINDOW: usize = 64 * 1024;
 
 /// `body` as a stream of `window`-sized pieces (slices of `owner` when given, else copies),
-/// each followed by one `Pending` (with a wake-up): multer reads every chunk that is ready
-/// before it parses any, so without the pause it would copy the whole body into its buffer at
-/// once.
+/// one for each poll of the whole parse (each time [`run_ready`] sets `turn`), `Pending` (with
+/// a wake-up) otherwise. multer reads every chunk that is ready before it parses any, and
+/// polls its stream again wherever it waits for more (several times in one poll when a window
+/// holds several parts), so a window is handed only when the parse as a whole had to wait:
+/// multer's buffer then holds the bytes it has not parsed yet (a few, at most a part's
+/// header block) and one window, never a window ahead of what it parsed.
 fn windows(
     body: &[u8],
     owner: Option<Bytes>,
     window: usize,
+    turn: Arc<AtomicBool>,
 ) -> impl Stream<Item = std::result::Result<Bytes, Infallible>> + Send + '_ {
     use std::task::Poll;
     let mut pos = 0;
-    let mut paused = false;
     futures_util::stream::poll_fn(move |cx| {
         if pos >= body.len() {
             return Poll::Ready(None);
         }
-        if paused {
-            paused = false;
+        if !turn.swap(false, Ordering::Relaxed) {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -132,24 +154,27 @@ fn windows(
             None => Bytes::copy_from_slice(body.get(pos..end).unwrap_or_default()),
         };
         pos = end;
-        paused = true;
         Poll::Ready(Some(Ok(window)))
     })
 }
 
-/// Polls `fut` (whose only pauses are [`windows`]') until it is ready, at most `polls` times.
-fn run_ready<F: std::future::Future>(fut: F, polls: usize) -> Option<F::Output> {
+/// Polls `fut` (whose only pauses are [`windows`]') until it is ready, at most `polls` times,
+/// giving `turn` (one window) to each poll.
+fn run_ready<F: std::future::Future>(fut: F, polls: usize, turn: &AtomicBool) -> Option<F::Output> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let mut fut = std::pin::pin!(fut);
-    (0..polls).find_map(|_| match fut.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(out) => Some(out),
-        std::task::Poll::Pending => None,
+    (0..polls).find_map(|_| {
+        turn.store(true, Ordering::Relaxed);
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        }
     })
 }
 
 /// The envelope pass over a streamed multipart body: every chunk is counted against the body
 /// limit and the in-flight budget, and its framing checked, before multer sees it.
-pub(crate) async fn scan_stream<S, B, E>(
+pub(super) async fn scan_stream<S, B, E>(
     boundary: &str,
     body: S,
     limits: &Limits,
@@ -304,8 +329,10 @@ impl fmt::Display for Abort {
 
 impl std::error::Error for Abort {}
 
-/// The framing scanner driven over an in-memory body, one part behind multer.
-struct Lockstep<'a> {
+/// The framing scanner driven over an in-memory body, one part behind multer: it checks the
+/// framing multer does not bound, and knows where each part's data starts in the body, so
+/// that a value can be taken from the body rather than from multer's buffer.
+pub(crate) struct Lockstep<'a> {
     body: &'a [u8],
     /// The body as `Bytes`, when values may be slices of it.
     owner: Option<Bytes>,
@@ -315,14 +342,67 @@ struct Lockstep<'a> {
     scanner: Scanner,
 }
 
-impl Lockstep<'_> {
+impl<'a> Lockstep<'a> {
+    /// The scanner at the start of `body`, which multer reads (`owner`: the same bytes, when
+    /// values may be slices of it), a part's header block bounded by [`Limits::part_headers`].
+    pub(crate) fn new(
+        boundary: &str,
+        body: &'a [u8],
+        owner: Option<Bytes>,
+        limits: &Limits,
+    ) -> Self {
+        Lockstep {
+            body,
+            owner,
+            from_body: true,
+            pos: 0,
+            scanner: Scanner::new(boundary, limits.max_part_headers()),
+        }
+    }
+
     /// Skips the data of the part just read and checks the framing up to the next part's data.
-    fn advance(&mut self, data_len: usize) -> Result<()> {
+    pub(crate) fn advance(&mut self, data_len: usize) -> Result<()> {
         self.pos = self.pos.saturating_add(data_len);
         let rest = self.body.get(self.pos..).unwrap_or_default();
         let used = self.scanner.feed(rest, true)?;
         self.pos = self.pos.saturating_add(used);
         Ok(())
+    }
+
+    /// Reads the data of `field` (the part [`advance`](Self::advance) just reached) to its
+    /// end and returns where it lies in the body. multer's chunks are only checked against the
+    /// body, at most `max` bytes in all (else `what` is over its limit), and dropped: nothing
+    /// of the value is kept. A chunk that is not the body's bytes where the scanner says the
+    /// data is, is a malformed body.
+    pub(crate) async fn value(
+        &self,
+        field: &mut multer::Field<'_>,
+        limits: &Limits,
+        (what, max): (Limit, u64),
+    ) -> Result<std::ops::Range<usize>> {
+        let start = self.pos;
+        let mut len: usize = 0;
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| from_multer(e, limits, Some((what, max))))?
+        {
+            let end = len.saturating_add(chunk.len());
+            if u64::try_from(end).map_or(true, |n| n > max) {
+                return Err(limit(what, max));
+            }
+            let expected = start
+                .checked_add(len)
+                .zip(start.checked_add(end))
+                .and_then(|(a, b)| self.body.get(a..b));
+            if expected != Some(&chunk[..]) {
+                return Err(malformed(
+                    "the multipart parser and the framing scanner disagree",
+                ));
+            }
+            len = end;
+        }
+        Ok(start..start.saturating_add(len))
     }
 }
 
@@ -346,38 +426,13 @@ async fn read_parts<'l>(
         let (what, max) = set.value_limit(&part.name, part.is_file);
         // In memory, a value is taken from the body: multer's chunks are only checked against
         // it (and dropped), never kept.
-        let origin = lockstep
-            .as_deref()
-            .filter(|l| l.from_body)
-            .map(|l| (l.body, l.owner.clone(), l.pos));
-        if let Some((body, owner, start)) = origin {
-            let mut len: usize = 0;
-            while let Some(chunk) = field
-                .chunk()
-                .await
-                .map_err(|e| from_multer(e, limits, Some((what, max))))?
-            {
-                let end = len.saturating_add(chunk.len());
-                if u64::try_from(end).map_or(true, |n| n > max) {
-                    return Err(limit(what, max));
-                }
-                let expected = start
-                    .checked_add(len)
-                    .zip(start.checked_add(end))
-                    .and_then(|(a, b)| body.get(a..b));
-                if expected != Some(&chunk[..]) {
-                    return Err(malformed(
-                        "the multipart parser and the framing scanner disagree",
-                    ));
-                }
-                len = end;
-            }
-            let range = start..start.saturating_add(len);
-            match owner {
+        if let Some(l) = lockstep.as_deref().filter(|l| l.from_body) {
+            let range = l.value(&mut field, limits, (what, max)).await?;
+            data_len = range.len();
+            match &l.owner {
                 Some(owner) => part.add_to(&mut set, owner.slice(range)),
-                None => part.add_slice(&mut set, body.get(range).unwrap_or_default()),
+                None => part.add_slice(&mut set, l.body.get(range).unwrap_or_default()),
             }
-            data_len = len;
             continue;
         }
         let mut data = Collector::default();

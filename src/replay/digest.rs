@@ -4,17 +4,17 @@
 //! from any parser (or from an envelope that keeps the body raw) without depending on how the
 //! typed parse is built.
 
-use std::convert::Infallible;
 use std::fmt;
+use std::ops::Range;
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{ErrorKind, Limit, Result};
 use crate::limits::Limits;
+use crate::parse::multipart::{self, Lockstep, WINDOW};
 use crate::parse::{ContentType, MediaType};
 
 /// The domain tag that starts every digest (bumped if the encoding ever changes).
@@ -58,9 +58,10 @@ const SIGNED: [&[u8]; 4] = [b"timestamp", b"token", b"signature", b"parent-signa
 /// key in place when it closes), at most about four and a half times the JSON size, plus five
 /// words for each member of the objects still open (the tree this replaced took seven), the
 /// JSON itself at most [`Limits::json_body`]; it refuses exactly the documents serde_json refuses, and reads
-/// each number as serde_json does; a multipart body is
-/// copied once and its parts are slices of that copy; a urlencoded body is decoded one pair at a
-/// time.
+/// each number as serde_json does; a multipart body is read in place, its parser handed 64 KiB
+/// at a time (a copy of each window from a slice, none from [`Bytes`]) and each value hashed
+/// from the body itself: about 64 KiB and the parts' names whatever the body's size; a
+/// urlencoded body is decoded one pair at a time.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PayloadDigest([u8; 32]);
 
@@ -76,8 +77,8 @@ impl PayloadDigest {
     }
 
     /// [`compute`](Self::compute) for a body already held as [`Bytes`]: a multipart body is
-    /// handed to its parser as it is, not copied first (the parser's own buffer is the one
-    /// copy, freed on return). The digest is the same as [`compute`](Self::compute)'s.
+    /// handed to its parser in slices of it, so not even a window of it is copied. The digest
+    /// is the same as [`compute`](Self::compute)'s.
     pub fn compute_bytes(
         content_type: &str,
         body: impl Into<Bytes>,
@@ -107,11 +108,7 @@ impl PayloadDigest {
             MediaType::Json => json(&mut h, body)?,
             MediaType::Form => form(&mut h, body),
             MediaType::Multipart => {
-                let body = match owner {
-                    Some(b) => b.clone(),
-                    None => Bytes::copy_from_slice(body),
-                };
-                multipart(&mut h, ct.boundary()?, body, limits)?
+                multipart(&mut h, ct.boundary()?, body, owner.cloned(), limits)?
             }
         }
         Ok(PayloadDigest(h.finalize().into()))
@@ -695,76 +692,77 @@ fn form(h: &mut Sha256, body: &[u8]) {
 
 // ----- multipart -----
 
+/// A part as multer reads its headers, and where its value is.
 struct Part {
     name: String,
     filename: Option<String>,
     content_type: Option<String>,
-    /// The value as multer's chunks: slices of its buffer, never joined (hashed in sequence).
-    data: Vec<Bytes>,
+    value: Value,
 }
 
-/// [`put_bytes`] of the concatenation of `chunks`, without concatenating them.
-fn put_chunks(h: &mut Sha256, tag: u8, chunks: &[Bytes]) {
-    let len: usize = chunks.iter().map(Bytes::len).sum();
-    h.update([tag]);
-    h.update(u64::try_from(len).unwrap_or(u64::MAX).to_be_bytes());
-    for c in chunks {
-        h.update(c);
+/// Where a part's value is.
+enum Value {
+    /// In the body, found by the framing scanner run in lockstep with multer.
+    InBody(Range<usize>),
+    /// multer's chunks of it, never joined (hashed in sequence).
+    Chunks(Vec<Bytes>),
+}
+
+/// [`put_bytes`] of a value, without joining its chunks.
+fn put_value(h: &mut Sha256, tag: u8, body: &[u8], value: &Value) {
+    match value {
+        Value::InBody(range) => put_bytes(h, tag, body.get(range.clone()).unwrap_or_default()),
+        Value::Chunks(chunks) => {
+            let len: usize = chunks.iter().map(Bytes::len).sum();
+            h.update([tag]);
+            h.update(u64::try_from(len).unwrap_or(u64::MAX).to_be_bytes());
+            for c in chunks {
+                h.update(c);
+            }
+        }
     }
 }
 
-fn multipart(h: &mut Sha256, boundary: &str, body: Bytes, limits: &Limits) -> Result<()> {
-    let per_field = limits
-        .max_file()
-        .max(limits.max_text_field())
-        .max(limits.max_body());
-    let constraints = multer::Constraints::new().size_limit(
-        multer::SizeLimit::new()
-            .whole_stream(limits.max_body())
-            .per_field(per_field),
-    );
-    // multer copies the body into its buffer (the one copy); every part's data is a slice of
-    // that buffer.
-    let stream = futures_util::stream::iter([Ok::<Bytes, Infallible>(body)]);
-    let mut reader = multer::Multipart::with_constraints(stream, boundary, constraints);
-    let malformed = || ErrorKind::Malformed {
-        what: "the multipart body does not parse".into(),
-    };
-    let max_parts = usize::try_from(limits.max_parts()).unwrap_or(usize::MAX);
-    let read = async {
-        let mut parts = Vec::new();
-        while let Some(mut field) = reader.next_field().await.map_err(|_| malformed())? {
-            if parts.len() >= max_parts {
-                return Err(ErrorKind::LimitExceeded {
-                    what: Limit::Parts,
-                    limit: u64::from(limits.max_parts()),
-                });
-            }
-            let name = field.name().ok_or_else(malformed)?.to_owned();
-            let filename = field.file_name().map(str::to_owned);
-            let content_type = field.content_type().map(ToString::to_string);
-            let mut data = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(|_| malformed())? {
-                data.push(chunk);
-            }
-            parts.push(Part {
-                name,
-                filename,
-                content_type,
-                data,
-            });
-        }
-        Ok(parts)
-    };
-    // Every poll is ready: the only chunk is already there.
-    let parts = read.now_or_never().unwrap_or_else(|| Err(malformed()))?;
-    let last = last_signed(
-        parts
-            .iter()
-            .map(|p| p.name.as_bytes())
-            .collect::<Vec<_>>()
-            .into_iter(),
-    );
+/// The multipart digest: every part in order, the signature fields' last occurrences (as
+/// text fields) left out, which needs every part's name before the first is hashed.
+///
+/// multer reads the body a [`WINDOW`] at a time (slices of `owner`, else copies), so its
+/// buffer stays that small, and each value is found in the body itself by the framing scanner
+/// of the envelope pass, run in lockstep: nothing proportional to the body is copied or kept
+/// (the parts' names and positions only). Should the scanner refuse the body or disagree with
+/// multer (it refuses a preamble or header block over [`Limits::part_headers`], which the
+/// parser refuses too), the body is read again by multer alone, its chunks kept: multer's
+/// reading is what the digest has always been, for every body, and its errors (malformed,
+/// too many parts) are the ones returned.
+fn multipart(
+    h: &mut Sha256,
+    boundary: &str,
+    body: &[u8],
+    owner: Option<Bytes>,
+    limits: &Limits,
+) -> Result<()> {
+    multipart_windowed(h, boundary, body, owner, limits, WINDOW).map(drop)
+}
+
+/// [`multipart`] with multer handed `window` bytes at a time; returns whether the lockstep
+/// reading was enough.
+fn multipart_windowed(
+    h: &mut Sha256,
+    boundary: &str,
+    body: &[u8],
+    owner: Option<Bytes>,
+    limits: &Limits,
+    window: usize,
+) -> Result<bool> {
+    let (parts, in_lockstep) =
+        match read_multipart(boundary, body, owner.clone(), limits, window, true) {
+            Ok(parts) => (parts, true),
+            Err(_) => (
+                read_multipart(boundary, body, owner, limits, window, false)?,
+                false,
+            ),
+        };
+    let last = last_signed(parts.iter().map(|p| p.name.as_bytes()));
     h.update(b"F");
     for (i, part) in parts.iter().enumerate() {
         if last.contains(&Some(i)) && part.filename.is_none() {
@@ -774,18 +772,86 @@ fn multipart(h: &mut Sha256, boundary: &str, body: Bytes, limits: &Limits) -> Re
             None => {
                 h.update(b"t");
                 put_bytes(h, b'n', part.name.as_bytes());
-                put_chunks(h, b'v', &part.data);
+                put_value(h, b'v', body, &part.value);
             }
             Some(filename) => {
                 h.update(b"f");
                 put_bytes(h, b'n', part.name.as_bytes());
                 put_bytes(h, b'v', filename.as_bytes());
                 put_opt(h, part.content_type.as_deref().map(str::as_bytes));
-                put_chunks(h, b'd', &part.data);
+                put_value(h, b'd', body, &part.value);
             }
         }
     }
-    Ok(())
+    Ok(in_lockstep)
+}
+
+/// Every part of the body, as multer reads it; its values located by the framing scanner in
+/// `lockstep`, else kept as multer's chunks.
+fn read_multipart(
+    boundary: &str,
+    body: &[u8],
+    owner: Option<Bytes>,
+    limits: &Limits,
+    window: usize,
+    lockstep: bool,
+) -> Result<Vec<Part>> {
+    let mut lockstep = lockstep.then(|| Lockstep::new(boundary, body, None, limits));
+    multipart::in_memory(boundary, body, owner, window, limits, |reader| {
+        read_parts(reader, limits, lockstep.as_mut())
+    })
+}
+
+async fn read_parts(
+    mut reader: multer::Multipart<'_>,
+    limits: &Limits,
+    mut lockstep: Option<&mut Lockstep<'_>>,
+) -> Result<Vec<Part>> {
+    let malformed = || ErrorKind::Malformed {
+        what: "the multipart body does not parse".into(),
+    };
+    let max_parts = usize::try_from(limits.max_parts()).unwrap_or(usize::MAX);
+    let mut parts = Vec::new();
+    let mut data_len = 0;
+    loop {
+        if let Some(l) = lockstep.as_deref_mut() {
+            l.advance(data_len)?;
+        }
+        let Some(mut field) = reader.next_field().await.map_err(|_| malformed())? else {
+            return Ok(parts);
+        };
+        if parts.len() >= max_parts {
+            return Err(ErrorKind::LimitExceeded {
+                what: Limit::Parts,
+                limit: u64::from(limits.max_parts()),
+            }
+            .into());
+        }
+        let name = field.name().ok_or_else(malformed)?.to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(ToString::to_string);
+        let value = match lockstep.as_deref() {
+            Some(l) => {
+                // multer's per-field limit is the body's: no other limit applies here.
+                let range = l.value(&mut field, limits, (Limit::Body, u64::MAX)).await?;
+                data_len = range.len();
+                Value::InBody(range)
+            }
+            None => {
+                let mut chunks = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(|_| malformed())? {
+                    chunks.push(chunk);
+                }
+                Value::Chunks(chunks)
+            }
+        };
+        parts.push(Part {
+            name,
+            filename,
+            content_type,
+            value,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -923,5 +989,89 @@ mod tests {
             text_only,
             d(FORM, "recipient=a%40b.c&timestamp=1&token=t&signature=zz")
         );
+    }
+
+    /// The digest of a multipart body read with `window`-byte windows, and whether the
+    /// lockstep reading was enough.
+    fn windowed(boundary: &str, body: &[u8], window: usize, limits: &Limits) -> ([u8; 32], bool) {
+        let mut h = Sha256::new();
+        h.update(DOMAIN);
+        let owner = Bytes::copy_from_slice(body);
+        let in_lockstep =
+            multipart_windowed(&mut h, boundary, body, Some(owner), limits, window).unwrap();
+        (h.finalize().into(), in_lockstep)
+    }
+
+    #[test]
+    fn multipart_in_lockstep_agrees_with_multer_alone_at_every_window_size() {
+        let tricky = [
+            ("timestamp", &b"1"[..]),
+            ("token", b"\r\n-\r\n--\r\n--z"),
+            ("empty", b""),
+            ("token", b"t"),
+            ("bin", b"\xff\xfe\r\n\r\n--"),
+        ];
+        let mut body = b"pre\r\n--z\r\n".to_vec();
+        body.extend_from_slice(b"--zz  \r\nContent-Type: text/plain\r\ncontent-disposition: form-data; name=\"x\"; filename=\"f\"\r\n\r\n\r\n-\r\n--z\r\n");
+        for (n, v) in tricky {
+            body.extend_from_slice(
+                format!("--zz\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(v);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--zz--\r\nepilogue\r\n--zz\r\n");
+        let limits = Limits::default();
+        // multer alone (the fallback), with the whole body as one window.
+        let parts = read_multipart("zz", &body, None, &limits, body.len(), false).unwrap();
+        assert_eq!(parts.len(), 6);
+        assert!(parts.iter().all(|p| matches!(p.value, Value::Chunks(_))));
+        let (whole, in_lockstep) = windowed("zz", &body, body.len(), &limits);
+        assert!(in_lockstep);
+        assert_eq!(
+            whole,
+            *PayloadDigest::compute("multipart/form-data; boundary=zz", &body, &limits)
+                .unwrap()
+                .as_bytes()
+        );
+        for window in 1..=body.len() {
+            assert_eq!(
+                windowed("zz", &body, window, &limits),
+                (whole, true),
+                "window {window}"
+            );
+            // multer alone, in windows, reads the same values.
+            let alone = read_multipart("zz", &body, None, &limits, window, false).unwrap();
+            let values = |parts: &[Part]| -> Vec<Vec<u8>> {
+                parts
+                    .iter()
+                    .map(|p| match &p.value {
+                        Value::InBody(r) => body[r.clone()].to_vec(),
+                        Value::Chunks(c) => c.concat(),
+                    })
+                    .collect()
+            };
+            assert_eq!(values(&alone), values(&parts), "window {window}");
+        }
+    }
+
+    #[test]
+    fn multipart_over_the_framing_limits_is_read_by_multer_alone() {
+        let long = "h".repeat(9000);
+        for body in [
+            format!(
+                "{}--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--zz--",
+                "p".repeat(9000)
+            ),
+            format!(
+                "--zz\r\nContent-Disposition: form-data; name=\"a\"\r\nX: {long}\r\n\r\n1\r\n--zz--"
+            ),
+        ] {
+            let limits = Limits::default();
+            let (digest, in_lockstep) = windowed("zz", body.as_bytes(), WINDOW, &limits);
+            assert!(!in_lockstep);
+            // The same digest as a body without the long preamble or header.
+            assert_eq!(digest, *d(FORM, "a=1").as_bytes(),);
+        }
     }
 }
