@@ -341,13 +341,17 @@ fn string_end(s: &[u8], mut i: usize) -> usize {
 /// runs several times faster than the exact count.
 fn json_cost_bound(json: &[u8]) -> u64 {
     let mut total: u64 = 1;
-    for chunk in json.chunks(4096) {
-        // At most 4096 * 16 per chunk: fits a u32.
-        let mut n: u32 = 0;
-        for &c in chunk {
-            n += u32::from(c == b'{') * 16 + u32::from((c == b'[') | (c == b',') | (c == b':'));
+    // Blocks of at most 255 bytes, so that each count fits a byte: the loop then works on
+    // sixteen or more bytes at a time.
+    for block in json.chunks(255) {
+        let (mut open, mut other) = (0u8, 0u8);
+        for &c in block {
+            open = open.wrapping_add(u8::from(c == b'{'));
+            other = other.wrapping_add(u8::from((c == b'[') | (c == b',') | (c == b':')));
         }
-        total = total.saturating_add(u64::from(n));
+        total = total
+            .saturating_add(u64::from(open) * 16)
+            .saturating_add(u64::from(other));
     }
     total
 }
@@ -405,6 +409,24 @@ mod tests {
             json_cost_bound(br#"{"a":[1,2,"[,{:"]}"#),
             21 + 1 + 1 + 16 + 1
         );
+    }
+
+    #[test]
+    fn the_bound_counts_every_byte_of_long_texts() {
+        let naive = |t: &[u8]| {
+            1 + t
+                .iter()
+                .map(|&c| match c {
+                    b'{' => 16,
+                    b'[' | b',' | b':' => 1,
+                    _ => 0,
+                })
+                .sum::<u64>()
+        };
+        let mixed: Vec<u8> = (0..5000usize).map(|i| b"{[,:a\"}x"[i * 5 % 8]).collect();
+        for text in [vec![b'{'; 1000], vec![b','; 777], mixed, Vec::new()] {
+            assert_eq!(json_cost_bound(&text), naive(&text));
+        }
     }
 
     #[test]

@@ -102,11 +102,21 @@ impl LazyEvent {
     /// Reads the members a handler usually needs from the exact text of an `event-data`
     /// object, after the signature verified. `text` is charged to a node budget of `nodes`,
     /// as the eager typed parse charges it.
-    pub(crate) fn from_json(text: Bytes, nodes: u64) -> Result<LazyEvent> {
+    ///
+    /// `spans`, when the envelope pass found them, say where those members' values are, and
+    /// the text is not read again; else one quick pass finds them.
+    pub(crate) fn from_json(
+        text: Bytes,
+        spans: Option<MemberSpans>,
+        nodes: u64,
+    ) -> Result<LazyEvent> {
         let budget = NodeBudget::new(nodes);
         not_an_object(&text, "`event-data` is not an object")?;
         budget.charge_or_defer(&text)?;
-        let members = Members::read(&text)?;
+        let members = match spans.and_then(|spans| Members::at(&text, spans)) {
+            Some(members) => members,
+            None => Members::read(&text)?,
+        };
         let kind = members
             .event
             .as_ref()
@@ -287,7 +297,46 @@ struct Members {
     timestamp: Option<EventTime>,
 }
 
+/// Where the values of the members a [`LazyEvent`] reads up front are in the text of
+/// `event-data` (start and end of each value's exact text), as the envelope pass found them;
+/// the last of a repeated member.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MemberSpans {
+    pub(crate) event: Option<(usize, usize)>,
+    pub(crate) id: Option<(usize, usize)>,
+    pub(crate) recipient: Option<(usize, usize)>,
+    pub(crate) timestamp: Option<(usize, usize)>,
+}
+
 impl Members {
+    /// The members' values decoded from where `spans` says they are; `None` if a span is not
+    /// a value of the text (which cannot happen for spans the envelope pass found in it).
+    fn at(text: &[u8], spans: MemberSpans) -> Option<Members> {
+        let base = Base {
+            start: text.as_ptr() as usize,
+            len: text.len(),
+        };
+        let value = |span: Option<(usize, usize)>| match span {
+            Some((a, b)) => text.get(a..b).map(Some),
+            None => Some(None),
+        };
+        let str = |span| -> Option<Option<Text>> {
+            match value(span)? {
+                Some(v) => decode(v, StrSeed { base }),
+                None => Some(None),
+            }
+        };
+        Some(Members {
+            event: str(spans.event)?,
+            id: str(spans.id)?,
+            recipient: str(spans.recipient)?,
+            timestamp: match value(spans.timestamp)? {
+                Some(v) => decode(v, TimeSeed)?,
+                None => None,
+            },
+        })
+    }
+
     /// The members, read by [`skim`](Self::skim) when it can, else by serde_json.
     fn read(text: &[u8]) -> Result<Members> {
         match Members::skim(text) {
@@ -386,21 +435,33 @@ fn skip_ws(text: &[u8], mut i: usize) -> usize {
 }
 
 /// The index of the quote that closes the string whose contents start at `i`, and whether
-/// the string has an escape.
+/// the string has an escape. Byte by byte: the strings of an event are short, and a search
+/// call per string costs more than the loop.
 fn string_end(text: &[u8], mut i: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     loop {
-        let rest = text.get(i..)?;
-        let at = memchr::memchr2(b'"', b'\\', rest)?;
-        let j = i.checked_add(at)?;
-        if text.get(j) == Some(&b'"') {
-            return Some((j, escaped));
+        match text.get(i)? {
+            b'"' => return Some((i, escaped)),
+            b'\\' => {
+                // A backslash: it and the byte it escapes.
+                escaped = true;
+                i = i.checked_add(2)?;
+            }
+            _ => i += 1,
         }
-        // A backslash: it and the byte it escapes.
-        escaped = true;
-        i = j.checked_add(2)?;
     }
 }
+
+/// What a byte is to [`value_end`]: 1 a quote, 2 an opening bracket, 3 a closing one.
+const CLASS: [u8; 256] = {
+    let mut class = [0; 256];
+    class[b'"' as usize] = 1;
+    class[b'{' as usize] = 2;
+    class[b'[' as usize] = 2;
+    class[b'}' as usize] = 3;
+    class[b']' as usize] = 3;
+    class
+};
 
 /// The index just past the value that starts at `i`.
 fn value_end(text: &[u8], i: usize) -> Option<usize> {
@@ -409,22 +470,21 @@ fn value_end(text: &[u8], i: usize) -> Option<usize> {
         b'{' | b'[' => {
             let mut depth: usize = 0;
             let mut j = i;
-            loop {
-                match text.get(j)? {
-                    b'"' => {
-                        j = string_end(text, j + 1)?.0;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
+            while let Some(&c) = text.get(j) {
+                match CLASS[usize::from(c)] {
+                    0 => {}
+                    1 => j = string_end(text, j + 1)?.0,
+                    2 => depth += 1,
+                    _ => {
                         depth = depth.checked_sub(1)?;
                         if depth == 0 {
                             return Some(j + 1);
                         }
                     }
-                    _ => {}
                 }
                 j += 1;
             }
+            None
         }
         _ => {
             // A number or a literal: up to the next delimiter.

@@ -14,6 +14,7 @@ pub use data::{
     NameObject, Reject, Severity, Storage,
 };
 pub use lazy::LazyEvent;
+pub(crate) use lazy::MemberSpans;
 pub use user_variables::UserVariables;
 
 use crate::inbound::InboundMessage;

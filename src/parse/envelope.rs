@@ -23,7 +23,7 @@ use super::fields::{Fields, limit};
 use super::multipart::{Collector, read_error};
 use super::{ContentType, MediaType, Payload, form, json, multipart};
 use crate::error::{ErrorKind, Limit, Result};
-use crate::event::LazyEvent;
+use crate::event::{LazyEvent, MemberSpans};
 use crate::limits::{InFlight, Limits, NodeBudget};
 use crate::message::MimeLimits;
 use crate::verify::{Format, Signature, Unverified, Verified, Verifier};
@@ -64,8 +64,9 @@ pub struct RawPayload {
 
 #[derive(Clone)]
 enum Raw {
-    /// The exact text of `event-data`.
-    Json(Bytes),
+    /// The exact text of `event-data`, and where the envelope pass found the members a
+    /// [`LazyEvent`] reads up front.
+    Json(Bytes, Option<MemberSpans>),
     /// The fields of a form.
     Fields(Fields),
 }
@@ -73,7 +74,7 @@ enum Raw {
 impl fmt::Debug for RawPayload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.raw {
-            Raw::Json(text) => f
+            Raw::Json(text, _) => f
                 .debug_struct("RawPayload")
                 .field("event_data_len", &text.len())
                 .finish(),
@@ -94,7 +95,7 @@ impl RawPayload {
     fn typed(self, signature: &Signature) -> Result<Payload> {
         let budget = NodeBudget::new(self.nodes);
         match self.raw {
-            Raw::Json(text) => json::event(&text, &budget).map(Payload::Event),
+            Raw::Json(text, _) => json::event(&text, &budget).map(Payload::Event),
             Raw::Fields(fields) => fields.finish(signature.timestamp(), &budget, self.mime),
         }
     }
@@ -143,15 +144,15 @@ impl Verified<RawPayload> {
     /// ```
     pub fn parse_lazy(self) -> Result<Verified<LazyEvent>> {
         let json = match &self.payload().raw {
-            Raw::Json(text) => Some((text.clone(), self.payload().nodes)),
+            Raw::Json(text, members) => Some((text.clone(), *members, self.payload().nodes)),
             Raw::Fields(_) => None,
         };
-        let Some((text, nodes)) = json else {
+        let Some((text, members, nodes)) = json else {
             return self
                 .parse()?
                 .try_map_with(|_, payload| payload.into_event().map(LazyEvent::from));
         };
-        let event = LazyEvent::from_json(text, nodes)?;
+        let event = LazyEvent::from_json(text, members, nodes)?;
         let kinds = event.kinds();
         Ok(self.map(|_| event).with_kinds(kinds))
     }
@@ -171,7 +172,7 @@ impl Unverified<RawPayload> {
 
 /// The envelope pass, borrowing the body: JSON keeps a slice of it.
 enum Scanned<'a> {
-    Json(&'a [u8]),
+    Json(json::EventData<'a>),
     Fields(Fields),
 }
 
@@ -179,7 +180,7 @@ impl Scanned<'_> {
     fn typed(self, signature: &Signature, limits: &Limits) -> Result<Payload> {
         let budget = NodeBudget::new(limits.max_json_nodes());
         match self {
-            Scanned::Json(text) => json::event(text, &budget).map(Payload::Event),
+            Scanned::Json(data) => json::event(data.text, &budget).map(Payload::Event),
             Scanned::Fields(fields) => {
                 fields.finish(signature.timestamp(), &budget, MimeLimits::new(limits))
             }
@@ -190,10 +191,13 @@ impl Scanned<'_> {
     /// copy otherwise.
     fn into_raw(self, limits: &Limits, owner: Option<&Bytes>) -> RawPayload {
         let raw = match self {
-            Scanned::Json(text) => Raw::Json(match owner {
-                Some(body) => body.slice_ref(text),
-                None => Bytes::copy_from_slice(text),
-            }),
+            Scanned::Json(json::EventData { text, members }) => Raw::Json(
+                match owner {
+                    Some(body) => body.slice_ref(text),
+                    None => Bytes::copy_from_slice(text),
+                },
+                members,
+            ),
             Scanned::Fields(fields) => Raw::Fields(fields),
         };
         RawPayload {
@@ -463,7 +467,7 @@ where
     let (sig, data) = json::scan(&bytes, limits)?;
     let raw = RawPayload {
         // A slice of the collected body, not a copy.
-        raw: Raw::Json(bytes.slice_ref(data)),
+        raw: Raw::Json(bytes.slice_ref(data.text), data.members),
         nodes: limits.max_json_nodes(),
         mime: MimeLimits::new(limits),
     };

@@ -12,14 +12,14 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use serde_json::value::RawValue;
 
 use crate::error::{ErrorKind, Limit, Result};
-use crate::event::Event;
 use crate::event::json::{SERDE_JSON_DEPTH, describe};
+use crate::event::{Event, MemberSpans};
 use crate::limits::{Limits, NodeBudget};
 use crate::verify::Signature;
 
 /// The envelope pass over a JSON body: the signature block, and the exact text of
 /// `event-data`, which is not decoded (serde_json checks its syntax without allocating).
-pub(crate) fn scan<'a>(body: &'a [u8], limits: &Limits) -> Result<(Signature, &'a [u8])> {
+pub(crate) fn scan<'a>(body: &'a [u8], limits: &Limits) -> Result<(Signature, EventData<'a>)> {
     let (what, max) = limits.json_max();
     if u64::try_from(body.len()).map_or(true, |n| n > max) {
         return Err(ErrorKind::LimitExceeded { what, limit: max }.into());
@@ -28,12 +28,13 @@ pub(crate) fn scan<'a>(body: &'a [u8], limits: &Limits) -> Result<(Signature, &'
         check_depth(body, limits.max_json_depth())?;
     }
 
-    let failure = Cell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let envelope = EnvelopeSeed { failure: &failure }
-        .deserialize(&mut de)
-        .and_then(|env| de.end().map(|()| env))
-        .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))?;
+    let mut envelope = envelope(body, true)?;
+    if envelope.event_data.is_none() && envelope.unplaced {
+        // `event-data` could not be placed in the body from its members (it is not an
+        // object, or its first member name has an escape): read the body again, keeping
+        // `event-data` whole. Rare, and bounded by the body like the first pass.
+        envelope = self::envelope(body, false)?;
+    }
 
     let sig = envelope
         .signature
@@ -54,7 +55,29 @@ pub(crate) fn scan<'a>(body: &'a [u8], limits: &Limits) -> Result<(Signature, &'
     let data = envelope.event_data.ok_or(ErrorKind::MissingField {
         field: "event-data",
     })?;
-    Ok((signature, data.get().as_bytes()))
+    Ok((signature, data))
+}
+
+/// The exact text of `event-data`, and where the members a [`LazyEvent`] reads up front are
+/// in it (when the envelope pass found them: see [`MemberSpans`]).
+pub(crate) struct EventData<'a> {
+    pub(crate) text: &'a [u8],
+    pub(crate) members: Option<MemberSpans>,
+}
+
+/// The envelope pass itself; `members` whether to read `event-data`'s members (and place it
+/// from them) rather than keep it whole.
+fn envelope(body: &[u8], members: bool) -> Result<Envelope<'_>> {
+    let failure = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    EnvelopeSeed {
+        failure: &failure,
+        body,
+        members,
+    }
+    .deserialize(&mut de)
+    .and_then(|env| de.end().map(|()| env))
+    .map_err(|e| failure.take().unwrap_or_else(|| describe(&e)))
 }
 
 /// The typed parse of `event-data` (after verification).
@@ -98,7 +121,9 @@ fn check_depth(body: &[u8], max: u32) -> Result<()> {
 
 struct Envelope<'a> {
     signature: Option<SignatureBlock>,
-    event_data: Option<&'a RawValue>,
+    event_data: Option<EventData<'a>>,
+    /// `event-data` was read member by member but could not be placed in the body.
+    unplaced: bool,
 }
 
 #[derive(Default)]
@@ -110,8 +135,12 @@ struct SignatureBlock {
 }
 
 /// Visitors report typed failures through `failure`; serde only carries a placeholder.
-struct EnvelopeSeed<'a> {
+struct EnvelopeSeed<'a, 'b> {
     failure: &'a Cell<Option<crate::Error>>,
+    /// The whole body, to place `event-data` in it.
+    body: &'b [u8],
+    /// Read `event-data` member by member ([`MembersSeed`]) rather than keep it whole.
+    members: bool,
 }
 
 fn fail<E: de::Error>(failure: &Cell<Option<crate::Error>>, kind: ErrorKind) -> E {
@@ -119,7 +148,7 @@ fn fail<E: de::Error>(failure: &Cell<Option<crate::Error>>, kind: ErrorKind) -> 
     E::custom("rejected")
 }
 
-impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_, 'de> {
     type Value = Envelope<'de>;
     fn deserialize<D: Deserializer<'de>>(
         self,
@@ -129,7 +158,7 @@ impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+impl<'de> Visitor<'de> for EnvelopeSeed<'_, 'de> {
     type Value = Envelope<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -143,6 +172,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
         let mut env = Envelope {
             signature: None,
             event_data: None,
+            unplaced: false,
         };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
@@ -158,7 +188,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                     })?);
                 }
                 Key::EventData => {
-                    if env.event_data.is_some() {
+                    if env.event_data.is_some() || env.unplaced {
                         return Err(fail(
                             self.failure,
                             ErrorKind::DuplicateField {
@@ -166,7 +196,18 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                             },
                         ));
                     }
-                    env.event_data = Some(map.next_value::<&'de RawValue>()?);
+                    if self.members {
+                        match map.next_value_seed(MembersSeed { body: self.body })? {
+                            Some(data) => env.event_data = Some(data),
+                            None => env.unplaced = true,
+                        }
+                    } else {
+                        let raw = map.next_value::<&'de RawValue>()?;
+                        env.event_data = Some(EventData {
+                            text: raw.get().as_bytes(),
+                            members: None,
+                        });
+                    }
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -202,7 +243,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
     }
 }
 
-impl EnvelopeSeed<'_> {
+impl EnvelopeSeed<'_, '_> {
     fn not_object<E: de::Error>(&self) -> E {
         fail(
             self.failure,
@@ -210,6 +251,175 @@ impl EnvelopeSeed<'_> {
                 what: "the JSON body is not an object".into(),
             },
         )
+    }
+}
+
+// ----- event-data, member by member -----
+
+/// Reads `event-data` as an object, each member's value as its exact text (serde_json checks
+/// it as it skips it, as it would the whole object), and places the object in the body: from
+/// just before its first member name (whitespace, then `{`) to just after its last value
+/// (whitespace, then `}`). Records where the members a [`LazyEvent`](crate::LazyEvent) reads
+/// up front are, so that it need not read the text again; nothing is decoded.
+///
+/// `None` when it cannot place the object: not an object, no members, or a first member name
+/// with an escape (serde_json then hands over a decoded copy, not a slice of the body).
+struct MembersSeed<'b> {
+    body: &'b [u8],
+}
+
+impl<'de> DeserializeSeed<'de> for MembersSeed<'de> {
+    type Value = Option<EventData<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Where `inner` starts in `outer`, when it is a slice of it.
+fn offset(outer: &[u8], inner: &[u8]) -> Option<usize> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (start.checked_add(inner.len())? <= outer.len()).then_some(start)
+}
+
+impl<'de> Visitor<'de> for MembersSeed<'de> {
+    type Value = Option<EventData<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let body = self.body;
+        let is_ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+        // (name, value) positions in the body.
+        let mut first_name: Option<usize> = None;
+        let mut last_end: Option<usize> = None;
+        let mut found: [Option<(usize, usize)>; 4] = [None; 4];
+        let mut placeable = true;
+        while let Some(name) = map.next_key::<MemberName<'de>>()? {
+            let value = map.next_value::<&'de RawValue>()?;
+            let at = offset(body, value.get().as_bytes());
+            if first_name.is_none() && last_end.is_none() {
+                match &name {
+                    MemberName::Borrowed(n) => first_name = offset(body, n.as_bytes()),
+                    MemberName::Decoded(_) => placeable = false,
+                }
+            }
+            let Some(at) = at else {
+                placeable = false;
+                continue;
+            };
+            let end = at.saturating_add(value.get().len());
+            last_end = Some(end);
+            let slot = match name.as_str() {
+                "event" => 0,
+                "id" => 1,
+                "recipient" => 2,
+                "timestamp" => 3,
+                _ => continue,
+            };
+            if let Some(s) = found.get_mut(slot) {
+                *s = Some((at, end));
+            }
+        }
+        let (Some(name), Some(end), true) = (first_name, last_end, placeable) else {
+            return Ok(None);
+        };
+        // Back from the first name's opening quote over whitespace to `{`; on from the last
+        // value over whitespace to `}`.
+        let before = body.get(..name.saturating_sub(1)).unwrap_or_default();
+        let Some(open) = before.iter().rposition(|c| !is_ws(c)) else {
+            return Ok(None);
+        };
+        let after = body.get(end..).unwrap_or_default();
+        let Some(close) = after.iter().position(|c| !is_ws(c)).map(|i| end + i) else {
+            return Ok(None);
+        };
+        if body.get(open) != Some(&b'{')
+            || body.get(name.saturating_sub(1)) != Some(&b'"')
+            || body.get(close) != Some(&b'}')
+        {
+            return Ok(None);
+        }
+        let Some(text) = body.get(open..=close) else {
+            return Ok(None);
+        };
+        let rel = |span: Option<(usize, usize)>| {
+            span.and_then(|(a, b)| Some((a.checked_sub(open)?, b.checked_sub(open)?)))
+        };
+        let [event, id, recipient, timestamp] = found.map(rel);
+        Ok(Some(EventData {
+            text,
+            members: Some(MemberSpans {
+                event,
+                id,
+                recipient,
+                timestamp,
+            }),
+        }))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A member name: a slice of the body when it has no escape, else decoded.
+enum MemberName<'de> {
+    Borrowed(&'de str),
+    Decoded(String),
+}
+
+impl MemberName<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            MemberName::Borrowed(s) => s,
+            MemberName::Decoded(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(MemberName::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(MemberName::Decoded(v.to_owned()))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -415,7 +625,7 @@ mod tests {
     /// The envelope pass then the typed parse, as `crate::parse` does.
     fn parse(body: &[u8], limits: &Limits) -> Result<Unverified<Payload>> {
         let (sig, data) = scan(body, limits)?;
-        let e = event(data, &NodeBudget::new(limits.max_json_nodes()))?;
+        let e = event(data.text, &NodeBudget::new(limits.max_json_nodes()))?;
         Ok(Unverified::new(sig, crate::Format::Json, Payload::Event(e)))
     }
 
@@ -537,7 +747,7 @@ mod tests {
         let body = format!(r#"{{{SIG},"event-data":{{"user-variables":{vars}}}}}"#);
         let (sig, data) = scan(body.as_bytes(), &Limits::default()).unwrap();
         assert_eq!(sig.token(), "t");
-        assert!(data.starts_with(b"{\"user-variables\""));
+        assert!(data.text.starts_with(b"{\"user-variables\""));
         assert_eq!(
             err(&body),
             ErrorKind::LimitExceeded {
@@ -572,5 +782,61 @@ mod tests {
             }
         );
         assert!(parse(nested.as_bytes(), &Limits::default().json_depth(5)).is_ok());
+    }
+
+    /// `event-data` placed from its members is the text kept whole by the second reading,
+    /// and the members found in it read as a quick pass over that text reads them.
+    #[test]
+    fn event_data_placed_from_its_members() {
+        let sig = r#""signature":{"timestamp":"1","token":"t","signature":"s"}"#;
+        let cases = [
+            // (event-data, whether it can be placed from its members)
+            (
+                r#"{"event":"delivered","id":"a","recipient":"r@x","timestamp":1.5}"#,
+                true,
+            ),
+            (" {\n  \"id\" : 7 ,\t\"event\":\"opened\" \r\n} ", true),
+            (
+                r#"{"x":{"event":"no"},"event":"DELIVERED","id":"1","id":"2"}"#,
+                true,
+            ),
+            (
+                r#"{"message":{"headers":{"a":"}{"}},"tags":["]"],"event":"clicked"}"#,
+                true,
+            ),
+            (r#"{"recipient":"al\u0069ce","event":"failed"}"#, true),
+            (r#"{"\u0065vent":"opened","id":"x"}"#, false),
+            ("{}", false),
+            ("{ }", false),
+            ("[1,2]", false),
+            ("\"delivered\"", false),
+            ("null", false),
+        ];
+        for (data, placed) in cases {
+            for body in [
+                format!("{{{sig},\"event-data\":{data}}}"),
+                format!("{{ \"event-data\" :\n{data} , {sig} }}"),
+                format!("{{\"a\":[{{}}],\"event-data\":{data},\"z\":{{\"event-data\":1}},{sig}}}"),
+            ] {
+                let (_, found) = scan(body.as_bytes(), &Limits::default()).unwrap();
+                let whole = envelope(body.as_bytes(), false)
+                    .unwrap()
+                    .event_data
+                    .unwrap();
+                assert_eq!(found.text, whole.text, "{body}");
+                assert_eq!(found.text, data.trim().as_bytes(), "{body}");
+                assert_eq!(found.members.is_some(), placed, "{body}");
+                if let Some(spans) = found.members {
+                    let text = bytes::Bytes::copy_from_slice(found.text);
+                    let a = crate::LazyEvent::from_json(text.clone(), Some(spans), 8192).unwrap();
+                    let b = crate::LazyEvent::from_json(text, None, 8192).unwrap();
+                    assert_eq!(
+                        (a.kind(), a.id(), a.recipient(), a.timestamp()),
+                        (b.kind(), b.id(), b.recipient(), b.timestamp()),
+                        "{body}"
+                    );
+                }
+            }
+        }
     }
 }
