@@ -157,7 +157,7 @@ fn main() {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
     println!(
-        "\nper call, medians of {rounds} rounds, crate and anymail rounds alternating (crate: verify + parse into Payload, no replay store); ratio: median [range] of the per-round ratios"
+        "\nper call, medians of {rounds} rounds, crate and anymail rounds alternating (crate: envelope pass + verify + LazyEvent, no replay store); ratio: median [range] of the per-round ratios"
     );
     // Wall time, then each side's thread CPU time (steadier on a shared machine: time spent
     // descheduled is left out).

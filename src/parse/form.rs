@@ -114,31 +114,54 @@ fn check_encoded(len: usize, max: u64, err: impl FnOnce() -> crate::Error) -> Re
 /// Decodes `+` and `%XX`. Reports whether an escape was invalid (kept as written) or the
 /// result was not UTF-8 (decoded lossily).
 fn decode(raw: &[u8]) -> (String, Decoded) {
-    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+    let Some(first) = raw.iter().position(|&b| b == b'%' || b == b'+') else {
         return utf8(raw.to_vec(), Decoded::Exact);
-    }
-    let mut out = Vec::with_capacity(raw.len());
+    };
+    // The decoded text is never longer than the encoded one: written in place, by index.
+    let mut out = raw.to_vec();
     let mut status = Decoded::Exact;
-    let mut i = 0;
+    let (mut i, mut w) = (first, first);
     while let Some(&b) = raw.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => match (raw.get(i + 1).and_then(hex), raw.get(i + 2).and_then(hex)) {
-                (Some(hi), Some(lo)) => {
-                    out.push((hi << 4) | lo);
-                    i += 2;
-                }
-                _ => {
-                    out.push(b'%');
+        let (byte, step) = match b {
+            b'+' => (b' ', 1),
+            b'%' => {
+                let hi = HEX[usize::from(raw.get(i + 1).copied().unwrap_or(0))];
+                let lo = HEX[usize::from(raw.get(i + 2).copied().unwrap_or(0))];
+                if hi | lo < 16 {
+                    ((hi << 4) | lo, 3)
+                } else {
                     status = Decoded::BadPercent;
+                    (b'%', 1)
                 }
-            },
-            _ => out.push(b),
+            }
+            _ => (b, 1),
+        };
+        if let Some(slot) = out.get_mut(w) {
+            *slot = byte;
         }
-        i += 1;
+        w += 1;
+        i += step;
     }
+    out.truncate(w);
     utf8(out, status)
 }
+
+/// The value of each hex digit; 0xFF for any other byte.
+const HEX: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 fn utf8(bytes: Vec<u8>, status: Decoded) -> (String, Decoded) {
     match String::from_utf8(bytes) {
@@ -152,15 +175,6 @@ fn utf8(bytes: Vec<u8>, status: Decoded) -> (String, Decoded) {
             };
             (lossy, status)
         }
-    }
-}
-
-fn hex(c: &u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -199,6 +213,42 @@ mod tests {
         assert_eq!(decode(b"%FF"), ("\u{FFFD}".to_owned(), Decoded::BadUtf8));
         assert_eq!(decode(b"%"), ("%".to_owned(), Decoded::BadPercent));
         assert_eq!(decode(b""), (String::new(), Decoded::Exact));
+    }
+
+    proptest::proptest! {
+        /// The same decoding as a plain byte-by-byte reference.
+        #[test]
+        fn decoding_matches_a_reference(raw in proptest::collection::vec(
+            proptest::sample::select(b"%+aZ09fF\xff\xe2\x9c\x93 &=".to_vec()), 0..40)) {
+            let mut out = Vec::new();
+            let mut bad = false;
+            let mut i = 0;
+            let digit = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
+            while let Some(&b) = raw.get(i) {
+                match b {
+                    b'+' => out.push(b' '),
+                    b'%' => match (digit(raw.get(i + 1)), digit(raw.get(i + 2))) {
+                        (Some(h), Some(l)) => {
+                            out.push((h * 16 + l) as u8);
+                            i += 2;
+                        }
+                        _ => {
+                            out.push(b'%');
+                            bad = true;
+                        }
+                    },
+                    _ => out.push(b),
+                }
+                i += 1;
+            }
+            let text = String::from_utf8_lossy(&out).into_owned();
+            let status = match (bad, std::str::from_utf8(&out).is_ok()) {
+                (true, _) => Decoded::BadPercent,
+                (false, true) => Decoded::Exact,
+                (false, false) => Decoded::BadUtf8,
+            };
+            proptest::prop_assert_eq!(decode(&raw), (text, status));
+        }
     }
 
     #[test]
