@@ -295,19 +295,11 @@ async fn typed(State(baseline): State<Arc<Baseline>>, body: Bytes) -> (StatusCod
     (StatusCode::OK, "ok")
 }
 
-/// The crate, without a replay check.
-async fn crate_noreplay(webhook: Webhook<LazyEvent, NoReplayCheck>) -> WebhookResponse {
-    webhook
-        .process(|event| async move {
-            let e = event.payload();
-            std::hint::black_box((e.kind(), e.id(), e.recipient()));
-            Ok(())
-        })
-        .await
-}
-
-/// The crate, with its memory replay store.
-async fn crate_memory(webhook: Webhook<LazyEvent>) -> WebhookResponse {
+/// The crate's extractor with `LazyEvent`, on either store.
+async fn crate_lazy<S>(webhook: Webhook<LazyEvent, S>) -> WebhookResponse
+where
+    S: mailgun_webhooks::ReplayStore + Clone + Send + Sync + 'static,
+{
     webhook
         .process(|event| async move {
             let e = event.payload();
@@ -342,14 +334,14 @@ fn app() -> Router {
         )
         .merge(
             Router::new()
-                .route("/crate-noreplay", post(crate_noreplay))
+                .route("/crate-noreplay", post(crate_lazy::<NoReplayCheck>))
                 .with_state(Receiver::new(verifier.clone(), NoReplayCheck)),
         )
         .merge({
             // One store for both memory routes: the pool's tokens are fresh for either.
             let store = MemoryReplayStore::builder().capacity(4_000_000).build();
             Router::new()
-                .route("/crate-memory", post(crate_memory))
+                .route("/crate-memory", post(crate_lazy::<MemoryReplayStore>))
                 .route("/crate-memory-eager", post(crate_memory_eager))
                 .with_state(Receiver::new(verifier, store))
         })

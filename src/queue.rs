@@ -60,9 +60,14 @@ impl<S: ReplayStore> Receiver<S> {
         let raw = self
             .verifier()
             .verify_envelope_bytes(content_type, body.clone())?;
-        let digest = self.digest_with(|| {
-            PayloadDigest::compute_bytes(content_type, body.clone(), self.verifier().limits())
-        })?;
+        // Only for the store: a store that does not read it gets an all-zero one, not computed
+        // (the public entry points that return the digest always compute it, since a caller
+        // may deduplicate with it elsewhere).
+        let digest = if self.store().binds_payloads() {
+            PayloadDigest::compute_bytes(content_type, body.clone(), self.verifier().limits())?
+        } else {
+            PayloadDigest::from_bytes([0; 32])
+        };
         Ok((raw.with_body(content_type, body), digest))
     }
 }

@@ -151,30 +151,6 @@ impl<S: ReplayStore> Receiver<S> {
         Ok((verified, digest))
     }
 
-    /// The payload digest `compute` gives, when the store reads it
-    /// ([`ReplayStore::binds_payloads`]); an all-zero one, not computed, otherwise. Only for
-    /// a digest that goes nowhere but to the store: the public entry points that return the
-    /// digest always compute it (a caller may deduplicate with it elsewhere).
-    #[cfg_attr(
-        not(any(
-            feature = "axum",
-            feature = "actix-web",
-            feature = "hyper",
-            feature = "tower"
-        )),
-        allow(dead_code)
-    )]
-    pub(crate) fn digest_with(
-        &self,
-        compute: impl FnOnce() -> Result<PayloadDigest>,
-    ) -> Result<PayloadDigest> {
-        if self.store.binds_payloads() {
-            compute()
-        } else {
-            Ok(PayloadDigest::from_bytes([0; 32]))
-        }
-    }
-
     /// The verifier.
     pub fn verifier(&self) -> &Verifier {
         &self.verifier

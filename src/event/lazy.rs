@@ -11,6 +11,7 @@ use super::json::{describe, event_from_json, not_an_object};
 use super::{Event, EventKind, EventTime, UnknownData};
 use crate::error::{PayloadKind, Result};
 use crate::limits::NodeBudget;
+use crate::parse::json::MemberName;
 
 /// A tracking event that reads its fields from the body it came in, on access.
 ///
@@ -528,50 +529,20 @@ impl<'de> Visitor<'de> for MembersV {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Members, A::Error> {
         let mut m = Members::default();
-        while let Some(key) = map.next_key::<Key>()? {
+        // Names as the typed parse reads them (escapes resolved).
+        while let Some(name) = map.next_key::<MemberName<'de>>()? {
             let base = self.base;
-            match key {
-                Key::Event => m.event = map.next_value_seed(StrSeed { base })?,
-                Key::Id => m.id = map.next_value_seed(StrSeed { base })?,
-                Key::Recipient => m.recipient = map.next_value_seed(StrSeed { base })?,
-                Key::Timestamp => m.timestamp = map.next_value_seed(TimeSeed)?,
-                Key::Other => {
+            match name.as_str() {
+                "event" => m.event = map.next_value_seed(StrSeed { base })?,
+                "id" => m.id = map.next_value_seed(StrSeed { base })?,
+                "recipient" => m.recipient = map.next_value_seed(StrSeed { base })?,
+                "timestamp" => m.timestamp = map.next_value_seed(TimeSeed)?,
+                _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(m)
-    }
-}
-
-/// The members read up front, by name (escapes in a name resolved, as the typed parse does).
-enum Key {
-    Event,
-    Id,
-    Recipient,
-    Timestamp,
-    Other,
-}
-
-impl<'de> de::Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Key, D::Error> {
-        struct KeyV;
-        impl Visitor<'_> for KeyV {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Key, E> {
-                Ok(match v {
-                    "event" => Key::Event,
-                    "id" => Key::Id,
-                    "recipient" => Key::Recipient,
-                    "timestamp" => Key::Timestamp,
-                    _ => Key::Other,
-                })
-            }
-        }
-        d.deserialize_identifier(KeyV)
     }
 }
 

@@ -387,13 +387,13 @@ impl<'de> Visitor<'de> for MembersSeed<'de> {
 }
 
 /// A member name: a slice of the body when it has no escape, else decoded.
-enum MemberName<'de> {
+pub(crate) enum MemberName<'de> {
     Borrowed(&'de str),
     Decoded(String),
 }
 
 impl MemberName<'_> {
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             MemberName::Borrowed(s) => s,
             MemberName::Decoded(s) => s,

@@ -17,7 +17,7 @@ mod envelope;
 mod fields;
 mod form;
 mod form_json;
-mod json;
+pub(crate) mod json;
 mod legacy;
 pub(crate) mod multipart;
 mod route;
