@@ -709,6 +709,6 @@ mod tests {
         // An escaped member name gives way to serde_json, which reads it.
         let text = br#"{"\u0065vent":"opened"}"#;
         assert!(Members::skim(text).is_none());
-        assert_eq!(Members::read(text).unwrap().event.is_some(), true);
+        assert!(Members::read(text).unwrap().event.is_some());
     }
 }
