@@ -210,6 +210,7 @@ fn interleaved_report() {
     row("verify / baseline (target <= 1.2)", v[1], v[0], 1.2);
     for name in ["delivered", "clicked"] {
         let body = payload(name);
+        let bytes = bytes::Bytes::from(body.clone());
         let t = interleaved(
             &mut [
                 &mut || drop(value_baseline(&baseline, black_box(&body))),
@@ -225,11 +226,36 @@ fn interleaved_report() {
                     .unwrap();
                     drop(verifier.verify_at(u, now).unwrap().parse().unwrap());
                 },
+                // The adapters' path: the body as `Bytes`, and a `LazyEvent` whose kind, id and
+                // recipient are read (as the baselines read theirs).
+                &mut || {
+                    let u = mailgun_webhooks::scan_bytes(
+                        "application/json",
+                        black_box(bytes.clone()),
+                        verifier.limits(),
+                    )
+                    .unwrap();
+                    let lazy = verifier.verify_at(u, now).unwrap().parse_lazy().unwrap();
+                    let e = lazy.payload();
+                    black_box((e.kind(), e.id(), e.recipient()));
+                },
             ],
             101,
             200,
         );
-        let (value, borrowed, ours) = (t[0], t[1], t[2]);
+        let (value, borrowed, ours, lazy) = (t[0], t[1], t[2], t[3]);
+        row(
+            &format!("{name}: LazyEvent / borrowed struct (target <= 1.3)"),
+            lazy,
+            borrowed,
+            1.3,
+        );
+        row(
+            &format!("{name}: LazyEvent / Value (target <= 0.8)"),
+            lazy,
+            value,
+            0.8,
+        );
         row(
             &format!("{name}: ours / borrowed struct (target <= 1.3)"),
             ours,
