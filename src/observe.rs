@@ -166,6 +166,18 @@ impl Delivery {
     /// `outcome` is `"processed"`, `"processed_unproven"` or `"duplicate"` on success.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn finish(self, result: std::result::Result<&'static str, &Error>) {
+        self.finish_answered(result, None);
+    }
+
+    /// [`finish`](Self::finish) for a delivery whose answer is not the one the outcome implies
+    /// (the tower layer passes the inner service's own status on): `answered` is logged as the
+    /// delivery's `status`.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn finish_answered(
+        self,
+        result: std::result::Result<&'static str, &Error>,
+        answered: Option<u16>,
+    ) {
         let elapsed = self.start.elapsed();
         #[cfg(feature = "metrics")]
         {
@@ -200,16 +212,17 @@ impl Delivery {
             self.span.record("duration_ms", ms);
             match result {
                 Ok(outcome) => {
+                    let status = answered.unwrap_or(200);
                     self.span.record("outcome", outcome);
-                    self.span.record("status", 200u16);
+                    self.span.record("status", status);
                     if outcome == "duplicate" {
-                        tracing::debug!(target: TARGET, outcome, status = 200u16, "duplicate delivery answered 200");
+                        tracing::debug!(target: TARGET, outcome, status, "duplicate delivery answered 200");
                     } else {
-                        tracing::info!(target: TARGET, outcome, status = 200u16, "delivery processed");
+                        tracing::info!(target: TARGET, outcome, status, "delivery processed");
                     }
                 }
                 Err(e) => {
-                    let status = e.status().as_u16();
+                    let status = answered.unwrap_or_else(|| e.status().as_u16());
                     let kind = e.name();
                     self.span.record("outcome", "error");
                     self.span.record("status", status);

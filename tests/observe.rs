@@ -286,3 +286,48 @@ async fn no_personal_value_is_emitted_for_any_fixture() {
         );
     }
 }
+
+/// The tower layer answers with the inner service's own response: the delivery is logged with
+/// that status (a 202, a 503), not with the 200 or 500 its outcome would imply.
+#[cfg(feature = "tower")]
+#[tokio::test(flavor = "current_thread")]
+async fn the_tower_layer_logs_the_status_the_inner_service_answered() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use mailgun_webhooks::tower::WebhookLayer;
+    use tower::{Layer, ServiceExt};
+
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payloads");
+    let body = std::fs::read(dir.join("delivered.json")).unwrap();
+    for status in [202u16, 503] {
+        let inner = tower::service_fn(move |_: http::Request<Full<Bytes>>| async move {
+            let mut response = http::Response::new(Full::new(Bytes::from_static(b"answer")));
+            *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let service = WebhookLayer::new(receiver(DEMO_KEY)).layer(inner);
+        let request = http::Request::post("/webhooks/mailgun")
+            .header("content-type", "application/json")
+            .header("content-length", body.len())
+            .body(Full::new(Bytes::from(body.clone())))
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+    }
+    let log = capture.text();
+    let line = |needle: &str| log.lines().find(|l| l.contains(needle)).map(str::to_owned);
+    let processed = line("delivery processed").expect("a processed line");
+    assert!(processed.contains("status=202"), "{processed}");
+    let released = line("handler failed").expect("a released line");
+    assert!(released.contains("status=503"), "{released}");
+    assert!(!log.contains("status=500"), "{log}");
+    assert!(!log.contains("status=200"), "{log}");
+}

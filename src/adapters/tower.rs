@@ -297,17 +297,23 @@ where
                     }
                 })
                 .await;
+            // Logged with the status the inner service answered (a 202, a 503, ...), not the
+            // one the outcome would imply.
             match settled {
                 Settled::Committed(response) => {
-                    delivery.finish(Ok(if unproven {
+                    let outcome = if unproven {
                         "processed_unproven"
                     } else {
                         "processed"
-                    }));
+                    };
+                    delivery.finish_answered(Ok(outcome), Some(response.status().as_u16()));
                     Ok(response)
                 }
                 Settled::Rejected(response) => {
-                    delivery.finish(Err(&Error::new(ErrorKind::Rejected)));
+                    delivery.finish_answered(
+                        Err(&Error::new(ErrorKind::Rejected)),
+                        Some(response.status().as_u16()),
+                    );
                     Ok(response)
                 }
                 Settled::CommitFailed(e) => {
@@ -315,7 +321,10 @@ where
                     Ok(respond(WebhookResponse::failed(e)))
                 }
                 Settled::Released(response) => {
-                    delivery.finish(Err(&Error::new(ErrorKind::Handler)));
+                    delivery.finish_answered(
+                        Err(&Error::new(ErrorKind::Handler)),
+                        Some(response.status().as_u16()),
+                    );
                     Ok(response)
                 }
                 Settled::Failed(e) => {
