@@ -41,7 +41,7 @@ use crate::message::MimeLimits;
 ///
 /// New kinds may be added; an event name this crate does not know becomes
 /// [`Event::Unknown`] rather than an error.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
     /// Mailgun accepted the message for delivery.
@@ -83,6 +83,27 @@ pub enum Event {
         /// parsing never holds the event twice); use [`Event::data`].
         data: UnknownData,
     },
+}
+
+/// Two events are equal when they are of the same kind and carry the same fields (unknown
+/// events: the same name, raw object and fields), whether or not an unknown event's fields
+/// were read yet.
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        let same_raw = match (self, other) {
+            (
+                Event::Unknown { name, raw, .. },
+                Event::Unknown {
+                    name: other_name,
+                    raw: other_raw,
+                    ..
+                },
+            ) => name == other_name && raw == other_raw,
+            (Event::Unknown { .. }, _) | (_, Event::Unknown { .. }) => false,
+            _ => true,
+        };
+        same_raw && self.kind() == other.kind() && self.data() == other.data()
+    }
 }
 
 /// The typed common fields of an [`Event::Unknown`], read from its raw object on first access
@@ -462,6 +483,21 @@ mod unknown_tests {
                 "reason":"policy","severity":"permanent","extra":{"x":1}}"#,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn equality_does_not_depend_on_whether_fields_were_read() {
+        let (read, unread) = (quarantined(), quarantined());
+        assert_eq!(read.recipient(), Some("a@example.com"));
+        assert_eq!(read, unread);
+        assert_eq!(unread, read);
+        let other = Event::from_json(br#"{"event":"Quarantined","id":"q-2"}"#).unwrap();
+        assert_ne!(read, other);
+        let known = Event::from_json(br#"{"event":"delivered","id":"q-1"}"#).unwrap();
+        assert_ne!(known, read);
+        assert_eq!(known, known.clone());
+        let failed = Event::from_json(br#"{"event":"failed","id":"q-1"}"#).unwrap();
+        assert_ne!(known, failed);
     }
 
     #[test]
