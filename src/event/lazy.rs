@@ -11,7 +11,7 @@ use super::json::{describe, event_from_json, not_an_object};
 use super::{Event, EventKind, EventTime, UnknownData};
 use crate::error::{PayloadKind, Result};
 use crate::limits::NodeBudget;
-use crate::parse::json::MemberName;
+use crate::parse::json::{Member, MemberName};
 
 /// A tracking event that reads its fields from the body it came in, on access.
 ///
@@ -105,7 +105,8 @@ impl LazyEvent {
     /// as the eager typed parse charges it.
     ///
     /// `spans`, when the envelope pass found them, say where those members' values are, and
-    /// the text is not read again; else one quick pass finds them.
+    /// the text is not read again; else (an `event-data` the envelope pass could not place in
+    /// the body, which is rare) serde_json reads its top level once more.
     pub(crate) fn from_json(
         text: Bytes,
         spans: Option<MemberSpans>,
@@ -116,12 +117,12 @@ impl LazyEvent {
         budget.charge_or_defer(&text)?;
         let members = match spans.and_then(|spans| Members::at(&text, spans)) {
             Some(members) => members,
-            None => Members::read(&text)?,
+            None => Members::parse(&text)?,
         };
         let kind = members
             .event
             .as_ref()
-            .and_then(|name| EventKind::from_name(members.str(&text, name)));
+            .and_then(|name| EventKind::from_name(text_str(&text, name)));
         let Some(kind) = kind else {
             // Unknown kinds keep their raw object: decode them as the eager path does, under
             // a budget of their own.
@@ -313,10 +314,7 @@ impl Members {
     /// The members' values decoded from where `spans` says they are; `None` if a span is not
     /// a value of the text (which cannot happen for spans the envelope pass found in it).
     fn at(text: &[u8], spans: MemberSpans) -> Option<Members> {
-        let base = Base {
-            start: text.as_ptr() as usize,
-            len: text.len(),
-        };
+        let base = Base::of(text);
         let value = |span: Option<(usize, usize)>| match span {
             Some((a, b)) => text.get(a..b).map(Some),
             None => Some(None),
@@ -338,83 +336,17 @@ impl Members {
         })
     }
 
-    /// The members, read by [`skim`](Self::skim) when it can, else by serde_json.
-    fn read(text: &[u8]) -> Result<Members> {
-        match Members::skim(text) {
-            Some(members) => Ok(members),
-            None => Members::parse(text),
-        }
-    }
-
-    /// One quick pass over the top level of `text`, a JSON object serde_json already accepted
-    /// in the envelope pass (so its syntax is not checked again): member names are compared
-    /// as written, other members' values are skipped by matching brackets outside strings,
-    /// and only the values read up front are decoded, each by serde_json on its own slice
-    /// (with the same lenient readings as the typed parse). `None` when a member name has an
-    /// escape, or anything does not look as expected: [`parse`](Self::parse) then reads it.
-    fn skim(text: &[u8]) -> Option<Members> {
-        let base = Base {
-            start: text.as_ptr() as usize,
-            len: text.len(),
-        };
-        let mut m = Members::default();
-        let mut i = skip_ws(text, 0);
-        if text.get(i) != Some(&b'{') {
-            return None;
-        }
-        i = skip_ws(text, i + 1);
-        if text.get(i) == Some(&b'}') {
-            return Some(m);
-        }
-        loop {
-            if text.get(i) != Some(&b'"') {
-                return None;
-            }
-            let (end, escaped) = string_end(text, i + 1)?;
-            if escaped {
-                return None;
-            }
-            let name = text.get(i + 1..end)?;
-            i = skip_ws(text, end + 1);
-            if text.get(i) != Some(&b':') {
-                return None;
-            }
-            let start = skip_ws(text, i + 1);
-            i = value_end(text, start)?;
-            let value = text.get(start..i)?;
-            match name {
-                b"event" => m.event = decode(value, StrSeed { base })?,
-                b"id" => m.id = decode(value, StrSeed { base })?,
-                b"recipient" => m.recipient = decode(value, StrSeed { base })?,
-                b"timestamp" => m.timestamp = decode(value, TimeSeed)?,
-                _ => {}
-            }
-            i = skip_ws(text, i);
-            match text.get(i) {
-                Some(b',') => i = skip_ws(text, i + 1),
-                Some(b'}') => return Some(m),
-                _ => return None,
-            }
-        }
-    }
-
     /// The members, read by serde_json: one pass over the top level, skipping every other
     /// member's value without decoding it.
     fn parse(text: &[u8]) -> Result<Members> {
         let mut de = serde_json::Deserializer::from_slice(text);
-        let base = Base {
-            start: text.as_ptr() as usize,
-            len: text.len(),
-        };
         let members = de
-            .deserialize_map(MembersV { base })
+            .deserialize_map(MembersV {
+                base: Base::of(text),
+            })
             .and_then(|m| de.end().map(|()| m))
             .map_err(|e| describe(&e))?;
         Ok(members)
-    }
-
-    fn str<'t>(&'t self, body: &'t [u8], text: &'t Text) -> &'t str {
-        text_str(body, text)
     }
 }
 
@@ -427,80 +359,6 @@ fn decode<'de, S: DeserializeSeed<'de>>(value: &'de [u8], seed: S) -> Option<S::
     Some(v)
 }
 
-/// The index of the first byte at or after `i` that is not JSON whitespace.
-fn skip_ws(text: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = text.get(i) {
-        i += 1;
-    }
-    i
-}
-
-/// The index of the quote that closes the string whose contents start at `i`, and whether
-/// the string has an escape. Byte by byte: the strings of an event are short, and a search
-/// call per string costs more than the loop.
-fn string_end(text: &[u8], mut i: usize) -> Option<(usize, bool)> {
-    let mut escaped = false;
-    loop {
-        match text.get(i)? {
-            b'"' => return Some((i, escaped)),
-            b'\\' => {
-                // A backslash: it and the byte it escapes.
-                escaped = true;
-                i = i.checked_add(2)?;
-            }
-            _ => i += 1,
-        }
-    }
-}
-
-/// What a byte is to [`value_end`]: 1 a quote, 2 an opening bracket, 3 a closing one.
-const CLASS: [u8; 256] = {
-    let mut class = [0; 256];
-    class[b'"' as usize] = 1;
-    class[b'{' as usize] = 2;
-    class[b'[' as usize] = 2;
-    class[b'}' as usize] = 3;
-    class[b']' as usize] = 3;
-    class
-};
-
-/// The index just past the value that starts at `i`.
-fn value_end(text: &[u8], i: usize) -> Option<usize> {
-    match text.get(i)? {
-        b'"' => string_end(text, i + 1).map(|(end, _)| end + 1),
-        b'{' | b'[' => {
-            let mut depth: usize = 0;
-            let mut j = i;
-            while let Some(&c) = text.get(j) {
-                match CLASS[usize::from(c)] {
-                    0 => {}
-                    1 => j = string_end(text, j + 1)?.0,
-                    2 => depth += 1,
-                    _ => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                }
-                j += 1;
-            }
-            None
-        }
-        _ => {
-            // A number or a literal: up to the next delimiter.
-            let mut j = i;
-            while let Some(c) = text.get(j) {
-                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    break;
-                }
-                j += 1;
-            }
-            Some(j)
-        }
-    }
-}
-
 /// Where the text starts in memory, to turn a borrowed string into a range of it.
 #[derive(Clone, Copy)]
 struct Base {
@@ -509,6 +367,13 @@ struct Base {
 }
 
 impl Base {
+    fn of(text: &[u8]) -> Base {
+        Base {
+            start: text.as_ptr() as usize,
+            len: text.len(),
+        }
+    }
+
     /// The range of `s` in the text, when `s` is a slice of it (serde_json borrows strings
     /// without escapes from its input).
     fn span(self, s: &str) -> Option<Text> {
@@ -532,12 +397,12 @@ impl<'de> Visitor<'de> for MembersV {
         // Names as the typed parse reads them (escapes resolved).
         while let Some(name) = map.next_key::<MemberName<'de>>()? {
             let base = self.base;
-            match name.as_str() {
-                "event" => m.event = map.next_value_seed(StrSeed { base })?,
-                "id" => m.id = map.next_value_seed(StrSeed { base })?,
-                "recipient" => m.recipient = map.next_value_seed(StrSeed { base })?,
-                "timestamp" => m.timestamp = map.next_value_seed(TimeSeed)?,
-                _ => {
+            match name.member {
+                Some(Member::Event) => m.event = map.next_value_seed(StrSeed { base })?,
+                Some(Member::Id) => m.id = map.next_value_seed(StrSeed { base })?,
+                Some(Member::Recipient) => m.recipient = map.next_value_seed(StrSeed { base })?,
+                Some(Member::Timestamp) => m.timestamp = map.next_value_seed(TimeSeed)?,
+                None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -663,52 +528,29 @@ mod tests {
     }
 
     proptest! {
-        /// The quick pass reads what serde_json reads, or gives way to it.
+        /// The members the envelope pass finds read as serde_json reads the placed text.
         #[test]
-        fn skim_agrees_with_serde(
-            members in prop::collection::vec((key(), value()), 0..8),
+        fn members_found_by_the_envelope_read_as_serde_reads_them(
+            members in prop::collection::vec((key(), value()), 1..8),
             pretty in any::<bool>(),
         ) {
             let object = serde_json::Value::Object(members.into_iter().collect());
-            let text = if pretty {
-                serde_json::to_vec_pretty(&object).unwrap()
+            let envelope = serde_json::json!({
+                "signature": {"timestamp": "1", "token": "t", "signature": "s"},
+                "event-data": object,
+            });
+            let body = if pretty {
+                serde_json::to_vec_pretty(&envelope).unwrap()
             } else {
-                serde_json::to_vec(&object).unwrap()
+                serde_json::to_vec(&envelope).unwrap()
             };
-            let parsed = Members::parse(&text).unwrap();
-            if let Some(skimmed) = Members::skim(&text) {
-                prop_assert_eq!(seen(&text, &skimmed), seen(&text, &parsed));
+            let (_, data) = crate::parse::json::scan(&body, &crate::Limits::default()).unwrap();
+            let parsed = Members::parse(data.text).unwrap();
+            // Placed whenever the first member name has no escape.
+            if let Some(spans) = data.members {
+                let found = Members::at(data.text, spans).unwrap();
+                prop_assert_eq!(seen(data.text, &found), seen(data.text, &parsed));
             }
         }
-    }
-
-    #[test]
-    fn skim_reads_repeated_members_escapes_and_odd_spacing() {
-        for (text, event, id) in [
-            (
-                &br#"{"event":"a","event":"delivered","id":"x\"y"}"#[..],
-                "delivered",
-                "x\"y",
-            ),
-            (
-                b" {\r\n\t\"id\" :\t7 , \"event\" : \"opened\" } ",
-                "opened",
-                "7",
-            ),
-            (
-                br#"{"x":{"event":"no","id":["]","}"]},"event":"clicked","id":"i"}"#,
-                "clicked",
-                "i",
-            ),
-        ] {
-            let m = Members::skim(text).unwrap();
-            assert_eq!(seen(text, &m), seen(text, &Members::parse(text).unwrap()));
-            assert_eq!(seen(text, &m)[0].as_deref(), Some(event));
-            assert_eq!(seen(text, &m)[1].as_deref(), Some(id));
-        }
-        // An escaped member name gives way to serde_json, which reads it.
-        let text = br#"{"\u0065vent":"opened"}"#;
-        assert!(Members::skim(text).is_none());
-        assert!(Members::read(text).unwrap().event.is_some());
     }
 }

@@ -172,7 +172,7 @@ impl Unverified<RawPayload> {
 
 /// The envelope pass, borrowing the body: JSON keeps a slice of it.
 enum Scanned<'a> {
-    Json(json::EventData<'a>),
+    Json(json::EventDataText<'a>),
     Fields(Fields),
 }
 
@@ -191,7 +191,7 @@ impl Scanned<'_> {
     /// copy otherwise.
     fn into_raw(self, limits: &Limits, owner: Option<&Bytes>) -> RawPayload {
         let raw = match self {
-            Scanned::Json(json::EventData { text, members }) => Raw::Json(
+            Scanned::Json(json::EventDataText { text, members }) => Raw::Json(
                 match owner {
                     Some(body) => body.slice_ref(text),
                     None => Bytes::copy_from_slice(text),

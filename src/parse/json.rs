@@ -19,7 +19,7 @@ use crate::verify::Signature;
 
 /// The envelope pass over a JSON body: the signature block, and the exact text of
 /// `event-data`, which is not decoded (serde_json checks its syntax without allocating).
-pub(crate) fn scan<'a>(body: &'a [u8], limits: &Limits) -> Result<(Signature, EventData<'a>)> {
+pub(crate) fn scan<'a>(body: &'a [u8], limits: &Limits) -> Result<(Signature, EventDataText<'a>)> {
     let (what, max) = limits.json_max();
     if u64::try_from(body.len()).map_or(true, |n| n > max) {
         return Err(ErrorKind::LimitExceeded { what, limit: max }.into());
@@ -60,7 +60,7 @@ pub(crate) fn scan<'a>(body: &'a [u8], limits: &Limits) -> Result<(Signature, Ev
 
 /// The exact text of `event-data`, and where the members a [`LazyEvent`] reads up front are
 /// in it (when the envelope pass found them: see [`MemberSpans`]).
-pub(crate) struct EventData<'a> {
+pub(crate) struct EventDataText<'a> {
     pub(crate) text: &'a [u8],
     pub(crate) members: Option<MemberSpans>,
 }
@@ -121,7 +121,7 @@ fn check_depth(body: &[u8], max: u32) -> Result<()> {
 
 struct Envelope<'a> {
     signature: Option<SignatureBlock>,
-    event_data: Option<EventData<'a>>,
+    event_data: Option<EventDataText<'a>>,
     /// `event-data` was read member by member but could not be placed in the body.
     unplaced: bool,
 }
@@ -203,7 +203,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_, 'de> {
                         }
                     } else {
                         let raw = map.next_value::<&'de RawValue>()?;
-                        env.event_data = Some(EventData {
+                        env.event_data = Some(EventDataText {
                             text: raw.get().as_bytes(),
                             members: None,
                         });
@@ -269,7 +269,7 @@ struct MembersSeed<'b> {
 }
 
 impl<'de> DeserializeSeed<'de> for MembersSeed<'de> {
-    type Value = Option<EventData<'de>>;
+    type Value = Option<EventDataText<'de>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
@@ -282,7 +282,7 @@ fn offset(outer: &[u8], inner: &[u8]) -> Option<usize> {
 }
 
 impl<'de> Visitor<'de> for MembersSeed<'de> {
-    type Value = Option<EventData<'de>>;
+    type Value = Option<EventDataText<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any value")
     }
@@ -301,9 +301,9 @@ impl<'de> Visitor<'de> for MembersSeed<'de> {
             let value = map.next_value::<&'de RawValue>()?;
             let at = offset(body, value.get().as_bytes());
             if first_name.is_none() && last_end.is_none() {
-                match &name {
-                    MemberName::Borrowed(n) => first_name = offset(body, n.as_bytes()),
-                    MemberName::Decoded(_) => placeable = false,
+                match name.borrowed {
+                    Some(n) => first_name = offset(body, n.as_bytes()),
+                    None => placeable = false,
                 }
             }
             let Some(at) = at else {
@@ -312,15 +312,8 @@ impl<'de> Visitor<'de> for MembersSeed<'de> {
             };
             let end = at.saturating_add(value.get().len());
             last_end = Some(end);
-            let slot = match name.as_str() {
-                "event" => 0,
-                "id" => 1,
-                "recipient" => 2,
-                "timestamp" => 3,
-                _ => continue,
-            };
-            if let Some(s) = found.get_mut(slot) {
-                *s = Some((at, end));
+            if let Some(member) = name.member {
+                found[member as usize] = Some((at, end));
             }
         }
         let (Some(name), Some(end), true) = (first_name, last_end, placeable) else {
@@ -349,7 +342,7 @@ impl<'de> Visitor<'de> for MembersSeed<'de> {
             span.and_then(|(a, b)| Some((a.checked_sub(open)?, b.checked_sub(open)?)))
         };
         let [event, id, recipient, timestamp] = found.map(rel);
-        Ok(Some(EventData {
+        Ok(Some(EventDataText {
             text,
             members: Some(MemberSpans {
                 event,
@@ -386,17 +379,31 @@ impl<'de> Visitor<'de> for MembersSeed<'de> {
     }
 }
 
-/// A member name: a slice of the body when it has no escape, else decoded.
-pub(crate) enum MemberName<'de> {
-    Borrowed(&'de str),
-    Decoded(String),
+/// A member name of `event-data`, read without allocating: where it is in the input (when it
+/// has no escape), and which of the members a [`LazyEvent`](crate::LazyEvent) reads up front
+/// it names (escapes resolved, as the typed parse reads names).
+pub(crate) struct MemberName<'de> {
+    pub(crate) borrowed: Option<&'de str>,
+    pub(crate) member: Option<Member>,
 }
 
-impl MemberName<'_> {
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            MemberName::Borrowed(s) => s,
-            MemberName::Decoded(s) => s,
+/// The members a [`LazyEvent`](crate::LazyEvent) reads up front.
+#[derive(Clone, Copy)]
+pub(crate) enum Member {
+    Event,
+    Id,
+    Recipient,
+    Timestamp,
+}
+
+impl Member {
+    fn named(name: &str) -> Option<Member> {
+        match name {
+            "event" => Some(Member::Event),
+            "id" => Some(Member::Id),
+            "recipient" => Some(Member::Recipient),
+            "timestamp" => Some(Member::Timestamp),
+            _ => None,
         }
     }
 }
@@ -413,10 +420,16 @@ impl<'de> Deserialize<'de> for MemberName<'de> {
                 self,
                 v: &'de str,
             ) -> std::result::Result<Self::Value, E> {
-                Ok(MemberName::Borrowed(v))
+                Ok(MemberName {
+                    borrowed: Some(v),
+                    member: Member::named(v),
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-                Ok(MemberName::Decoded(v.to_owned()))
+                Ok(MemberName {
+                    borrowed: None,
+                    member: Member::named(v),
+                })
             }
         }
         d.deserialize_str(V)
