@@ -347,13 +347,18 @@ fn app() -> Router {
         })
 }
 
+/// A single-threaded Tokio runtime (the server, the load generator and `--calls` run on one).
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Serves every route on one thread until its standard input closes (the orchestrator ended)
 /// or ten minutes pass.
 fn serve() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread();
     runtime.block_on(async {
         let app = app();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -377,8 +382,12 @@ fn serve() {
 /// the route's instructions per request, steady on a shared machine.
 ///
 /// ```text
-/// valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/deps/http_compare-* --calls /crate-memory --n 1000
+/// valgrind --tool=callgrind --callgrind-out-file=cg.1000 target/release/deps/http_compare-* --calls /crate-memory --n 1000
+/// valgrind --tool=callgrind --callgrind-out-file=cg.0 target/release/deps/http_compare-* --calls /crate-memory --n 0
 /// ```
+///
+/// Both runs sign the same `--pool` of tokens (1,000 by default, at least N), so signing
+/// cancels out of the difference of their totals.
 fn calls(route: &str) {
     use tower::ServiceExt;
     let n: usize = arg("--n").map_or(1_000, |v| v.parse().expect("--n N"));
@@ -387,17 +396,17 @@ fn calls(route: &str) {
         .find(|(p, _)| *p == route)
         .unwrap_or_else(|| panic!("no route {route}"))
         .0;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread();
     runtime.block_on(async {
         let app = app();
         let timestamp = mailgun_webhooks::testing::now();
         let template = Template::new(path, timestamp);
         // The same pool whatever N, so that signing it cancels out of the difference.
+        // (`--pool` below N is raised to N: every request needs a fresh token.)
         let pool = Pool::sign(
-            arg("--pool").map_or(1_000, |v| v.parse().expect("--pool N")),
+            arg("--pool")
+                .map_or(1_000, |v| v.parse().expect("--pool N"))
+                .max(n),
             timestamp,
         );
         let head = find(&template.bytes, b"\r\n\r\n").unwrap() + 4;
@@ -679,10 +688,7 @@ fn client(addr: &str) {
         .map_or((120_000.0 * (secs + warmup) * reps as f64) as usize, |v| {
             v.parse().expect("--pool N")
         });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread();
     let server_pid = arg("--server-pid");
     let run_started = Instant::now();
     runtime.block_on(async {

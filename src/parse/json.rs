@@ -798,7 +798,7 @@ mod tests {
     }
 
     /// `event-data` placed from its members is the text kept whole by the second reading,
-    /// and the members found in it read as a quick pass over that text reads them.
+    /// and the members found in it read as serde_json reads that text.
     #[test]
     fn event_data_placed_from_its_members() {
         let sig = r#""signature":{"timestamp":"1","token":"t","signature":"s"}"#;
