@@ -71,6 +71,15 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// Runs `parse` (which returns the attachment's length), checks the attachment came through
+/// whole and that the heap grew by at most `max` times the body; prints the figure.
+fn copies_at_most(path: &str, max: f64, body: usize, parse: impl FnOnce() -> usize) {
+    let (grew, n) = peak_growth(parse);
+    assert_eq!(n, FILE - 1, "{path}");
+    let ratio = report(path, grew, body);
+    assert!(ratio <= max, "{path}: {ratio}x");
+}
+
 fn report(path: &str, grew: usize, body: usize) -> f64 {
     let ratio = grew as f64 / body as f64;
     eprintln!(
@@ -86,14 +95,16 @@ fn in_memory_multipart_from_bytes_copies_the_body_at_most_once() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (ct, body) = body();
     let verifier = Verifier::new(key());
-    let (grew, n) = peak_growth(|| {
-        let v = verifier.parse_and_verify_bytes(&ct, body.clone()).unwrap();
-        attachment_len(v.into_payload())
-    });
-    assert_eq!(n, FILE - 1);
-    let ratio = report("parse_and_verify_bytes (in memory)", grew, body.len());
     // multer is handed the body a window at a time: its buffer stays small.
-    assert!(ratio <= 0.1, "{ratio}x");
+    copies_at_most(
+        "parse_and_verify_bytes (in memory)",
+        0.1,
+        body.len(),
+        || {
+            let v = verifier.parse_and_verify_bytes(&ct, body.clone()).unwrap();
+            attachment_len(v.into_payload())
+        },
+    );
 }
 
 #[test]
@@ -103,18 +114,15 @@ fn streamed_multipart_with_a_declared_length_copies_the_body_at_most_once() {
     let verifier = Verifier::new(key());
     let declared = Some(body.len() as u64);
     let pieces = chunks(&body);
-    let (grew, n) = peak_growth(|| {
+    copies_at_most("parse_stream_and_verify_sized", 1.1, body.len(), || {
         let v =
             block_on(verifier.parse_stream_and_verify_sized(&ct, declared, stream::iter(pieces)))
                 .unwrap();
         attachment_len(v.into_payload())
     });
-    assert_eq!(n, FILE - 1);
-    let ratio = report("parse_stream_and_verify_sized", grew, body.len());
-    assert!(ratio <= 1.1, "{ratio}x");
 
     let pieces = chunks(&body);
-    let (grew, n) = peak_growth(|| {
+    copies_at_most("parse_stream_sized, then verify", 1.1, body.len(), || {
         let u = block_on(parse_stream_sized(
             &ct,
             declared,
@@ -124,19 +132,18 @@ fn streamed_multipart_with_a_declared_length_copies_the_body_at_most_once() {
         .unwrap();
         attachment_len(verifier.verify(u).unwrap().into_payload())
     });
-    assert_eq!(n, FILE - 1);
-    let ratio = report("parse_stream_sized, then verify", grew, body.len());
-    assert!(ratio <= 1.1, "{ratio}x");
 
     // One chunk of the declared length is kept as it is: nothing proportional is allocated.
-    let (grew, n) = peak_growth(|| {
-        let one = stream::iter([Ok::<_, std::io::Error>(body.clone())]);
-        let v = block_on(verifier.parse_stream_and_verify_sized(&ct, declared, one)).unwrap();
-        attachment_len(v.into_payload())
-    });
-    assert_eq!(n, FILE - 1);
-    let ratio = report("parse_stream_and_verify_sized, 1 chunk", grew, body.len());
-    assert!(ratio <= 0.1, "{ratio}x");
+    copies_at_most(
+        "parse_stream_and_verify_sized, 1 chunk",
+        0.1,
+        body.len(),
+        || {
+            let one = stream::iter([Ok::<_, std::io::Error>(body.clone())]);
+            let v = block_on(verifier.parse_stream_and_verify_sized(&ct, declared, one)).unwrap();
+            attachment_len(v.into_payload())
+        },
+    );
 }
 
 #[test]
@@ -186,24 +193,28 @@ fn streamed_multipart_without_a_length_is_measured() {
     let (ct, body) = body();
     let verifier = Verifier::new(key());
     let pieces = chunks(&body);
-    let (grew, n) = peak_growth(|| {
-        let v = block_on(verifier.parse_stream_and_verify(&ct, stream::iter(pieces))).unwrap();
-        attachment_len(v.into_payload())
-    });
-    assert_eq!(n, FILE - 1);
-    let ratio = report("parse_stream_and_verify (no length)", grew, body.len());
     // Without a declared length the body is parsed as it arrives (limits refused early):
     // multer's buffers, then each file joined out of them once.
-    assert!(ratio <= 2.1, "{ratio}x");
+    copies_at_most(
+        "parse_stream_and_verify (no length)",
+        2.1,
+        body.len(),
+        || {
+            let v = block_on(verifier.parse_stream_and_verify(&ct, stream::iter(pieces))).unwrap();
+            attachment_len(v.into_payload())
+        },
+    );
 
     let pieces = chunks(&body);
-    let (grew, n) = peak_growth(|| {
-        let u = block_on(parse_stream(&ct, stream::iter(pieces), &Limits::default())).unwrap();
-        attachment_len(verifier.verify(u).unwrap().into_payload())
-    });
-    assert_eq!(n, FILE - 1);
-    let ratio = report("parse_stream (no length), then verify", grew, body.len());
-    assert!(ratio <= 2.1, "{ratio}x");
+    copies_at_most(
+        "parse_stream (no length), then verify",
+        2.1,
+        body.len(),
+        || {
+            let u = block_on(parse_stream(&ct, stream::iter(pieces), &Limits::default())).unwrap();
+            attachment_len(verifier.verify(u).unwrap().into_payload())
+        },
+    );
 }
 
 #[test]
@@ -211,15 +222,17 @@ fn in_memory_multipart_from_a_slice_is_measured() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (ct, body) = body();
     let verifier = Verifier::new(key());
-    let (grew, n) = peak_growth(|| {
-        let v = verifier.parse_and_verify(&ct, &body).unwrap();
-        attachment_len(v.into_payload())
-    });
-    assert_eq!(n, FILE - 1);
     // A borrowed slice must be copied once to outlive the call (the attachment is a slice of
     // that copy); multer is handed that copy a window at a time.
-    let ratio = report("parse_and_verify (slice, in memory)", grew, body.len());
-    assert!(ratio <= 1.1, "{ratio}x");
+    copies_at_most(
+        "parse_and_verify (slice, in memory)",
+        1.1,
+        body.len(),
+        || {
+            let v = verifier.parse_and_verify(&ct, &body).unwrap();
+            attachment_len(v.into_payload())
+        },
+    );
 }
 
 #[test]
@@ -443,13 +456,10 @@ fn the_verified_receiver_path_holds_no_copy_of_the_body() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (ct, body) = body();
     let receiver = Receiver::new(Verifier::new(key()), NoReplayCheck);
-    let (grew, n) = peak_growth(|| {
+    // The envelope pass and the payload digest both read the body in place (it was 1.0x when
+    // the digest handed multer the whole body).
+    copies_at_most("Receiver::verify_request_bytes", 0.1, body.len(), || {
         let (verified, _digest) = receiver.verify_request_bytes(&ct, body.clone()).unwrap();
         attachment_len(verified.into_payload())
     });
-    assert_eq!(n, FILE - 1);
-    // The envelope pass and the payload digest both read the body in place (it was 1.0x when
-    // the digest handed multer the whole body).
-    let ratio = report("Receiver::verify_request_bytes", grew, body.len());
-    assert!(ratio <= 0.1, "{ratio}x");
 }
