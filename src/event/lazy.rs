@@ -8,7 +8,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 
 use super::data::lenient_time;
 use super::json::{describe, event_from_json, not_an_object};
-use super::{Event, EventKind, EventTime, UnknownData};
+use super::{Event, EventKind, EventTime};
 use crate::error::{PayloadKind, Result};
 use crate::limits::NodeBudget;
 use crate::parse::json::{Member, MemberName};
@@ -268,14 +268,7 @@ impl JsonEvent {
                     .flatten()
             })
             .unwrap_or_default();
-        match kind {
-            EventKind::Unknown => Event::Unknown {
-                name: data.event.clone().unwrap_or_default(),
-                raw: serde_json::Value::Null,
-                data: UnknownData::ready(Box::new(data)),
-            },
-            kind => Event::from_kind(kind, data),
-        }
+        Event::from_kind(kind, data)
     }
 }
 
