@@ -108,6 +108,21 @@ fn main() {
         ]
     );
 
+    // `--calls KIND --n N`: only the crate's pipeline, N times on one kind, for callgrind
+    // (`valgrind --tool=callgrind target/release/deps/anymail_compare-* --calls form --n 500`).
+    if let Some(kind) = arg("--calls") {
+        let n: usize = arg("--n").map_or(500, |v| v.parse().expect("--n N"));
+        let at = KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or_else(|| panic!("--calls takes one of {KINDS:?}"));
+        for _ in 0..n {
+            drop(black_box(pipeline(&verifier, &inputs[at], now)));
+        }
+        println!("{n} calls of the {kind} pipeline");
+        return;
+    }
+
     println!(
         "anymail_compare: load average {} on {} cores at start",
         machine_load(),

@@ -281,6 +281,12 @@ impl NodeBudget {
         self.charge(json).map(|()| false)
     }
 
+    /// What has been charged so far.
+    #[cfg(test)]
+    pub(crate) fn spent(&self) -> u64 {
+        self.max.saturating_sub(self.left.get())
+    }
+
     fn take(&self, cost: u64) -> Result<()> {
         match self.left.get().checked_sub(cost) {
             Some(left) => {
@@ -339,7 +345,7 @@ fn string_end(s: &[u8], mut i: usize) -> usize {
 /// An upper bound of [`json_cost`] that ignores strings: every `{`, `[`, `,` and `:`
 /// anywhere counts, inside strings too. Branch-free over fixed chunks, so it vectorises and
 /// runs several times faster than the exact count.
-fn json_cost_bound(json: &[u8]) -> u64 {
+pub(crate) fn json_cost_bound(json: &[u8]) -> u64 {
     let mut total: u64 = 1;
     // Blocks of at most 255 bytes, so that each count fits a byte: the loop then works on
     // sixteen or more bytes at a time.

@@ -9,10 +9,10 @@ use std::path::Path;
 
 use bytes::Bytes;
 use common::{fixtures, split_request};
-use mailgun_webhooks::testing::{ManualClock, Signer, legacy_sample};
+use mailgun_webhooks::testing::{FormBody, ManualClock, Signer, legacy_sample};
 use mailgun_webhooks::{
-    ErrorKind, Event, EventKind, FromPayload, LazyEvent, Limit, Limits, SigningKey, Verified,
-    Verifier,
+    ErrorKind, Event, EventKind, FromPayload, LazyEvent, Limit, Limits, Payload, SigningKey,
+    Verified, Verifier,
 };
 use serde_json::value::RawValue;
 
@@ -142,7 +142,7 @@ fn every_sample_kind_in_every_format_reads_as_the_eager_event() {
             assert_eq!(l.json().is_some(), format == mailgun_webhooks::Format::Json);
         }
     }
-    // Legacy names (bounced, dropped) are decoded up front, as `Event` has them.
+    // Legacy names (bounced, dropped) take the kinds `Event` gives them.
     let bounced = legacy_sample(EventKind::Failed).unwrap();
     let s = signer.sign(bounced.encoded(mailgun_webhooks::Format::Multipart));
     let b = Bytes::from(s.body);
@@ -153,6 +153,156 @@ fn every_sample_kind_in_every_format_reads_as_the_eager_event() {
         "legacy bounced",
     );
     assert_eq!(l.kind(), EventKind::Failed);
+}
+
+/// The fields and files of every captured legacy form event (signature fields left out).
+fn captured_legacy_forms() -> Vec<(String, FormBody)> {
+    let Some(dir) = fixtures() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Some((ct, body)) = form_request(&path) else {
+                continue;
+            };
+            if ct.contains("json") {
+                continue;
+            }
+            let Ok(raw) = mailgun_webhooks::scan(&ct, &body, &Limits::default()) else {
+                continue;
+            };
+            let Ok(Payload::Event(event)) =
+                raw.parse_unverified().map(|p| p.into_payload_unverified())
+            else {
+                continue;
+            };
+            let Some(data) = event.data() else { continue };
+            let mut form = FormBody::new();
+            for (n, v) in &data.fields {
+                if !["timestamp", "token", "signature"].contains(&n.as_str()) {
+                    form = form.field(n, v);
+                }
+            }
+            for a in &data.attachments {
+                form = form.file(
+                    a.field_name(),
+                    a.filename().unwrap_or("file"),
+                    a.content_type().unwrap_or("application/octet-stream"),
+                    a.data(),
+                );
+            }
+            out.push((name(&path), form));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The content type and body of a captured form file (`.form`, `.multipart`, `.http.txt`).
+fn form_request(path: &Path) -> Option<(String, Vec<u8>)> {
+    let bytes = fs::read(path).ok()?;
+    let name = path.to_str()?;
+    if name.ends_with(".form") {
+        Some(("application/x-www-form-urlencoded".to_owned(), bytes))
+    } else if name.ends_with(".multipart") {
+        let line = bytes.split(|&b| b == b'\n').next()?;
+        let boundary = std::str::from_utf8(line)
+            .ok()?
+            .trim_end()
+            .trim_start_matches("--");
+        Some((format!("multipart/form-data; boundary={boundary}"), bytes))
+    } else if name.ends_with(".http.txt") {
+        split_request(&bytes)
+    } else {
+        None
+    }
+}
+
+#[test]
+fn every_captured_legacy_form_event_reads_as_the_eager_event() {
+    let v = verifier(Limits::default());
+    let all = captured_legacy_forms();
+    if fixtures().is_some() {
+        assert!(all.len() >= 10, "only {} captured legacy events", all.len());
+    }
+    let mut kept = 0;
+    for (file, form) in all {
+        let signed = form.sign(&SigningKey::new(KEY), TS, "tok-legacy");
+        for body in [signed.urlencoded(), signed.multipart()] {
+            let b = Bytes::from(body.body);
+            let e = eager(&v, &body.content_type, b.clone()).unwrap();
+            let l = lazy(&v, &body.content_type, b).unwrap();
+            assert_same(&l, &e, &format!("{file} as {}", body.content_type));
+            kept += usize::from(format!("{l:?}").contains("form_fields"));
+        }
+    }
+    // Kept as fields, not decoded up front (unknown kinds are).
+    if fixtures().is_some() {
+        assert!(kept >= 10, "only {kept} kept as fields");
+    }
+}
+
+#[test]
+fn a_legacy_form_event_near_or_over_the_node_budget_is_decoded_before_the_handler() {
+    let headers = |n: usize| {
+        let pairs: Vec<_> = (0..n)
+            .map(|i| serde_json::json!([format!("X-H{i}"), "v"]))
+            .collect();
+        serde_json::Value::from(pairs).to_string()
+    };
+    let signed = |headers: String| {
+        FormBody::new()
+            .field("event", "delivered")
+            .field("recipient", "a@example.com")
+            .field("message-headers", headers)
+            .sign(&SigningKey::new(KEY), TS, "tok-budget")
+            .urlencoded()
+    };
+    // 100 pairs cost 301 nodes exactly (a `[` and a `,` each, a `[` and the value), and the
+    // lazy bound three times that: under a budget of 400, the event is decoded now and fits ...
+    let v = verifier(Limits::default().json_nodes(400));
+    let body = signed(headers(100));
+    let l = lazy(&v, &body.content_type, body.body.clone().into()).unwrap();
+    assert!(!format!("{l:?}").contains("form_fields"), "{l:?}");
+    assert_same(
+        &l,
+        &eager(&v, &body.content_type, body.body.into()).unwrap(),
+        "near the budget",
+    );
+    // ... under a budget of 300 it is refused (413), as the eager parse refuses it.
+    let v = verifier(Limits::default().json_nodes(300));
+    let body = signed(headers(100));
+    let e = eager(&v, &body.content_type, body.body.clone().into()).unwrap_err();
+    let l = lazy(&v, &body.content_type, body.body.into()).unwrap_err();
+    assert!(matches!(
+        l.kind(),
+        ErrorKind::LimitExceeded {
+            what: Limit::JsonNodes,
+            ..
+        }
+    ));
+    assert_eq!(e.kind(), l.kind());
+    // A `\u` escape in `message-headers` could decode to structure: decoded now too.
+    let v = verifier(Limits::default());
+    let body = signed(r#"[["X-Mailgun-Variables", "\u007b\"a\": 1}"]]"#.to_owned());
+    let l = lazy(&v, &body.content_type, body.body.clone().into()).unwrap();
+    assert!(!format!("{l:?}").contains("form_fields"), "{l:?}");
+    assert_same(
+        &l,
+        &eager(&v, &body.content_type, body.body.into()).unwrap(),
+        "escaped",
+    );
+    assert_eq!(
+        l.event().user_variables().and_then(|v| v.get::<u32>("a")),
+        Some(1)
+    );
 }
 
 #[test]

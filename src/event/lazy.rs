@@ -11,6 +11,7 @@ use super::json::{describe, event_from_json, not_an_object};
 use super::{Event, EventKind, EventTime};
 use crate::error::{PayloadKind, Result};
 use crate::limits::NodeBudget;
+use crate::parse::LegacyEvent;
 use crate::parse::json::{Member, MemberName};
 
 /// A tracking event that reads its fields from the body it came in, on access.
@@ -38,8 +39,9 @@ use crate::parse::json::{Member, MemberName};
 /// }
 /// ```
 ///
-/// A legacy form event (urlencoded or multipart) has no JSON to keep: it is decoded up front,
-/// and the accessors read the decoded [`Event`].
+/// A legacy form event (urlencoded or multipart) is kept as its decoded form fields: the same
+/// accessors read its `event`, `recipient` and signed `timestamp` fields, and the JSON inside
+/// its fields (`message-headers`, the custom variables) is decoded by [`event`](Self::event).
 ///
 /// # Differences from the eager path
 ///
@@ -50,7 +52,10 @@ use crate::parse::json::{Member, MemberName};
 ///   refuses such a body as malformed (400); here it would only be found after the delivery
 ///   was accepted, so the lenient reading is the only one that cannot lose a delivery.
 /// - An event of a kind this crate does not know is decoded up front (it keeps its raw
-///   object, which is charged to the budget as well, as for [`Event::Unknown`]).
+///   object, which is charged to the budget as well, as for [`Event::Unknown`]). So is a
+///   legacy form event whose JSON could come near the node budget (a bound of its cost is
+///   checked; the exact count needs the decode), so that it is refused before the handler runs
+///   if it is over.
 #[derive(Clone)]
 pub struct LazyEvent {
     repr: Repr,
@@ -60,6 +65,8 @@ pub struct LazyEvent {
 enum Repr {
     /// A JSON `event-data` object of a known kind, kept as its exact text.
     Json(Box<JsonEvent>),
+    /// A legacy form event of a known kind, kept as its fields.
+    Form(Box<FormEvent>),
     /// Decoded up front (legacy form events, unknown kinds).
     Decoded(Event),
 }
@@ -79,6 +86,13 @@ struct JsonEvent {
     full: OnceLock<Event>,
 }
 
+#[derive(Clone)]
+struct FormEvent {
+    fields: LegacyEvent,
+    /// The full decode, made on first access.
+    full: OnceLock<Event>,
+}
+
 /// A string member: a range of the text when it had no escapes, else decoded.
 #[derive(Clone)]
 enum Text {
@@ -93,6 +107,7 @@ impl fmt::Debug for LazyEvent {
         d.field("kind", &self.kind());
         match &self.repr {
             Repr::Json(json) => d.field("event_data_len", &json.text.len()),
+            Repr::Form(form) => d.field("form_fields", &form.fields.summary()),
             Repr::Decoded(_) => d.field("decoded", &true),
         };
         d.finish()
@@ -146,10 +161,21 @@ impl LazyEvent {
         })
     }
 
+    /// A verified legacy form event, kept as its fields.
+    pub(crate) fn from_form(fields: LegacyEvent) -> LazyEvent {
+        LazyEvent {
+            repr: Repr::Form(Box::new(FormEvent {
+                fields,
+                full: OnceLock::new(),
+            })),
+        }
+    }
+
     /// The event's kind.
     pub fn kind(&self) -> EventKind {
         match &self.repr {
             Repr::Json(json) => json.kind,
+            Repr::Form(form) => form.fields.kind(),
             Repr::Decoded(event) => event.kind(),
         }
     }
@@ -158,6 +184,7 @@ impl LazyEvent {
     pub fn name(&self) -> &str {
         match &self.repr {
             Repr::Json(json) => json.kind.as_str(),
+            Repr::Form(form) => form.fields.kind().as_str(),
             Repr::Decoded(event) => event.name(),
         }
     }
@@ -166,6 +193,8 @@ impl LazyEvent {
     pub fn id(&self) -> Option<&str> {
         match &self.repr {
             Repr::Json(json) => json.id.as_ref().map(|t| json.str(t)),
+            // Legacy events have no id.
+            Repr::Form(_) => None,
             Repr::Decoded(event) => event.id(),
         }
     }
@@ -174,6 +203,7 @@ impl LazyEvent {
     pub fn recipient(&self) -> Option<&str> {
         match &self.repr {
             Repr::Json(json) => json.recipient.as_ref().map(|t| json.str(t)),
+            Repr::Form(form) => form.fields.recipient(),
             Repr::Decoded(event) => event.recipient(),
         }
     }
@@ -182,6 +212,7 @@ impl LazyEvent {
     pub fn timestamp(&self) -> Option<EventTime> {
         match &self.repr {
             Repr::Json(json) => json.timestamp,
+            Repr::Form(form) => form.fields.timestamp(),
             Repr::Decoded(event) => event.timestamp(),
         }
     }
@@ -191,6 +222,7 @@ impl LazyEvent {
     pub fn event(&self) -> &Event {
         match &self.repr {
             Repr::Json(json) => json.full.get_or_init(|| json.decode()),
+            Repr::Form(form) => form.full.get_or_init(|| form.fields.to_event()),
             Repr::Decoded(event) => event,
         }
     }
@@ -205,6 +237,13 @@ impl LazyEvent {
                     None => JsonEvent::decode_text(&json.text, json.kind, json.nodes),
                 }
             }
+            Repr::Form(form) => {
+                let form = *form;
+                match form.full.into_inner() {
+                    Some(event) => event,
+                    None => form.fields.into_event(),
+                }
+            }
             Repr::Decoded(event) => event,
         }
     }
@@ -214,7 +253,7 @@ impl LazyEvent {
     pub fn json(&self) -> Option<&[u8]> {
         match &self.repr {
             Repr::Json(json) => Some(&json.text),
-            Repr::Decoded(_) => None,
+            Repr::Form(_) | Repr::Decoded(_) => None,
         }
     }
 

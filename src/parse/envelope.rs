@@ -21,7 +21,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::fields::{Fields, limit};
 use super::multipart::{Collector, read_error};
-use super::{ContentType, MediaType, Payload, form, json, multipart};
+use super::{ContentType, LegacyEvent, MediaType, Payload, form, json, multipart};
 use crate::error::{ErrorKind, Limit, Result};
 use crate::event::{LazyEvent, MemberSpans};
 use crate::limits::{InFlight, Limits, NodeBudget};
@@ -113,9 +113,9 @@ impl Verified<RawPayload> {
         self.try_map_with(|sig, raw| raw.typed(sig)).map(kinded)
     }
 
-    /// The tracking event of a verified body, read on access ([`LazyEvent`]): for a JSON
-    /// body, its kind, id, recipient and timestamp are read now and every other field when
-    /// first asked for; a legacy form event is decoded now. A route's payload is a
+    /// The tracking event of a verified body, read on access ([`LazyEvent`]): its kind, id,
+    /// recipient and timestamp are read now and every other field when first asked for (for
+    /// a legacy form event, the JSON inside its fields). A route's payload is a
     /// [`WrongEndpoint`](ErrorKind::WrongEndpoint) error (400).
     ///
     /// Refuses what [`parse`](Self::parse) refuses before a handler could run: an `event-data`
@@ -143,18 +143,26 @@ impl Verified<RawPayload> {
     /// # Ok::<(), mailgun_webhooks::Error>(())
     /// ```
     pub fn parse_lazy(self) -> Result<Verified<LazyEvent>> {
-        let json = match &self.payload().raw {
-            Raw::Json(text, members) => Some((text.clone(), *members, self.payload().nodes)),
-            Raw::Fields(_) => None,
-        };
-        let Some((text, members, nodes)) = json else {
-            return self
-                .parse()?
-                .try_map_with(|_, payload| payload.into_event().map(LazyEvent::from));
-        };
-        let event = LazyEvent::from_json(text, members, nodes)?;
-        let kinds = event.kinds();
-        Ok(self.map(|_| event).with_kinds(kinds))
+        let verified = self.try_map_with(|signature, raw| {
+            let RawPayload { raw, nodes, mime } = raw;
+            match raw {
+                Raw::Json(text, members) => LazyEvent::from_json(text, members, nodes),
+                Raw::Fields(fields) => {
+                    match LegacyEvent::new(fields, signature.timestamp(), nodes) {
+                        Ok(event) => Ok(LazyEvent::from_form(event)),
+                        Err(fields) => {
+                            let budget = NodeBudget::new(nodes);
+                            fields
+                                .finish(signature.timestamp(), &budget, mime)?
+                                .into_event()
+                                .map(LazyEvent::from)
+                        }
+                    }
+                }
+            }
+        })?;
+        let kinds = verified.payload().kinds();
+        Ok(verified.with_kinds(kinds))
     }
 }
 

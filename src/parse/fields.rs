@@ -162,10 +162,10 @@ impl<'l> FieldSet<'l> {
 /// JSON inside them), files as they arrived, and which fields were the signed ones.
 #[derive(Clone)]
 pub(super) struct Fields {
-    texts: Vec<(String, String)>,
-    files: Vec<Attachment>,
+    pub(super) texts: Vec<(String, String)>,
+    pub(super) files: Vec<Attachment>,
     /// Indices in `texts` of the signature fields that were used.
-    used: Vec<usize>,
+    pub(super) used: Vec<usize>,
 }
 
 impl Fields {
@@ -185,7 +185,7 @@ impl Fields {
         // A route post carries Mailgun's `sender` field and every MIME header of the email as
         // a field, so an `event` header added by the email's sender must not turn it into a
         // tracking event; legacy tracking posts never have `sender`.
-        Ok(if self.has("event") && !self.has("sender") {
+        Ok(if self.is_event() {
             Payload::Event(legacy::event(
                 self.texts, self.files, &self.used, timestamp, budget,
             )?)
@@ -205,11 +205,16 @@ impl Fields {
         })
     }
 
+    /// Whether these fields are a legacy tracking event (see the module's documentation).
+    pub(super) fn is_event(&self) -> bool {
+        self.has("event") && !self.has("sender")
+    }
+
     fn has(&self, name: &str) -> bool {
         self.texts.iter().any(|(n, _)| n == name)
     }
 
-    fn first(&self, name: &str) -> Option<&str> {
+    pub(super) fn first(&self, name: &str) -> Option<&str> {
         self.texts
             .iter()
             .find(|(n, _)| n == name)

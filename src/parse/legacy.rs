@@ -36,8 +36,9 @@ use crate::event::{
     strip_angle_brackets,
 };
 use crate::inbound::Attachment;
-use crate::limits::NodeBudget;
+use crate::limits::{NodeBudget, json_cost_bound};
 
+use super::fields::Fields;
 use super::form_json;
 
 /// Builds the event. `signed` holds the indices in `fields` of the signature fields that
@@ -49,6 +50,17 @@ pub(super) fn event(
     timestamp: &str,
     budget: &NodeBudget,
 ) -> Result<Event> {
+    let (name, data) = typed(&fields, signed, timestamp, budget)?;
+    Ok(assemble(name, data, fields, files))
+}
+
+/// The event's name as sent, and its typed fields (all but `fields` and `attachments`).
+fn typed(
+    fields: &[(String, String)],
+    signed: &[usize],
+    timestamp: &str,
+    budget: &NodeBudget,
+) -> Result<(String, EventData)> {
     let mut b = Builder::default();
     let mut seen = 0u64;
     for (i, (name, value)) in fields.iter().enumerate() {
@@ -66,25 +78,153 @@ pub(super) fn event(
     }
     b.data.timestamp = EventTime::parse_decimal(timestamp);
     let name = b.name.take().unwrap_or_default();
-    Ok(match legacy_kind(&name) {
-        Some(kind) => {
-            let mut data = b.finish(kind, &name, budget)?;
-            data.fields = fields;
-            data.attachments = files;
-            Event::from_kind(kind, data)
+    let kind = legacy_kind(&name).unwrap_or(EventKind::Unknown);
+    let data = b.finish(kind, &name, budget)?;
+    Ok((name, data))
+}
+
+/// The event of a kind named `name`, with every field and file.
+fn assemble(
+    name: String,
+    mut data: EventData,
+    fields: Vec<(String, String)>,
+    files: Vec<Attachment>,
+) -> Event {
+    let kind = legacy_kind(&name);
+    let raw = match kind {
+        Some(_) => Value::Null,
+        None => raw_object(&fields),
+    };
+    data.fields = fields;
+    data.attachments = files;
+    match kind {
+        Some(kind) => Event::from_kind(kind, data),
+        None => Event::Unknown {
+            name,
+            raw,
+            data: crate::event::UnknownData::ready(Box::new(data)),
+        },
+    }
+}
+
+/// A verified legacy tracking event kept as its form fields, for [`LazyEvent`]: its kind,
+/// recipient and timestamp are read when it is made, everything else (the JSON of
+/// `message-headers` and the custom variables, above all) by [`event`] on demand.
+///
+/// [`LazyEvent`]: crate::LazyEvent
+#[derive(Clone)]
+pub(crate) struct LegacyEvent {
+    fields: Fields,
+    /// The signed timestamp, as sent.
+    timestamp: Box<str>,
+    kind: EventKind,
+    /// Index in the fields of the first `recipient`.
+    recipient: Option<usize>,
+    /// The node budget [`event`] decodes under: what [`LegacyEvent::new`] checked it fits.
+    nodes: u64,
+}
+
+impl LegacyEvent {
+    /// Keeps `fields` undecoded when they are a legacy event of a known kind whose decode
+    /// cannot go over a node budget of `nodes` (see [`charge_bound`]). Else gives them back: the
+    /// caller decodes them now, so that an oversized event is refused before a handler runs,
+    /// as the eager parse refuses it.
+    pub(super) fn new(
+        fields: Fields,
+        timestamp: &str,
+        nodes: u64,
+    ) -> std::result::Result<LegacyEvent, Fields> {
+        let kind = fields.first("event").and_then(legacy_kind);
+        let (Some(kind), true) = (kind, fields.is_event()) else {
+            return Err(fields);
+        };
+        if charge_bound(&fields.texts).is_none_or(|cost| cost > nodes) {
+            return Err(fields);
         }
-        None => {
-            let raw = raw_object(&fields);
-            let mut data = b.finish(EventKind::Unknown, &name, budget)?;
-            data.fields = fields;
-            data.attachments = files;
-            Event::Unknown {
-                name,
-                raw,
-                data: crate::event::UnknownData::ready(Box::new(data)),
+        let recipient = fields.texts.iter().position(|(n, _)| n == "recipient");
+        Ok(LegacyEvent {
+            fields,
+            timestamp: timestamp.into(),
+            kind,
+            recipient,
+            nodes,
+        })
+    }
+
+    pub(crate) fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The first `recipient` field, as [`event`] reads it.
+    pub(crate) fn recipient(&self) -> Option<&str> {
+        let (_, value) = self.fields.texts.get(self.recipient?)?;
+        Some(value)
+    }
+
+    pub(crate) fn timestamp(&self) -> Option<EventTime> {
+        EventTime::parse_decimal(&self.timestamp)
+    }
+
+    /// How many text fields and files there are, for `Debug`.
+    pub(crate) fn summary(&self) -> (usize, usize) {
+        self.fields.summary()
+    }
+
+    /// The whole event, from a copy of the fields.
+    pub(crate) fn to_event(&self) -> Event {
+        self.clone().into_event()
+    }
+
+    /// The whole event, as the eager parse gives it.
+    pub(crate) fn into_event(self) -> Event {
+        let Fields { texts, files, used } = self.fields;
+        let budget = NodeBudget::new(self.nodes);
+        let (name, data) = typed(&texts, &used, &self.timestamp, &budget).unwrap_or_else(|_| {
+            // Not reached: `new` kept only fields whose charges fit the budget. Should it be,
+            // the event keeps every field as sent, without the JSON inside them decoded.
+            let first = |name: &str| texts.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            let name = first("event").cloned().unwrap_or_default();
+            let data = EventData {
+                event: Some(name.to_ascii_lowercase()),
+                recipient: first("recipient").cloned(),
+                timestamp: EventTime::parse_decimal(&self.timestamp),
+                ..EventData::default()
+            };
+            (name, data)
+        });
+        assemble(name, data, texts, files)
+    }
+}
+
+/// More than [`event`] can charge to a node budget for `fields`, or `None` when that cannot be
+/// told without decoding them.
+///
+/// [`event`] charges the first `message-headers`, every `X-Mailgun-Variables` field, and every
+/// `X-Mailgun-Variables` header inside `message-headers` (its value decoded from the JSON
+/// string, or rendered from a non-string value). [`json_cost_bound`] bounds the first two. A
+/// header's value is taken from a region of `message-headers` of its own: unless the text has a
+/// `\u` escape (which could decode to `{`), every `{`, `[`, `,` and `:` of the value is one of
+/// that region (rendering adds only `;`, `=`, spaces and quotes), so the headers cost at most
+/// the bound of the whole text plus one per pair, and there are fewer pairs than `[`s: twice
+/// the bound. Three times the bound of each `message-headers` covers the field and its headers.
+///
+/// [`json_cost_bound`]: crate::limits::json_cost_bound
+fn charge_bound(fields: &[(String, String)]) -> Option<u64> {
+    let mut total: u64 = 0;
+    for (name, value) in fields {
+        let cost = match Known::of(name) {
+            Some(Known::MessageHeaders) => {
+                if memchr::memmem::find(value.as_bytes(), b"\\u").is_some() {
+                    return None;
+                }
+                json_cost_bound(value.as_bytes()).saturating_mul(3)
             }
-        }
-    })
+            Some(Known::Variables) => json_cost_bound(value.as_bytes()),
+            _ => 0,
+        };
+        total = total.saturating_add(cost);
+    }
+    Some(total)
 }
 
 /// Legacy names, then current ones (a form body may carry either).
@@ -401,6 +541,84 @@ mod tests {
         assert_eq!(v.get_str("timestamp"), Some("user"));
         assert_eq!(v.get::<u32>("n"), Some(5));
         assert_eq!(v.len(), 4);
+    }
+
+    mod bound {
+        use super::super::{charge_bound, typed};
+        use crate::limits::NodeBudget;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn text() -> impl Strategy<Value = String> {
+            "[a-z{}\\[\\],:\"\\\\ =;/\n]{0,16}"
+        }
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                text().prop_map(Value::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(3, 24, 5, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::vec((text(), inner), 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A `message-headers` element: mostly pairs, some named `X-Mailgun-Variables` (in
+        /// any case), some with the `[value, {params}]` shape, some not pairs at all.
+        fn element() -> impl Strategy<Value = Value> {
+            let name = prop_oneof![
+                Just("X-Mailgun-Variables".to_owned()),
+                Just("x-mailgun-VARIABLES".to_owned()),
+                text(),
+            ];
+            let params = prop::collection::vec((text(), value()), 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect()));
+            prop_oneof![
+                4 => (name.clone(), value()).prop_map(|(n, v)| serde_json::json!([n, v])),
+                2 => (name, text(), params).prop_map(|(n, main, p)| serde_json::json!([n, [main, p]])),
+                1 => value(),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// What `typed` charges is never over `charge_bound`, whatever `message-headers`
+            /// and the `X-Mailgun-Variables` fields hold.
+            #[test]
+            fn the_bound_covers_every_charge(
+                headers in prop::collection::vec(element(), 0..8),
+                vars in prop::collection::vec(value(), 0..3),
+            ) {
+                let mut fields = vec![
+                    ("event".to_owned(), "delivered".to_owned()),
+                    ("message-headers".to_owned(), Value::from(headers).to_string()),
+                ];
+                fields.extend(vars.iter().map(|v| ("X-Mailgun-Variables".to_owned(), v.to_string())));
+                let budget = NodeBudget::new(u64::MAX / 2);
+                typed(&fields, &[], "1", &budget).unwrap();
+                if let Some(bound) = charge_bound(&fields) {
+                    prop_assert!(budget.spent() <= bound, "spent {} over bound {bound}", budget.spent());
+                }
+            }
+        }
+
+        #[test]
+        fn an_escape_that_could_make_structure_has_no_bound() {
+            let headers = r#"[["X-Mailgun-Variables", "\u007b\u007b"]]"#;
+            let fields = vec![("message-headers".to_owned(), headers.to_owned())];
+            assert_eq!(charge_bound(&fields), None);
+        }
     }
 
     #[test]

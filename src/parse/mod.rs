@@ -30,3 +30,4 @@ pub use envelope::{
 };
 
 pub(crate) use crate::payload::Payload;
+pub(crate) use legacy::LegacyEvent;
