@@ -23,8 +23,10 @@ use crate::verify::Signature;
 /// values), and the signature fields found.
 pub(crate) fn scan(body: &[u8], limits: &Limits) -> Result<(Signature, Fields)> {
     let mut set = FieldSet::new(limits);
-    for pair in body.split(|&b| b == b'&') {
-        add_pair(&mut set, pair, limits)?;
+    let mut start = 0;
+    for amp in memchr::memchr_iter(b'&', body).chain([body.len()]) {
+        add_pair(&mut set, body.get(start..amp).unwrap_or_default(), limits)?;
+        start = amp.saturating_add(1);
     }
     set.into_fields()
 }
@@ -50,7 +52,7 @@ impl<'l> StreamScan<'l> {
     /// The next bytes of the body (the caller checks the body limit).
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<()> {
         let mut rest = chunk;
-        while let Some(amp) = rest.iter().position(|&b| b == b'&') {
+        while let Some(amp) = memchr::memchr(b'&', rest) {
             let (head, tail) = rest.split_at(amp);
             if self.partial.is_empty() {
                 add_pair(&mut self.set, head, self.limits)?;
@@ -79,7 +81,7 @@ fn add_pair(set: &mut FieldSet<'_>, pair: &[u8], limits: &Limits) -> Result<()> 
     if pair.is_empty() {
         return Ok(());
     }
-    let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
+    let (raw_name, raw_value) = match memchr::memchr(b'=', pair) {
         Some(eq) => (
             pair.get(..eq).unwrap_or_default(),
             pair.get(eq + 1..).unwrap_or_default(),
