@@ -251,7 +251,7 @@ pub(crate) struct NodeBudget {
 }
 
 /// What one `{` costs: a `BTreeMap` leaf node is about 600 bytes.
-const OBJECT_COST: u64 = 16;
+pub(crate) const OBJECT_COST: u64 = 16;
 
 impl NodeBudget {
     pub(crate) fn new(max: u64) -> Self {

@@ -91,7 +91,7 @@ impl FromPayload for LazyEvent {
     }
 
     /// A JSON event keeps the body and reads its kind, id, recipient and timestamp; a legacy
-    /// form event is decoded as for [`Event`].
+    /// form event keeps its fields and reads the same from them (see [`LazyEvent`]).
     fn from_raw_payload(raw: Verified<RawPayload>) -> Result<Verified<Self>> {
         raw.parse_lazy()
     }

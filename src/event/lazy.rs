@@ -17,11 +17,11 @@ use crate::parse::json::{Member, MemberName};
 /// A tracking event that reads its fields from the body it came in, on access.
 ///
 /// [`Event`] decodes every field of `event-data` up front: each string is allocated, each
-/// nested object built, whether the handler reads it or not. A `LazyEvent` keeps the request
-/// body (a shared [`Bytes`], not a copy) and, after the signature verified, reads only the
-/// members a handler usually needs: the event's kind, id, recipient and timestamp, borrowed
-/// from the body when they have no escapes. Everything else is decoded the first time it is
-/// asked for ([`event`](Self::event)), once, into the same [`Event`] the eager path gives.
+/// nested object built, whether the handler reads it or not. A `LazyEvent` of a JSON body keeps
+/// the request body (a shared [`Bytes`], not a copy) and, after the signature verified, reads
+/// only the members a handler usually needs: the event's kind, id, recipient and timestamp,
+/// borrowed from the body when they have no escapes. Everything else is decoded the first time
+/// it is asked for ([`event`](Self::event)), once, into the same [`Event`] the eager path gives.
 ///
 /// Use it as the payload type of an adapter's extractor when the handler reads a few fields,
 /// or hands the body on (to a queue, say) rather than reading it:
@@ -53,9 +53,9 @@ use crate::parse::json::{Member, MemberName};
 ///   was accepted, so the lenient reading is the only one that cannot lose a delivery.
 /// - An event of a kind this crate does not know is decoded up front (it keeps its raw
 ///   object, which is charged to the budget as well, as for [`Event::Unknown`]). So is a
-///   legacy form event whose JSON could come near the node budget (a bound of its cost is
-///   checked; the exact count needs the decode), so that it is refused before the handler runs
-///   if it is over.
+///   legacy form event whose JSON could exceed the node budget: a bound of its cost is
+///   checked (the exact count needs the decode), and over it the event is decoded before the
+///   handler runs, so that it is refused if it is over.
 #[derive(Clone)]
 pub struct LazyEvent {
     repr: Repr,
@@ -67,7 +67,7 @@ enum Repr {
     Json(Box<JsonEvent>),
     /// A legacy form event of a known kind, kept as its fields.
     Form(Box<FormEvent>),
-    /// Decoded up front (legacy form events, unknown kinds).
+    /// Decoded up front (unknown kinds; legacy form events whose JSON could exceed the budget).
     Decoded(Event),
 }
 

@@ -36,7 +36,7 @@ use crate::event::{
     strip_angle_brackets,
 };
 use crate::inbound::Attachment;
-use crate::limits::{NodeBudget, json_cost_bound};
+use crate::limits::{NodeBudget, OBJECT_COST, json_cost_bound};
 
 use super::fields::Fields;
 use super::form_json;
@@ -138,7 +138,7 @@ impl LegacyEvent {
         let (Some(kind), true) = (kind, fields.is_event()) else {
             return Err(fields);
         };
-        if charge_bound(&fields.texts).is_none_or(|cost| cost > nodes) {
+        if charge_bound(&fields.texts) > nodes {
             return Err(fields);
         }
         let recipient = fields.texts.iter().position(|(n, _)| n == "recipient");
@@ -196,35 +196,40 @@ impl LegacyEvent {
     }
 }
 
-/// More than [`event`] can charge to a node budget for `fields`, or `None` when that cannot be
-/// told without decoding them.
+/// At least what [`event`] can charge to a node budget for `fields`, without decoding them.
 ///
 /// [`event`] charges the first `message-headers`, every `X-Mailgun-Variables` field, and every
 /// `X-Mailgun-Variables` header inside `message-headers` (its value decoded from the JSON
 /// string, or rendered from a non-string value). [`json_cost_bound`] bounds the first two. A
-/// header's value is taken from a region of `message-headers` of its own: unless the text has a
-/// `\u` escape (which could decode to `{`), every `{`, `[`, `,` and `:` of the value is one of
-/// that region (rendering adds only `;`, `=`, spaces and quotes), so the headers cost at most
-/// the bound of the whole text plus one per pair, and there are fewer pairs than `[`s: twice
-/// the bound. Three times the bound of each `message-headers` covers the field and its headers.
+/// header's value comes from a region of `message-headers` of its own, and every `{`, `[`, `,`
+/// and `:` in it is one of that region's, or comes from a `\u` escape there (which decodes to
+/// one character, so it is counted as the dearest, a `{`): decoding the other escapes and
+/// rendering add only quotes, backslashes, `;`, `=` and spaces. So the headers cost at most the
+/// bound of the whole text plus one per pair, and there are fewer pairs than `[`s: twice the
+/// bound. Three times the bound of each `message-headers` covers the field and its headers
+/// (one spare: a proptest checks the whole claim).
 ///
 /// [`json_cost_bound`]: crate::limits::json_cost_bound
-fn charge_bound(fields: &[(String, String)]) -> Option<u64> {
+fn charge_bound(fields: &[(String, String)]) -> u64 {
     let mut total: u64 = 0;
     for (name, value) in fields {
         let cost = match Known::of(name) {
             Some(Known::MessageHeaders) => {
-                if memchr::memmem::find(value.as_bytes(), b"\\u").is_some() {
-                    return None;
-                }
-                json_cost_bound(value.as_bytes()).saturating_mul(3)
+                let escapes = memchr::memmem::find_iter(value.as_bytes(), b"\\u").count();
+                json_cost_bound(value.as_bytes())
+                    .saturating_mul(3)
+                    .saturating_add(
+                        u64::try_from(escapes)
+                            .unwrap_or(u64::MAX)
+                            .saturating_mul(OBJECT_COST),
+                    )
             }
             Some(Known::Variables) => json_cost_bound(value.as_bytes()),
             _ => 0,
         };
         total = total.saturating_add(cost);
     }
-    Some(total)
+    total
 }
 
 /// Legacy names, then current ones (a form body may carry either).
@@ -573,9 +578,11 @@ mod tests {
             })
         }
 
-        /// A `message-headers` element: mostly pairs, some named `X-Mailgun-Variables` (in
-        /// any case), some with the `[value, {params}]` shape, some not pairs at all.
-        fn element() -> impl Strategy<Value = Value> {
+        /// A `message-headers` element, as JSON text: mostly pairs, some named
+        /// `X-Mailgun-Variables` (in any case), some with the `[value, {params}]` shape, some
+        /// whose value is a string written with `\\u` escapes (of structure among others),
+        /// some not pairs at all.
+        fn element() -> impl Strategy<Value = String> {
             let name = prop_oneof![
                 Just("X-Mailgun-Variables".to_owned()),
                 Just("x-mailgun-VARIABLES".to_owned()),
@@ -583,10 +590,31 @@ mod tests {
             ];
             let params = prop::collection::vec((text(), value()), 0..3)
                 .prop_map(|m| Value::Object(m.into_iter().collect()));
+            let escaped = prop::collection::vec(
+                prop::sample::select(vec![
+                    "\\u007b",
+                    "\\u005B",
+                    "\\u002c",
+                    "\\u003a",
+                    "\\u0022",
+                    "\\u005c",
+                    "\\ud83d\\ude00",
+                    "\\\\u",
+                    "\\\"",
+                    "a",
+                    "{",
+                    ":",
+                    " ",
+                ]),
+                0..12,
+            )
+            .prop_map(|parts| format!("\"{}\"", parts.concat()));
             prop_oneof![
-                4 => (name.clone(), value()).prop_map(|(n, v)| serde_json::json!([n, v])),
-                2 => (name, text(), params).prop_map(|(n, main, p)| serde_json::json!([n, [main, p]])),
-                1 => value(),
+                4 => (name.clone(), value()).prop_map(|(n, v)| serde_json::json!([n, v]).to_string()),
+                2 => (name.clone(), text(), params)
+                    .prop_map(|(n, main, p)| serde_json::json!([n, [main, p]]).to_string()),
+                2 => (name, escaped).prop_map(|(n, v)| format!("[{},{v}]", Value::from(n))),
+                1 => value().prop_map(|v| v.to_string()),
             ]
         }
 
@@ -602,22 +630,25 @@ mod tests {
             ) {
                 let mut fields = vec![
                     ("event".to_owned(), "delivered".to_owned()),
-                    ("message-headers".to_owned(), Value::from(headers).to_string()),
+                    ("message-headers".to_owned(), format!("[{}]", headers.join(","))),
                 ];
                 fields.extend(vars.iter().map(|v| ("X-Mailgun-Variables".to_owned(), v.to_string())));
                 let budget = NodeBudget::new(u64::MAX / 2);
                 typed(&fields, &[], "1", &budget).unwrap();
-                if let Some(bound) = charge_bound(&fields) {
-                    prop_assert!(budget.spent() <= bound, "spent {} over bound {bound}", budget.spent());
-                }
+                let bound = charge_bound(&fields);
+                prop_assert!(budget.spent() <= bound, "spent {} over bound {bound}", budget.spent());
             }
         }
 
         #[test]
-        fn an_escape_that_could_make_structure_has_no_bound() {
+        fn an_escape_is_counted_as_the_structure_it_could_be() {
             let headers = r#"[["X-Mailgun-Variables", "\u007b\u007b"]]"#;
             let fields = vec![("message-headers".to_owned(), headers.to_owned())];
-            assert_eq!(charge_bound(&fields), None);
+            let budget = NodeBudget::new(u64::MAX / 2);
+            typed(&fields, &[], "1", &budget).unwrap();
+            // The text's own structure (two `[`, a `,`) and the value's two `{`.
+            assert_eq!(budget.spent(), 4 + 33);
+            assert!(charge_bound(&fields) >= 4 + 33);
         }
     }
 
