@@ -59,40 +59,46 @@ fn assert_same(lazy: &LazyEvent, event: &Event, what: &str) {
     assert_eq!(&lazy.clone().into_event(), event, "{what}: into_event");
 }
 
-/// The `event-data` text of every captured JSON webhook, exactly as captured.
-fn captured_event_data() -> Vec<(String, String)> {
-    let Some(dir) = fixtures() else {
-        return Vec::new();
-    };
+/// Every captured file, sorted (none without the fixtures).
+fn captured_files() -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![dir];
+    let mut stack: Vec<_> = fixtures().into_iter().collect();
     while let Some(d) = stack.pop() {
         for entry in fs::read_dir(&d).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-                continue;
-            }
-            let Ok(text) = fs::read(&path) else { continue };
-            let text = match split_request(&text) {
-                Some((ct, body)) if ct.contains("json") => body,
-                Some(_) => continue,
-                None => text,
-            };
-            #[derive(serde::Deserialize)]
-            struct Envelope<'a> {
-                #[serde(rename = "event-data", borrow)]
-                event_data: Option<&'a RawValue>,
-            }
-            if let Ok(Envelope {
-                event_data: Some(raw),
-            }) = serde_json::from_slice::<Envelope>(&text)
-            {
-                out.push((name(&path), raw.get().to_owned()));
+            } else {
+                out.push(path);
             }
         }
     }
     out.sort();
+    out
+}
+
+/// The `event-data` text of every captured JSON webhook, exactly as captured.
+fn captured_event_data() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for path in captured_files() {
+        let Ok(text) = fs::read(&path) else { continue };
+        let text = match split_request(&text) {
+            Some((ct, body)) if ct.contains("json") => body,
+            Some(_) => continue,
+            None => text,
+        };
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(rename = "event-data", borrow)]
+            event_data: Option<&'a RawValue>,
+        }
+        if let Ok(Envelope {
+            event_data: Some(raw),
+        }) = serde_json::from_slice::<Envelope>(&text)
+        {
+            out.push((name(&path), raw.get().to_owned()));
+        }
+    }
     out
 }
 
@@ -157,51 +163,38 @@ fn every_sample_kind_in_every_format_reads_as_the_eager_event() {
 
 /// The fields and files of every captured legacy form event (signature fields left out).
 fn captured_legacy_forms() -> Vec<(String, FormBody)> {
-    let Some(dir) = fixtures() else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    let mut stack = vec![dir];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let Some((ct, body)) = form_request(&path) else {
-                continue;
-            };
-            if ct.contains("json") {
-                continue;
-            }
-            let Ok(raw) = mailgun_webhooks::scan(&ct, &body, &Limits::default()) else {
-                continue;
-            };
-            let Ok(Payload::Event(event)) =
-                raw.parse_unverified().map(|p| p.into_payload_unverified())
-            else {
-                continue;
-            };
-            let Some(data) = event.data() else { continue };
-            let mut form = FormBody::new();
-            for (n, v) in &data.fields {
-                if !["timestamp", "token", "signature"].contains(&n.as_str()) {
-                    form = form.field(n, v);
-                }
-            }
-            for a in &data.attachments {
-                form = form.file(
-                    a.field_name(),
-                    a.filename().unwrap_or("file"),
-                    a.content_type().unwrap_or("application/octet-stream"),
-                    a.data(),
-                );
-            }
-            out.push((name(&path), form));
+    for path in captured_files() {
+        let Some((ct, body)) = form_request(&path) else {
+            continue;
+        };
+        if ct.contains("json") {
+            continue;
         }
+        let Ok(raw) = mailgun_webhooks::scan(&ct, &body, &Limits::default()) else {
+            continue;
+        };
+        let Ok(Payload::Event(event)) = raw.parse_unverified().map(|p| p.into_payload_unverified())
+        else {
+            continue;
+        };
+        let Some(data) = event.data() else { continue };
+        let mut form = FormBody::new();
+        for (n, v) in &data.fields {
+            if !["timestamp", "token", "signature"].contains(&n.as_str()) {
+                form = form.field(n, v);
+            }
+        }
+        for a in &data.attachments {
+            form = form.file(
+                a.field_name(),
+                a.filename().unwrap_or("file"),
+                a.content_type().unwrap_or("application/octet-stream"),
+                a.data(),
+            );
+        }
+        out.push((name(&path), form));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 

@@ -9,6 +9,8 @@ use libfuzzer_sys::fuzz_target;
 use mailgun_webhooks::testing::ManualClock;
 use mailgun_webhooks::{Limits, SigningKey, Verifier, scan_bytes};
 
+mod lazy_common;
+
 const TS: &str = "1700000000";
 
 fuzz_target!(|input: &[u8]| {
@@ -42,15 +44,9 @@ fuzz_target!(|input: &[u8]| {
     match (lazy, eager) {
         (Ok(lazy), eager) => {
             let lazy = lazy.payload();
-            let full = lazy.event();
-            assert_eq!(lazy.kind(), full.kind());
-            assert_eq!(lazy.name(), full.name());
-            assert_eq!(lazy.id(), full.id());
-            assert_eq!(lazy.recipient(), full.recipient());
-            assert_eq!(lazy.timestamp(), full.timestamp());
-            assert_eq!(&lazy.clone().into_event(), full);
+            lazy_common::assert_consistent(lazy);
             match eager {
-                Ok(Ok(eager)) => assert_eq!(full, &eager),
+                Ok(Ok(eager)) => assert_eq!(lazy.event(), &eager),
                 other => panic!("only the eager parse refused: {other:?}"),
             }
         }
