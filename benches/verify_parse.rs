@@ -290,7 +290,40 @@ fn borrowed_baseline(baseline: &Baseline, body: &[u8]) -> bool {
     v.event_data.recipient.is_some()
 }
 
+/// `--calls verify|baseline [--n N]`: only the crate's verify (or the pre-keyed baseline), N
+/// times, for callgrind: run it at two values of N and divide the difference.
+fn calls(which: &str) {
+    let n: usize = std::env::args()
+        .skip_while(|a| a != "--n")
+        .nth(1)
+        .map_or(1_000, |v| v.parse().expect("--n N"));
+    let verifier = Verifier::builder(SigningKey::new(KEY)).build();
+    let baseline = Baseline::new(KEY);
+    let now = UNIX_EPOCH + Duration::from_secs(NOW);
+    let ts = NOW.to_string();
+    let token = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0";
+    let sig = SigningKey::new(KEY).sign(&ts, token);
+    let signature = Signature::new(ts.clone(), token, sig.clone());
+    for _ in 0..n {
+        match which {
+            "verify" => drop(black_box(
+                verifier
+                    .check_signature(black_box(&signature), now)
+                    .unwrap(),
+            )),
+            "baseline" => {
+                assert!(baseline.verify(black_box(&ts), black_box(token), black_box(&sig)))
+            }
+            other => panic!("--calls takes verify or baseline, not {other}"),
+        }
+    }
+    println!("{n} calls of {which}");
+}
+
 fn main() {
+    if let Some(which) = std::env::args().skip_while(|a| a != "--calls").nth(1) {
+        return calls(&which);
+    }
     support::start_run();
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
