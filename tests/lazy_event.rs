@@ -331,6 +331,31 @@ fn lenient_shapes_read_as_the_eager_event() {
 }
 
 #[test]
+fn what_only_a_decode_checks_leaves_the_members_read_up_front() {
+    let v = verifier(Limits::default());
+    // serde_json checks a lone surrogate escape or a number's range when it decodes a value,
+    // not when it skips one: the eager parse refuses these, the envelope pass does not.
+    for event_data in [
+        r#"{"event":"failed","id":"i-1","recipient":"a@example.com","timestamp":1.5,"log-level":"\udeeb"}"#,
+        r#"{"event":"delivered","id":"i-2","recipient":"b@example.com","message":{"size":1e400}}"#,
+    ] {
+        let b = body(event_data);
+        assert!(
+            eager(&v, "application/json", b.clone()).is_err(),
+            "{event_data}"
+        );
+        let l = lazy(&v, "application/json", b).unwrap();
+        assert!(l.id().is_some() && l.recipient().is_some(), "{event_data}");
+        let full = l.event();
+        assert_eq!(l.kind(), full.kind(), "{event_data}");
+        assert_eq!(l.id(), full.id(), "{event_data}");
+        assert_eq!(l.recipient(), full.recipient(), "{event_data}");
+        assert_eq!(l.timestamp(), full.timestamp(), "{event_data}");
+        assert_eq!(&l.clone().into_event(), full, "{event_data}");
+    }
+}
+
+#[test]
 fn accessors_borrow_from_the_body() {
     let v = verifier(Limits::default());
     let b = body(r#"{"event":"delivered","id":"id-1","recipient":"a@example.com"}"#);

@@ -230,13 +230,10 @@ impl LazyEvent {
     /// The whole event, owned (`'static`, to keep or queue), decoded if it was not yet.
     pub fn into_event(self) -> Event {
         match self.repr {
-            Repr::Json(json) => {
-                let json = *json;
-                match json.full.into_inner() {
-                    Some(event) => event,
-                    None => JsonEvent::decode_text(&json.text, json.kind, json.nodes),
-                }
-            }
+            Repr::Json(mut json) => match json.full.take() {
+                Some(event) => event,
+                None => json.decode(),
+            },
             Repr::Form(form) => {
                 let form = *form;
                 match form.full.into_inner() {
@@ -283,31 +280,39 @@ impl JsonEvent {
         text_str(&self.text, text)
     }
 
+    /// The full decode of a text [`LazyEvent::from_json`] accepted, as the eager typed parse
+    /// gives it. The budget cannot refuse it: it is the same text charged to a fresh budget of
+    /// the same size, which fitted before. What else the typed parse refuses:
+    ///
+    /// - a repeated member: the value tree keeps the last one, as the accessors do, and reading
+    ///   the typed fields from it cannot fail;
+    /// - what serde_json checks only when it decodes a value, not when it skips it (the
+    ///   envelope pass skips): a lone surrogate escape (`"\udead"`), a number out of `f64`'s
+    ///   range. No tree can be read then, and the event keeps the members read up front (its
+    ///   kind, id, recipient and timestamp), so that it still agrees with its accessors.
     fn decode(&self) -> Event {
-        Self::decode_text(&self.text, self.kind, self.nodes)
-    }
-
-    /// The full decode of a text [`LazyEvent::from_json`] accepted. The typed parse refuses
-    /// a repeated member; the value tree keeps the last one, and reading the typed fields
-    /// from it cannot fail. The budget cannot refuse it either: it is the same text charged
-    /// to a fresh budget of the same size, which fitted before.
-    fn decode_text(text: &[u8], kind: EventKind, nodes: u64) -> Event {
         if let Ok(event) = event_from_json(
-            text,
-            &NodeBudget::new(nodes),
+            &self.text,
+            &NodeBudget::new(self.nodes),
             "`event-data` is not an object",
         ) {
             return event;
         }
-        let data = serde_json::from_slice::<serde_json::Value>(text)
-            .ok()
-            .and_then(|raw| {
-                crate::lenient::object::<_, super::EventData>(&raw)
-                    .ok()
-                    .flatten()
-            })
-            .unwrap_or_default();
-        Event::from_kind(kind, data)
+        let tree = serde_json::from_slice::<serde_json::Value>(&self.text).ok();
+        let data = match tree {
+            Some(raw) => crate::lenient::object::<_, super::EventData>(&raw)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            None => super::EventData {
+                event: Some(self.kind.as_str().to_owned()),
+                id: self.id.as_ref().map(|t| self.str(t).to_owned()),
+                recipient: self.recipient.as_ref().map(|t| self.str(t).to_owned()),
+                timestamp: self.timestamp,
+                ..super::EventData::default()
+            },
+        };
+        Event::from_kind(self.kind, data)
     }
 }
 
