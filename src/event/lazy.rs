@@ -51,6 +51,10 @@ use crate::parse::json::{Member, MemberName};
 /// - A member that appears twice is not an error: the last one wins. The eager typed parse
 ///   refuses such a body as malformed (400); here it would only be found after the delivery
 ///   was accepted, so the lenient reading is the only one that cannot lose a delivery.
+/// - So is a value serde_json checks only when it decodes it, not when the envelope pass skips
+///   it: a lone surrogate escape (`"\udead"`), a number out of `f64`'s range. The eager parse
+///   refuses the body (400); here [`event`](Self::event) gives the event with the kind, id,
+///   recipient and timestamp read up front, and nothing else.
 /// - An event of a kind this crate does not know is decoded up front (it keeps its raw
 ///   object, which is charged to the budget as well, as for [`Event::Unknown`]). So is a
 ///   legacy form event whose JSON could exceed the node budget: a bound of its cost is
