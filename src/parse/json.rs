@@ -312,8 +312,8 @@ impl<'de> Visitor<'de> for MembersSeed<'de> {
             };
             let end = at.saturating_add(value.get().len());
             last_end = Some(end);
-            if let Some(member) = name.member {
-                found[member as usize] = Some((at, end));
+            if let Some(slot) = name.member.and_then(|m| found.get_mut(m as usize)) {
+                *slot = Some((at, end));
             }
         }
         let (Some(name), Some(end), true) = (first_name, last_end, placeable) else {

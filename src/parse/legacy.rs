@@ -50,7 +50,7 @@ pub(super) fn event(
     timestamp: &str,
     budget: &NodeBudget,
 ) -> Result<Event> {
-    let (name, data) = typed(&fields, signed, timestamp, budget)?;
+    let (name, data) = typed(&fields, signed, EventTime::parse_decimal(timestamp), budget)?;
     Ok(assemble(name, data, fields, files))
 }
 
@@ -58,7 +58,7 @@ pub(super) fn event(
 fn typed(
     fields: &[(String, String)],
     signed: &[usize],
-    timestamp: &str,
+    timestamp: Option<EventTime>,
     budget: &NodeBudget,
 ) -> Result<(String, EventData)> {
     let mut b = Builder::default();
@@ -76,7 +76,7 @@ fn typed(
             _ => b.custom(name, value),
         }
     }
-    b.data.timestamp = EventTime::parse_decimal(timestamp);
+    b.data.timestamp = timestamp;
     let name = b.name.take().unwrap_or_default();
     let kind = legacy_kind(&name).unwrap_or(EventKind::Unknown);
     let data = b.finish(kind, &name, budget)?;
@@ -115,8 +115,8 @@ fn assemble(
 #[derive(Clone)]
 pub(crate) struct LegacyEvent {
     fields: Fields,
-    /// The signed timestamp, as sent.
-    timestamp: Box<str>,
+    /// The signed timestamp, read.
+    timestamp: Option<EventTime>,
     kind: EventKind,
     /// Index in the fields of the first `recipient`.
     recipient: Option<usize>,
@@ -144,7 +144,7 @@ impl LegacyEvent {
         let recipient = fields.texts.iter().position(|(n, _)| n == "recipient");
         Ok(LegacyEvent {
             fields,
-            timestamp: timestamp.into(),
+            timestamp: EventTime::parse_decimal(timestamp),
             kind,
             recipient,
             nodes,
@@ -162,7 +162,7 @@ impl LegacyEvent {
     }
 
     pub(crate) fn timestamp(&self) -> Option<EventTime> {
-        EventTime::parse_decimal(&self.timestamp)
+        self.timestamp
     }
 
     /// How many text fields and files there are, for `Debug`.
@@ -179,7 +179,7 @@ impl LegacyEvent {
     pub(crate) fn into_event(self) -> Event {
         let Fields { texts, files, used } = self.fields;
         let budget = NodeBudget::new(self.nodes);
-        let (name, data) = typed(&texts, &used, &self.timestamp, &budget).unwrap_or_else(|_| {
+        let (name, data) = typed(&texts, &used, self.timestamp, &budget).unwrap_or_else(|_| {
             // Not reached: `new` kept only fields whose charges fit the budget. Should it be,
             // the event keeps every field as sent, without the JSON inside them decoded.
             let first = |name: &str| texts.iter().find(|(n, _)| n == name).map(|(_, v)| v);
@@ -187,7 +187,7 @@ impl LegacyEvent {
             let data = EventData {
                 event: Some(name.to_ascii_lowercase()),
                 recipient: first("recipient").cloned(),
-                timestamp: EventTime::parse_decimal(&self.timestamp),
+                timestamp: self.timestamp,
                 ..EventData::default()
             };
             (name, data)
@@ -634,7 +634,7 @@ mod tests {
                 ];
                 fields.extend(vars.iter().map(|v| ("X-Mailgun-Variables".to_owned(), v.to_string())));
                 let budget = NodeBudget::new(u64::MAX / 2);
-                typed(&fields, &[], "1", &budget).unwrap();
+                typed(&fields, &[], None, &budget).unwrap();
                 let bound = charge_bound(&fields);
                 prop_assert!(budget.spent() <= bound, "spent {} over bound {bound}", budget.spent());
             }
@@ -645,7 +645,7 @@ mod tests {
             let headers = r#"[["X-Mailgun-Variables", "\u007b\u007b"]]"#;
             let fields = vec![("message-headers".to_owned(), headers.to_owned())];
             let budget = NodeBudget::new(u64::MAX / 2);
-            typed(&fields, &[], "1", &budget).unwrap();
+            typed(&fields, &[], None, &budget).unwrap();
             // The text's own structure (two `[`, a `,`) and the value's two `{`.
             assert_eq!(budget.spent(), 4 + 33);
             assert!(charge_bound(&fields) >= 4 + 33);
